@@ -1,0 +1,70 @@
+"""Backends run a normalised ``RNNCall``; ``select`` picks one and says why.
+
+Adding a backend: write a class with ``name``, ``description``, ``why_not(call) -> str | None``
+and ``run(call) -> (y, h_n, c_n)``, then insert an instance into ``BACKENDS`` at its place in
+the speed ranking. ``auto`` takes the first backend in that ranking that accepts the call.
+"""
+
+from __future__ import annotations
+
+from rnnkit.backends.base import RNNCall
+from rnnkit.backends.engine import EngineBackend
+from rnnkit.backends.fused import TorchBackend
+from rnnkit.backends.reference import ReferenceBackend
+
+# Fastest first: this order is what "auto" means.
+BACKENDS = {b.name: b for b in (TorchBackend(), EngineBackend(), ReferenceBackend())}
+BACKEND_CHOICES = ("auto", *BACKENDS)
+
+
+def check_backend_name(name: str) -> str:
+    """Return ``name`` if it names a backend or "auto", else raise a ValueError listing them."""
+    if name not in BACKEND_CHOICES:
+        choices = ", ".join(repr(c) for c in BACKEND_CHOICES)
+        raise ValueError(f"unknown backend {name!r}; choose one of {choices}")
+    return name
+
+
+def select(name: str, call: RNNCall):
+    """The backend that runs ``call`` for the module setting ``name``.
+
+    Raises ValueError when a backend named explicitly cannot run the call, saying why.
+    """
+    if name != "auto":
+        backend = BACKENDS[name]
+        reason = backend.why_not(call)
+        if reason is not None:
+            raise ValueError(f"backend {name!r} cannot run this call: {reason}")
+        return backend
+    for backend in BACKENDS.values():
+        if backend.why_not(call) is None:
+            return backend
+    raise AssertionError("the reference backend accepts every call")
+
+
+def explain(name: str, call: RNNCall) -> str:
+    """A few lines naming the backend that would run ``call`` and why the faster ones don't."""
+    lines = []
+    chosen = None
+    for backend in BACKENDS.values():
+        reason = backend.why_not(call)
+        if name not in ("auto", backend.name):
+            status = "not requested"
+        elif reason is not None:
+            status = f"unavailable: {reason}"
+        elif chosen is None:
+            chosen = backend.name
+            status = "RUNS"
+        else:
+            status = "available"
+        lines.append(f"  {backend.name:<10} {status}  ({backend.description})")
+    if chosen is None:
+        head = f"backend={name!r} cannot run this call"
+    elif name == "auto":
+        head = f"backend='auto' runs {chosen!r}, the fastest backend that accepts this call"
+    else:
+        head = f"backend={name!r} was requested and runs"
+    return "\n".join([head, *lines])
+
+
+__all__ = ["BACKENDS", "BACKEND_CHOICES", "RNNCall", "check_backend_name", "explain", "select"]

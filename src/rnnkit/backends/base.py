@@ -1,0 +1,80 @@
+"""What every backend receives, and the stack/direction loop that per-layer backends share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rnnkit.core.cells import LayerWeights
+
+
+@dataclass
+class RNNCall:
+    """One forward call, normalised by the module: time-major, batched, checked.
+
+    x is (T, B, I); h0 is (L*D, B, Hr); c0 is (L*D, B, H) for LSTM, else None; weights[k] are
+    the weights of layer k // D in direction k % D; lengths is (B,) int64 on the CPU or None
+    when every sequence fills all T steps; grad_norms, when diagnostics are recording, holds
+    one (T, B) buffer per layer and direction for the backend to fill during backward.
+    """
+
+    mode: str
+    x: Tensor
+    h0: Tensor
+    c0: Tensor | None
+    weights: list[LayerWeights]
+    num_layers: int
+    bidirectional: bool
+    dropout: float
+    training: bool
+    lengths: Tensor | None = None
+    grad_norms: list[Tensor] | None = None
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def mask(self) -> Tensor | None:
+        """(T, B, 1) bool, True where a step is inside its sequence; None if all are."""
+        if self.lengths is None:
+            return None
+        T = self.x.shape[0]
+        steps = torch.arange(T, device=self.x.device).unsqueeze(1)  # (T, 1)
+        return (steps < self.lengths.to(self.x.device).unsqueeze(0)).unsqueeze(-1)
+
+
+# run_layer(mode, x, h0, c0, weights, mask, reverse, grad_norms) -> (y, h_n, c_n)
+LayerFn = Callable[..., tuple[Tensor, Tensor, Tensor | None]]
+
+
+def run_stacked(call: RNNCall, run_layer: LayerFn) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Compose a per-layer, per-direction function into the full stacked (bi)RNN.
+
+    Layer k reads the concatenated outputs of both directions of layer k-1; dropout is applied
+    between layers (never after the last) in training mode, as torch.nn does.
+    """
+    D = call.num_directions
+    mask = call.mask()
+    x = call.x
+    h_n, c_n = [], []
+    for layer in range(call.num_layers):
+        outputs = []
+        for direction in range(D):
+            k = layer * D + direction
+            c0 = call.c0[k] if call.c0 is not None else None
+            norms = call.grad_norms[k] if call.grad_norms is not None else None
+            y, h, c = run_layer(
+                call.mode, x, call.h0[k], c0, call.weights[k], mask, direction == 1, norms
+            )
+            outputs.append(y)
+            h_n.append(h)
+            c_n.append(c)
+        x = outputs[0] if D == 1 else torch.cat(outputs, dim=2)  # (T, B, D*Hr)
+        if call.dropout > 0 and call.training and layer < call.num_layers - 1:
+            x = F.dropout(x, call.dropout, training=True)
+    c_stack = torch.stack(c_n) if call.c0 is not None else None
+    return x, torch.stack(h_n), c_stack

@@ -1,0 +1,57 @@
+"""The torch backend: torch's own fused kernels (oneDNN on CPU, cuDNN on GPU)."""
+
+from __future__ import annotations
+
+import torch
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from rnnkit.backends.base import RNNCall
+
+_VF_FUNCTIONS = {
+    "RNN_TANH": torch._VF.rnn_tanh,
+    "RNN_RELU": torch._VF.rnn_relu,
+    "LSTM": torch._VF.lstm,
+    "GRU": torch._VF.gru,
+}
+
+
+class TorchBackend:
+    """Delegates the whole stack to torch.nn's fused implementation."""
+
+    name = "torch"
+    description = "torch's fused kernels (oneDNN on CPU, cuDNN on GPU)"
+
+    def why_not(self, call: RNNCall) -> str | None:
+        if call.grad_norms is not None:
+            return "fused kernels cannot report per-step gradient norms (diagnostics are on)"
+        if call.lengths is not None and int(call.lengths.min()) == 0:
+            return "some sequences have length 0, which torch's packed path rejects"
+        return None
+
+    def run(self, call: RNNCall):
+        fn = _VF_FUNCTIONS[call.mode]
+        flat = [p for w in call.weights for p in w if p is not None]
+        has_bias = call.weights[0].b_ih is not None
+        hx = (call.h0, call.c0) if call.c0 is not None else call.h0
+        args = (has_bias, call.num_layers, call.dropout, call.training, call.bidirectional)
+
+        if call.lengths is None:
+            out = fn(call.x, hx, flat, *args, False)  # batch_first=False: x is time-major
+            return _split(out, call)
+
+        packed = pack_padded_sequence(call.x, call.lengths, enforce_sorted=False)
+        order, unorder = packed.sorted_indices, packed.unsorted_indices
+        hx = tuple(s.index_select(1, order) for s in hx) if call.c0 is not None else (
+            hx.index_select(1, order)
+        )
+        out = fn(packed.data, packed.batch_sizes, hx, flat, *args)
+        y = PackedSequence(out[0], packed.batch_sizes, order, unorder)
+        y, _ = pad_packed_sequence(y, total_length=call.x.shape[0])  # back to input order
+        states = [s.index_select(1, unorder) for s in out[1:]]
+        return _split((y, *states), call)
+
+
+def _split(out, call):
+    y, h_n = out[0], out[1]
+    c_n = out[2] if call.c0 is not None else None
+    return y, h_n, c_n

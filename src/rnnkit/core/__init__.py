@@ -1,0 +1,1 @@
+"""The math of recurrent cells, the BPTT engine and initialisation: no modules, no dispatch."""

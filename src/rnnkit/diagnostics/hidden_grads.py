@@ -1,0 +1,71 @@
+"""Record ||dL/dh_t|| at every time step, for every layer and direction, during backward.
+
+    with rnnkit.diagnostics.record_hidden_grads(model) as rec:
+        loss = criterion(model(x)[0], y)
+        loss.backward()
+    rec.norms[("", 0, 0)]        # (T, B): layer 0, forward direction of the module named ""
+
+dL/dh_t is the total gradient reaching the output state of step t: from that step's output
+and, through the recurrence, from every later step. Steps past a sequence's length get 0.
+Recording runs on the engine and reference backends (``auto`` switches to the engine while a
+record is open); torch's fused kernels cannot report it and refuse when asked explicitly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import Tensor, nn
+
+
+class HiddenGradRecord:
+    """The norms recorded inside ``record_hidden_grads``: (module name, layer, direction) -> (T, B).
+
+    Each forward call of a module replaces its entries; the buffers are filled in by backward.
+    """
+
+    def __init__(self, names: dict[nn.Module, str]) -> None:
+        self._names = names
+        self.norms: dict[tuple[str, int, int], Tensor] = {}
+
+    def buffers_for(self, module: nn.Module, T: int, B: int, like: Tensor) -> list[Tensor]:
+        """Fresh (T, B) buffers for each layer and direction of ``module``, in weight order."""
+        name = self._names[module]
+        D = module.num_directions
+        buffers = []
+        for k in range(module.num_layers * D):
+            buf = torch.zeros(T, B, dtype=like.dtype, device=like.device)
+            self.norms[(name, k // D, k % D)] = buf
+            buffers.append(buf)
+        return buffers
+
+    def time_profile(self, key: tuple[str, int, int] | None = None) -> Tensor:
+        """(T,) norm over the batch of dL/dh_t: sqrt(sum_b ||dL/dh_t[b]||^2)."""
+        if key is None:
+            if len(self.norms) != 1:
+                raise ValueError(f"several layers were recorded; name one of {sorted(self.norms)}")
+            (key,) = self.norms
+        return torch.linalg.vector_norm(self.norms[key], dim=1)
+
+
+@contextmanager
+def record_hidden_grads(model: nn.Module) -> Iterator[HiddenGradRecord]:
+    """Record per-step gradient norms for every rnnkit RNN/LSTM/GRU inside ``model``."""
+    from rnnkit.layers.rnn import RNNBase
+
+    layers = {m: name for name, m in model.named_modules() if isinstance(m, RNNBase)}
+    if not layers:
+        raise ValueError(
+            f"{type(model).__name__} contains no rnnkit RNN/LSTM/GRU layer to record; "
+            "torch.nn layers run fused kernels that do not expose per-step gradients"
+        )
+    record = HiddenGradRecord(layers)
+    for m in layers:
+        m._grad_record = record
+    try:
+        yield record
+    finally:
+        for m in layers:
+            m._grad_record = None

@@ -1,0 +1,124 @@
+"""Single-step cells with torch.nn's signatures: the building block for streaming and custom loops.
+
+Each cell runs the reference equations of ``core/cells.py`` under autograd, with parameters
+named as in torch.nn (weight_ih, weight_hh, bias_ih, bias_hh) so state_dicts are interchangeable.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.core import init as rinit
+from rnnkit.core.cells import GATES, LayerWeights, cell_step
+from rnnkit.layers.checks import check_input_tensor, check_positive_int, check_shape
+
+
+class RNNCellBase(nn.Module):
+    """Shared machinery of RNNCell, LSTMCell and GRUCell; use those classes."""
+
+    def __init__(self, mode, input_size, hidden_size, bias, device=None, dtype=None) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        self.mode = mode
+        self.input_size = check_positive_int(input_size, "input_size", owner)
+        self.hidden_size = check_positive_int(hidden_size, "hidden_size", owner)
+        self.bias = bias
+        factory = {"device": device, "dtype": dtype}
+        G = GATES[mode]
+        self.weight_ih = nn.Parameter(torch.empty(G * hidden_size, input_size, **factory))
+        self.weight_hh = nn.Parameter(torch.empty(G * hidden_size, hidden_size, **factory))
+        if bias:
+            self.bias_ih = nn.Parameter(torch.empty(G * hidden_size, **factory))
+            self.bias_hh = nn.Parameter(torch.empty(G * hidden_size, **factory))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """torch.nn's default: every parameter ~ U(-1/sqrt(H), 1/sqrt(H))."""
+        rinit.default_init_(self)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if not self.bias:
+            s += ", bias=False"
+        if self.mode == "RNN_RELU":
+            s += ", nonlinearity='relu'"
+        return s
+
+    def _step(self, input: Tensor, states: list[Tensor | None]):
+        """Check shapes, add a batch dim if needed, run one step; returns (h', c', unbatched)."""
+        owner = type(self).__name__
+        check_input_tensor(input, "input", owner, self.weight_ih)
+        if input.dim() not in (1, 2):
+            raise ValueError(f"{owner}: Expected input to be 1D or 2D, got {input.dim()}D instead")
+        if input.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{owner}: input has {input.shape[-1]} features, expected input_size={self.input_size}"
+            )
+        unbatched = input.dim() == 1
+        x = input.unsqueeze(0) if unbatched else input
+        B = x.shape[0]
+        names = ("h", "c")
+        for k, s in enumerate(states):
+            if s is None:
+                states[k] = x.new_zeros(B, self.hidden_size)
+                continue
+            check_input_tensor(s, names[k], owner, self.weight_ih)
+            want = (self.hidden_size,) if unbatched else (B, self.hidden_size)
+            check_shape(s, want, names[k], owner)
+            states[k] = s.unsqueeze(0) if unbatched else s
+        w = LayerWeights(self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        h, c = cell_step(self.mode, x, states[0], states[1] if len(states) > 1 else None, w)
+        if unbatched:
+            h = h.squeeze(0)
+            c = c.squeeze(0) if c is not None else None
+        return h, c
+
+
+class RNNCell(RNNCellBase):
+    """One Elman step: h' = act(W_ih x + b_ih + W_hh h + b_hh), act = tanh or relu.
+
+    Inputs: input (N, H_in) or (H_in,), hx (N, H) or (H,) (zeros if omitted). Output: h' like hx.
+    """
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None, dtype=None):
+        modes = {"tanh": "RNN_TANH", "relu": "RNN_RELU"}
+        if nonlinearity not in modes:
+            raise ValueError(f"Unknown nonlinearity {nonlinearity!r}. Select from 'tanh' or 'relu'.")
+        self.nonlinearity = nonlinearity
+        super().__init__(modes[nonlinearity], input_size, hidden_size, bias, device, dtype)
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        return self._step(input, [hx])[0]
+
+
+class LSTMCell(RNNCellBase):
+    """One LSTM step (gate order i, f, g, o): c' = f c + i g, h' = o tanh(c').
+
+    Inputs: input (N, H_in) or (H_in,), hx = (h, c) each (N, H) or (H,) (zeros if omitted).
+    Output: (h', c').
+    """
+
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
+        super().__init__("LSTM", input_size, hidden_size, bias, device, dtype)
+
+    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None):
+        if hx is not None and not (isinstance(hx, tuple | list) and len(hx) == 2):
+            raise TypeError("LSTMCell: hx must be a tuple (h, c) of two tensors")
+        return self._step(input, list(hx) if hx is not None else [None, None])
+
+
+class GRUCell(RNNCellBase):
+    """One GRU step in torch.nn's form (gate order r, z, n): h' = (1 - z) n + z h.
+
+    Inputs: input (N, H_in) or (H_in,), hx (N, H) or (H,) (zeros if omitted). Output: h'.
+    """
+
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
+        super().__init__("GRU", input_size, hidden_size, bias, device, dtype)
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        return self._step(input, [hx])[0]
