@@ -1,8 +1,10 @@
 """Backends run a normalised ``RNNCall``; ``select`` picks one and says why.
 
 Adding a backend: write a class with ``name``, ``description``, ``why_not(call) -> str | None``
-and ``run(call) -> (y, h_n, c_n)``, then insert an instance into ``BACKENDS`` at its place in
-the speed ranking. ``auto`` takes the first backend in that ranking that accepts the call.
+(why it cannot run a call), ``avoid(call) -> str | None`` (why ``auto`` should pass it over
+although it could run: it would not be fastest there) and ``run(call) -> (y, h_n, c_n)``, then
+insert an instance into ``BACKENDS`` at its place in the speed ranking. ``auto`` takes the
+first backend in that ranking that neither refuses nor avoids the call.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def select(name: str, call: RNNCall):
 
     Raises ValueError when a backend named explicitly cannot run the call, saying why.
     """
+    check_backend_name(name)
     if name != "auto":
         backend = BACKENDS[name]
         reason = backend.why_not(call)
@@ -37,9 +40,18 @@ def select(name: str, call: RNNCall):
             raise ValueError(f"backend {name!r} cannot run this call: {reason}")
         return backend
     for backend in BACKENDS.values():
-        if backend.why_not(call) is None:
+        if _auto_reason(backend, call) is None:
             return backend
     raise AssertionError("the reference backend accepts every call")
+
+
+def _auto_reason(backend, call: RNNCall) -> str | None:
+    """Why ``auto`` does not take ``backend`` for ``call``, or None if it may."""
+    reason = backend.why_not(call)
+    if reason is not None:
+        return f"unavailable: {reason}"
+    reason = backend.avoid(call)
+    return f"passed over: {reason}" if reason is not None else None
 
 
 def explain(name: str, call: RNNCall) -> str:
@@ -47,11 +59,11 @@ def explain(name: str, call: RNNCall) -> str:
     lines = []
     chosen = None
     for backend in BACKENDS.values():
-        reason = backend.why_not(call)
+        reason = _auto_reason(backend, call) if name == "auto" else backend.why_not(call)
         if name not in ("auto", backend.name):
             status = "not requested"
         elif reason is not None:
-            status = f"unavailable: {reason}"
+            status = reason if name == "auto" else f"unavailable: {reason}"
         elif chosen is None:
             chosen = backend.name
             status = "RUNS"

@@ -15,5 +15,8 @@ class EngineBackend:
     def why_not(self, call: RNNCall) -> str | None:
         return None
 
+    def avoid(self, call: RNNCall) -> str | None:
+        return None
+
     def run(self, call: RNNCall):
         return run_stacked(call, bptt_layer)

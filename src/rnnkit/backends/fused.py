@@ -28,6 +28,14 @@ class TorchBackend:
             return "some sequences have length 0, which torch's packed path rejects"
         return None
 
+    def avoid(self, call: RNNCall) -> str | None:
+        if call.mode == "LSTM" and call.weights[0].w_hr is not None and call.x.device.type == "cpu":
+            return (
+                "oneDNN has no fused LSTM-with-projection kernel, so torch falls back to an "
+                "unfused loop no faster than the engine"
+            )
+        return None
+
     def run(self, call: RNNCall):
         fn = _VF_FUNCTIONS[call.mode]
         flat = [p for w in call.weights for p in w if p is not None]

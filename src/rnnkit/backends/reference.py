@@ -42,5 +42,8 @@ class ReferenceBackend:
     def why_not(self, call: RNNCall) -> str | None:
         return None
 
+    def avoid(self, call: RNNCall) -> str | None:
+        return None
+
     def run(self, call: RNNCall):
         return run_stacked(call, reference_layer)

@@ -39,9 +39,9 @@ class BPTT(torch.autograd.Function):
         bias = b_ih
         if b_ih is not None and not step.bias_hh_in_step:
             bias = b_ih + b_hh
-        x2 = x.reshape(T * B, -1)
+        x2 = x.reshape(T * B, x.shape[2])
         pre_x = torch.addmm(bias, x2, w_ih.t()) if bias is not None else x2 @ w_ih.t()
-        pre_x = pre_x.view(T, B, -1)  # (T, B, G*H)
+        pre_x = pre_x.view(T, B, w_ih.shape[0])  # (T, B, G*H)
 
         y = x.new_empty(T, B, Hr)
         h_prev_all = x.new_empty(T, B, Hr)  # state entering each step, for dW_hh
@@ -115,25 +115,25 @@ class BPTT(torch.autograd.Function):
                 g = g + g_skip
                 if dc is not None:
                     dc = dc + dc_skip
-        ctx.saved_steps = None  # free the per-step activations early
 
         if ctx.grad_norms is not None:
             ctx.grad_norms.copy_(torch.linalg.vector_norm(dh_all, dim=-1))
 
         # Weight gradients: one batched matmul each over all T*B rows.
         need = ctx.needs_input_grad
-        dpx = d_pre_x_all.view(T * B, -1)
-        dph = d_pre_h_all.view(T * B, -1)
+        rows = T * B
+        dpx = d_pre_x_all.view(rows, w_hh.shape[0])
+        dph = d_pre_h_all.view(rows, w_hh.shape[0])
         dx = (dpx @ w_ih).view_as(x) if need[0] else None
-        dw_ih = dpx.t() @ x.reshape(T * B, -1) if need[3] else None
-        dw_hh = dph.t() @ h_prev_all.view(T * B, -1) if need[4] else None
+        dw_ih = dpx.t() @ x.reshape(rows, x.shape[2]) if need[3] else None
+        dw_hh = dph.t() @ h_prev_all.view(rows, w_hh.shape[1]) if need[4] else None
         db_ih = db_hh = None
         if ctx.has_bias:
             db_ih = dpx.sum(0) if need[5] else None
             db_hh = dph.sum(0) if need[6] else None
         dw_hr = None
         if w_hr is not None and need[7]:
-            dw_hr = dh_all.view(T * B, -1).t() @ m_all.view(T * B, -1)
+            dw_hr = dh_all.view(rows, w_hh.shape[1]).t() @ m_all.view(rows, m_all.shape[2])
         return dx, g, dc, dw_ih, dw_hh, db_ih, db_hh, dw_hr, None, None, None, None
 
 
