@@ -1,0 +1,55 @@
+"""Argument parsing helpers: one-line errors, and config flags generated from the config
+dataclasses so every setting has exactly one flag, help text and check."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from rnnkit.train.config import SECTIONS, field_types, flag_name, set_field
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one line (no usage dump) with exit status 2."""
+
+    def error(self, message: str):
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One ``--flag`` per config field; values are checked later by the config itself,
+    so command line, TOML file and recipe share the same checks and messages."""
+    for section, cls in SECTIONS.items():
+        group = parser.add_argument_group(f"{section} settings (override recipe and --config)")
+        types = field_types(cls)
+        for f in dataclasses.fields(cls):
+            base, optional = types[f.name]
+            choices = f.metadata.get("choices")
+            meta = "|".join(choices) if choices else base.__name__.upper()
+            default = "none" if f.default is None else f.default
+            group.add_argument(
+                f"--{flag_name(f)}", dest=f"cfg.{section}.{f.name}", metavar=meta,
+                default=argparse.SUPPRESS,
+                help=f"{f.metadata['help']} [default {default}"
+                     f"{'; none to unset' if optional else ''}]")
+
+
+def config_overrides(args: argparse.Namespace) -> dict:
+    """The config flags actually given, as a nested dict ``{section: {field: str}}``."""
+    out: dict[str, dict] = {}
+    for key, value in vars(args).items():
+        if key.startswith("cfg."):
+            _, section, name = key.split(".")
+            out.setdefault(section, {})[name] = value
+    return out
+
+
+def check_overrides(overrides: dict) -> None:
+    """Convert/validate the raw strings now so errors name the flag."""
+    for section, values in overrides.items():
+        probe = SECTIONS[section]()
+        for name, value in values.items():
+            f = next(f for f in dataclasses.fields(probe) if f.name == name)
+            set_field(probe, name, value, source=f"--{flag_name(f)}")

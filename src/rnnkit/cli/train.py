@@ -1,0 +1,102 @@
+"""``rnnkit train``: a recipe plus a TOML file plus flag overrides, or ``--resume``.
+
+    rnnkit train charlm --cell gru --hidden-size 512 --layers 2
+    rnnkit train --config run.toml --name myrun
+    rnnkit train --resume runs/myrun [--max-steps 20000]
+    torchrun --nproc-per-node 2 -m rnnkit.cli train charlm --name ddp ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from rnnkit.cli.parser import add_config_flags, check_overrides, config_overrides
+from rnnkit.train.errors import CheckpointError, ConfigError
+
+# Settings that may change on --resume without changing what the run computes
+# (changing max_steps also moves the cosine horizon; that is the user's call).
+RESUMABLE = {"max_steps", "max_seconds", "eval_every", "eval_tokens", "ckpt_every",
+             "keep_last", "log_every", "device", "threads", "early_stop"}
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a recipe (see `rnnkit train --help`)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("recipe", nargs="?", help="recipe name: charlm or demo "
+                   "(default: the config file's, else charlm)")
+    p.add_argument("--config", metavar="FILE", help="TOML file with recipe/[model]/[data]/[train]")
+    p.add_argument("--name", help="run folder name under --runs-dir (default: recipe-cell-time)")
+    p.add_argument("--runs-dir", default="runs", metavar="DIR", help="parent of run folders")
+    p.add_argument("--resume", metavar="RUN_OR_CKPT",
+                   help="continue a run exactly from its newest checkpoint (or this file)")
+    p.add_argument("--smoke", action="store_true",
+                   help="the recipe's seconds-long configuration (for checks and tests)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_flags(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnkit.tasks import charlm, recipes
+    from rnnkit.train import checkpoint as ckpt_io
+    from rnnkit.train.config import RunConfig, read_toml
+
+    overrides = config_overrides(args)
+    check_overrides(overrides)
+    if args.resume:
+        if args.config or args.recipe or args.smoke:
+            raise ConfigError("--resume takes its config from the checkpoint; "
+                              "drop the recipe, --config and --smoke")
+        ckpt_file = ckpt_io.resolve(args.resume)
+        ck = ckpt_io.load(ckpt_file)
+        cfg = RunConfig.from_dict(ck["config"], source=str(ckpt_file))
+        fixed = [f"--{k.replace('_', '-')}" for s, v in overrides.items() for k in v
+                 if s != "train" or k not in RESUMABLE]
+        if fixed:
+            raise ConfigError(f"cannot change {', '.join(fixed)} when resuming "
+                              f"(allowed: {', '.join(sorted(RESUMABLE))})")
+        cfg.apply(overrides, source="command line")
+        cfg.validate()
+        run_dir = ckpt_file.parent
+        print(f"resuming {run_dir} from {ckpt_file.name} (step {ck['step']})")
+    else:
+        file_cfg = read_toml(args.config) if args.config else {}
+        name = args.recipe or file_cfg.get("recipe") or "charlm"
+        cfg = recipes.resolve(name, smoke=args.smoke, file_overrides=file_cfg,
+                              cli_overrides=overrides, source=str(args.config))
+        run_name = args.name or _default_name(cfg)
+        if "/" in run_name or run_name in ("", ".", ".."):
+            raise ConfigError(f"--name {run_name!r}: must be a plain folder name")
+        run_dir = Path(args.runs_dir) / run_name
+        if os.environ.get("RANK", "0") == "0" and ckpt_io.list_checkpoints(run_dir):
+            raise CheckpointError(f"{run_dir}: run already exists; continue it with "
+                                  f"--resume {run_dir} or pick another --name")
+        ckpt_file = None
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not args.name:
+            raise ConfigError("--name is required under torchrun (all processes must agree)")
+    result = charlm.run(cfg, run_dir, resume_from=ckpt_file, progress=not args.no_progress)
+    if os.environ.get("RANK", "0") == "0":
+        _summary(result)
+    return 130 if result.fit.stopped == "interrupted" else 0
+
+
+def _default_name(cfg) -> str:
+    return f"{cfg.recipe}-{cfg.model.cell}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _summary(result) -> None:
+    from rnnkit.tasks.report import quality_lines
+
+    fit = result.fit
+    print(f"stopped by {fit.stopped} at step {fit.steps} after {fit.elapsed_s:.0f} s")
+    for line in quality_lines(fit.best_valid_loss, result.unigram_bits,
+                              result.corpus.vocab.level):
+        print(line.replace("**", ""))
+    if fit.last_checkpoint is not None:
+        print(f"checkpoint: {fit.last_checkpoint}")
+    print(f"run folder: {result.run_dir} (report.md, loss.png, metrics.jsonl, samples.txt)")
+    if fit.stopped == "interrupted":
+        print(f"resume with: rnnkit train --resume {result.run_dir}")

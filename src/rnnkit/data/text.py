@@ -1,0 +1,156 @@
+"""Text corpora: read user files safely, tokenise into characters or words, build a vocabulary.
+
+Reading is strict at the boundary: every file must be non-empty UTF-8 text, and the error
+names the file (and byte offset) when it is not. Any script works: characters are Unicode
+code points, and the vocabulary is whatever occurs in the training text.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from rnnkit.train.errors import DataError
+
+UNK = "<unk>"
+# Words, single punctuation marks and newlines are tokens; other whitespace separates.
+_WORD_RE = re.compile(r"\w+|[^\w\s]|\n")
+
+
+def read_text_file(path: Path) -> str:
+    """Read one UTF-8 file; DataError for missing, empty, binary or undecodable files."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror})") from None
+    if not raw.strip():
+        raise DataError(f"{path}: file is empty")
+    if b"\x00" in raw[:65536]:
+        # NUL never occurs in real text; UTF-16 files and binaries both have it.
+        raise DataError(f"{path}: looks like a binary file (contains NUL bytes), expected "
+                        "UTF-8 text")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not valid UTF-8 text (bad byte at offset {e.start})") from None
+    return text.removeprefix("\ufeff").replace("\r\n", "\n")
+
+
+def read_text(path: str | Path) -> str:
+    """Read a file, or every non-hidden file under a folder (sorted, joined by newlines)."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.is_file()
+                       and not any(part.startswith(".") for part in f.relative_to(p).parts))
+        if not files:
+            raise DataError(f"{p}: folder contains no files")
+        return "\n".join(read_text_file(f) for f in files)
+    if not p.exists():
+        raise DataError(f"{p}: no such file or folder")
+    return read_text_file(p)
+
+
+def tokenize(text: str, level: str) -> list[str]:
+    """Characters, or words/punctuation/newlines for ``level='word'``."""
+    if level == "char":
+        return list(text)
+    assert level == "word", level
+    return _WORD_RE.findall(text)
+
+
+def detokenize(tokens: list[str], level: str) -> str:
+    if level == "char":
+        return "".join(tokens)
+    out = []
+    for tok in tokens:  # a space before each word, none around newlines
+        if out and tok != "\n" and out[-1] != "\n" and (tok[0].isalnum() or tok[0] == "_"):
+            out.append(" ")
+        out.append(tok)
+    return "".join(out)
+
+
+@dataclass
+class Vocab:
+    """Token <-> id map. Id 0 is ``<unk>`` for tokens never seen in training."""
+
+    tokens: list[str]
+    level: str = "char"
+
+    def __post_init__(self) -> None:
+        assert self.tokens[0] == UNK
+        self.index = {t: i for i, t in enumerate(self.tokens)}
+
+    @classmethod
+    def build(cls, tokens: list[str], level: str, max_size: int | None = None) -> Vocab:
+        """Most frequent first (ties by token) so ids are deterministic."""
+        counts = Counter(tokens)
+        counts.pop(UNK, None)
+        ranked = sorted(counts, key=lambda t: (-counts[t], t))
+        if max_size is not None and level == "word":
+            ranked = ranked[: max(max_size - 1, 1)]
+        return cls([UNK, *ranked], level)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def encode(self, tokens: list[str]) -> torch.Tensor:
+        return torch.tensor([self.index.get(t, 0) for t in tokens], dtype=torch.long)
+
+    def decode(self, ids) -> str:
+        return detokenize([self.tokens[int(i)] for i in ids], self.level)
+
+    def to_dict(self) -> dict:
+        """Plain lists/str only, so checkpoints load with ``weights_only=True``."""
+        return {"level": self.level, "tokens": list(self.tokens)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Vocab:
+        return cls(list(d["tokens"]), d["level"])
+
+
+@dataclass
+class Corpus:
+    """Encoded train/valid token ids (1-D LongTensors) and their vocabulary."""
+
+    train: torch.Tensor
+    valid: torch.Tensor
+    vocab: Vocab
+    source: str
+
+    def unigram_bits(self) -> float:
+        """Baseline: bits per token of the valid set under train unigram frequencies
+        (add-one smoothed so unseen tokens have finite cost)."""
+        counts = torch.bincount(self.train, minlength=len(self.vocab)).double() + 1.0
+        logp = torch.log2(counts / counts.sum())
+        return float(-logp[self.valid].mean())
+
+
+def load_corpus(path: str | Path, *, level: str = "char", vocab_size: int | None = None,
+                valid_fraction: float = 0.05, valid_path: str | Path | None = None,
+                text: str | None = None) -> Corpus:
+    """Read, tokenise and split text. ``text`` bypasses reading (shipped corpora)."""
+    text = read_text(path) if text is None else text
+    tokens = tokenize(text, level)
+    if valid_path is not None:
+        train_toks, valid_toks = tokens, tokenize(read_text(valid_path), level)
+    else:
+        n_valid = max(int(len(tokens) * valid_fraction), 2)
+        train_toks, valid_toks = tokens[:-n_valid], tokens[-n_valid:]
+    if len(train_toks) < 2 or len(valid_toks) < 2:
+        raise DataError(f"{path}: too little text ({len(tokens)} {level} tokens) to split "
+                        "into training and validation sets")
+    vocab = Vocab.build(train_toks, level, vocab_size)
+    return Corpus(vocab.encode(train_toks), vocab.encode(valid_toks), vocab, str(path))
+
+
+def bits(nats: float) -> float:
+    return nats / math.log(2)

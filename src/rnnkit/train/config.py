@@ -1,0 +1,258 @@
+"""Run configuration: three small sections (model, data, train) plus the recipe name.
+
+A run is resolved in layers, later ones winning:
+    dataclass defaults < recipe defaults < TOML file (``--config``) < command-line flags.
+The resolved config is written to ``runs/<name>/config.toml`` and is enough to repeat
+the run (``rnnkit train --config runs/<name>/config.toml``).
+
+Every field carries its help text and its check, so the CLI flags, the TOML reader and
+the error messages are all generated from this one table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rnnkit.train.errors import ConfigError
+
+
+def opt(default, help: str, *, flag: str | None = None, check=None, choices=None):
+    """A config field with its CLI help, optional flag name, check and allowed values."""
+    meta = {"help": help, "flag": flag, "check": check, "choices": choices}
+    return field(default=default, metadata=meta)
+
+
+def positive(x) -> bool:
+    return x > 0
+
+
+def non_negative(x) -> bool:
+    return x >= 0
+
+
+def fraction(x) -> bool:
+    return 0.0 <= x < 1.0
+
+
+@dataclass
+class ModelConfig:
+    """Embedding -> recurrent stack -> linear decoder."""
+
+    cell: str = opt("lstm", "recurrent cell", choices=("lstm", "gru", "rnn_tanh", "rnn_relu"))
+    hidden_size: int = opt(256, "hidden units per layer", check=positive)
+    num_layers: int = opt(1, "stacked recurrent layers", flag="layers", check=positive)
+    embed_size: int = opt(64, "token embedding width", check=positive)
+    # Dropout between layers and before the decoder (Zaremba et al. 2014, sec. 3):
+    # never on the recurrent connections, so the carried state is not corrupted.
+    dropout: float = opt(0.0, "dropout between layers and before the decoder", check=fraction)
+    backend: str = opt("auto", "rnnkit layer backend (passed to rnnkit.LSTM etc.)")
+
+
+@dataclass
+class DataConfig:
+    """Where the text comes from and how it is tokenised and split."""
+
+    data: str | None = opt(None, "UTF-8 text file or folder (default: shipped Shakespeare)")
+    valid_data: str | None = opt(None, "separate validation text (default: tail of --data)")
+    level: str = opt("char", "tokenise into characters or words", choices=("char", "word"))
+    vocab_size: int = opt(
+        10000, "word level: keep this many most frequent words (+<unk>)", check=positive
+    )
+    # The validation set is the contiguous tail of the text: with a random split,
+    # neighbouring sentences of one speech would sit in both sets.
+    valid_fraction: float = opt(0.05, "fraction of the text held out for validation",
+                                check=lambda x: 0.0 < x < 1.0)
+
+
+@dataclass
+class TrainConfig:
+    """The training loop: TBPTT windows, optimiser, schedule, clipping, stopping, saving."""
+
+    batch_size: int = opt(32, "parallel contiguous streams B (global, across processes)",
+                          check=positive)
+    seq_len: int = opt(64, "k2: how many steps back gradients flow (window length)",
+                       flag="seq-len", check=positive)
+    k1: int | None = opt(None, "k1: new tokens per update (default: = seq-len, char-rnn style)",
+                         check=positive)
+    optimizer: str = opt("adam", "optimiser", choices=("sgd", "adam", "adamw"))
+    lr: float = opt(2e-3, "peak learning rate", check=positive)
+    momentum: float = opt(0.0, "SGD momentum", check=fraction)
+    weight_decay: float = opt(0.0, "weight decay (decoupled for adamw)", check=non_negative)
+    schedule: str = opt("cosine", "learning-rate schedule",
+                        choices=("constant", "cosine", "step", "plateau"))
+    warmup_steps: int = opt(100, "linear warm-up steps (cosine)", check=non_negative)
+    min_lr_ratio: float = opt(0.1, "cosine floor as a fraction of --lr", check=fraction)
+    step_size: int = opt(1000, "step schedule: steps between decays", check=positive)
+    gamma: float = opt(0.5, "step/plateau schedule: decay factor", check=lambda x: 0 < x < 1)
+    plateau_patience: int = opt(2, "plateau schedule: evaluations without improvement",
+                                check=non_negative)
+    clip_norm: float | None = opt(5.0, "clip the global gradient norm to this", check=positive)
+    clip_value: float | None = opt(None, "clip each gradient element to +-this", check=positive)
+    max_steps: int = opt(2000, "optimiser updates (also the cosine horizon)", check=positive)
+    max_seconds: float | None = opt(None, "stop after this much training time",
+                                    check=positive)
+    eval_every: int = opt(200, "steps between validation passes", check=positive)
+    eval_tokens: int | None = opt(None, "cap on validation tokens per pass (default: all)",
+                                  check=positive)
+    early_stop: int | None = opt(None, "stop after this many evaluations without improvement",
+                                 check=positive)
+    ckpt_every: int = opt(500, "steps between checkpoints", check=positive)
+    keep_last: int = opt(3, "checkpoints to keep", check=positive)
+    log_every: int = opt(10, "steps between metrics lines", check=positive)
+    seed: int = opt(1234, "seed for every random number generator", check=non_negative)
+    device: str = opt("cpu", "device", choices=("cpu", "cuda", "auto"))
+    threads: int | None = opt(None, "torch intra-op threads (default: torch's choice)",
+                              check=positive)
+
+    @property
+    def k1_steps(self) -> int:
+        return self.seq_len if self.k1 is None else self.k1
+
+
+SECTIONS: dict[str, type] = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run. ``recipe`` names the task in ``rnnkit.tasks``."""
+
+    recipe: str = "charlm"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (str/int/float/bool/None only): safe for ``weights_only`` loading."""
+        return {"recipe": self.recipe, **{s: dataclasses.asdict(getattr(self, s))
+                                          for s in SECTIONS}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], *, source: str = "config") -> RunConfig:
+        cfg = cls()
+        cfg.apply(d, source=source)
+        return cfg
+
+    def apply(self, d: dict[str, Any], *, source: str) -> None:
+        """Overlay a nested dict like the TOML file's onto this config, checking every key."""
+        for key, value in d.items():
+            if key == "recipe":
+                if not isinstance(value, str):
+                    raise ConfigError(f"{source}: 'recipe' must be a string")
+                self.recipe = value
+            elif key in SECTIONS:
+                if not isinstance(value, dict):
+                    raise ConfigError(f"{source}: [{key}] must be a table")
+                section = getattr(self, key)
+                for name, v in value.items():
+                    set_field(section, name, v, source=f"{source}: {key}.{name}")
+            else:
+                raise ConfigError(f"{source}: unknown key {key!r} "
+                                  f"(expected recipe, {', '.join(SECTIONS)})")
+
+    def validate(self) -> None:
+        """Check every field against its metadata; raise ConfigError naming the flag."""
+        for s in SECTIONS:
+            section = getattr(self, s)
+            for f in dataclasses.fields(section):
+                check_value(f, getattr(section, f.name), where=f"--{flag_name(f)}")
+        t = self.train
+        if t.k1_steps > t.seq_len:
+            raise ConfigError(f"--k1 ({t.k1_steps}) must not exceed --seq-len ({t.seq_len})")
+        if t.clip_norm is not None and t.clip_value is not None and t.clip_value <= 0:
+            raise ConfigError("--clip-value must be positive")
+
+
+def flag_name(f: dataclasses.Field) -> str:
+    """CLI flag (without dashes) of a config field: ``hidden_size`` -> ``hidden-size``."""
+    return f.metadata.get("flag") or f.name.replace("_", "-")
+
+
+def field_types(section_cls: type) -> dict[str, tuple[type, bool]]:
+    """name -> (base type, optional?) for a config dataclass, from its annotations."""
+    out = {}
+    for f in dataclasses.fields(section_cls):
+        ann = str(f.type)
+        optional = "None" in ann
+        base = {"int": int, "float": float, "str": str, "bool": bool}[ann.split(" |")[0]]
+        out[f.name] = (base, optional)
+    return out
+
+
+def coerce(value, base: type, optional: bool, where: str):
+    """Convert a TOML/CLI value to the field's type, or raise ConfigError."""
+    if value is None or (optional and isinstance(value, str) and value.lower() == "none"):
+        if optional:
+            return None
+        raise ConfigError(f"{where}: a value is required")
+    if base is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if base in (int, float) and isinstance(value, str):
+        try:
+            value = base(value)
+        except ValueError:
+            raise ConfigError(f"{where}: expected {base.__name__}, got {value!r}") from None
+    if not isinstance(value, base) or (base is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected {base.__name__}, got {value!r}")
+    if base is float and not math.isfinite(value):
+        raise ConfigError(f"{where}: must be finite, got {value!r}")
+    return value
+
+
+def check_value(f: dataclasses.Field, value, where: str) -> None:
+    if value is None:
+        return
+    choices, check = f.metadata.get("choices"), f.metadata.get("check")
+    if choices and value not in choices:
+        raise ConfigError(f"{where}: {value!r} is not one of {', '.join(choices)}")
+    if check is not None and not check(value):
+        raise ConfigError(f"{where}: invalid value {value!r} ({f.metadata['help']})")
+
+
+def set_field(section, name: str, value, *, source: str) -> None:
+    types = field_types(type(section))
+    if name not in types:
+        raise ConfigError(f"{source}: unknown setting")
+    base, optional = types[name]
+    setattr(section, name, coerce(value, base, optional, source))
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML config file; errors name the file."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a folder, expected a TOML file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: not valid TOML ({e})") from None
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    assert isinstance(v, str), v
+    return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_toml(cfg: RunConfig) -> str:
+    """Serialise a resolved config. TOML has no null, so unset optional fields are
+    written as the string "none", which the reader turns back into None."""
+    d = cfg.to_dict()
+    lines = ["# Resolved rnnkit run config: rnnkit train --config THIS_FILE repeats the run.",
+             f"recipe = {_toml_value(d['recipe'])}"]
+    for s in SECTIONS:
+        lines += ["", f"[{s}]"]
+        lines += [f"{k} = {_toml_value('none' if v is None else v)}" for k, v in d[s].items()]
+    text = "\n".join(lines) + "\n"
+    assert RunConfig.from_dict(tomllib.loads(text)).to_dict() == d, "TOML round trip"
+    return text
