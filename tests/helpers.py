@@ -30,7 +30,9 @@ def initial_state(module, batch, dtype=torch.float32, requires_grad=True):
     """Random (h0,) or (h0, c0) for ``module`` with leaf tensors that collect gradients."""
     LD = module.num_layers * (2 if module.bidirectional else 1)
     proj = getattr(module, "proj_size", 0)
-    h0 = torch.randn(LD, batch, proj or module.hidden_size, dtype=dtype, requires_grad=requires_grad)
+    h0 = torch.randn(
+        LD, batch, proj or module.hidden_size, dtype=dtype, requires_grad=requires_grad
+    )
     if isinstance(module, nn.LSTM | rnnkit.LSTM):
         c0 = torch.randn(LD, batch, module.hidden_size, dtype=dtype, requires_grad=requires_grad)
         return (h0, c0)

@@ -22,18 +22,38 @@ X = torch.randn(5, 2, 3)  # (T, B, I) for modules built with input_size=3
         (lambda m: m(X.double()), ValueError, "dtype .*float64.* does not match"),
         (lambda m: m(X.numpy()), TypeError, "must be a torch.Tensor"),
         (lambda m: m(torch.randn(0, 2, 3)), ValueError, "no time steps"),
-        (lambda m: m(X, (torch.zeros(1, 3, 4), torch.zeros(1, 2, 4))), ValueError, r"h_0 of shape \(1, 2, 4\)"),
-        (lambda m: m(X, (torch.zeros(1, 2, 4), torch.zeros(2, 2, 4))), ValueError, r"c_0 of shape \(1, 2, 4\)"),
+        (
+            lambda m: m(X, (torch.zeros(1, 3, 4), torch.zeros(1, 2, 4))),
+            ValueError,
+            r"h_0 of shape \(1, 2, 4\)",
+        ),
+        (
+            lambda m: m(X, (torch.zeros(1, 2, 4), torch.zeros(2, 2, 4))),
+            ValueError,
+            r"c_0 of shape \(1, 2, 4\)",
+        ),
         (lambda m: m(X, torch.zeros(1, 2, 4)), TypeError, r"tuple \(h_0, c_0\)"),
-        (lambda m: m(X, (torch.zeros(1, 2, 4, dtype=torch.int32),) * 2), TypeError, "h_0 must be a floating"),
-        (lambda m: m(X[:, 0], (torch.zeros(1, 1, 4),) * 2), ValueError, "unbatched 2-D input, h_0 must be 2-D"),
+        (
+            lambda m: m(X, (torch.zeros(1, 2, 4, dtype=torch.int32),) * 2),
+            TypeError,
+            "h_0 must be a floating",
+        ),
+        (
+            lambda m: m(X[:, 0], (torch.zeros(1, 1, 4),) * 2),
+            ValueError,
+            "unbatched 2-D input, h_0 must be 2-D",
+        ),
         (lambda m: m(X, lengths=[5, 6]), ValueError, r"length \(6\) exceeds .* \(5 steps\)"),
         (lambda m: m(X, lengths=[5, -1]), ValueError, "lengths must be >= 0"),
         (lambda m: m(X, lengths=[5, 2, 1]), ValueError, r"one entry per sequence, shape \(2,\)"),
         (lambda m: m(X, lengths=[5.0, 2.0]), TypeError, "lengths must be integers"),
         (lambda m: m(X[:, 0], lengths=[5]), ValueError, "lengths needs a batched"),
         (lambda m: m(pack_sequence([X[:, 0]]), lengths=[5]), ValueError, "not a PackedSequence"),
-        (lambda m: m(pack_sequence([torch.ones(2, 3, dtype=torch.long)])), TypeError, "floating-point"),
+        (
+            lambda m: m(pack_sequence([torch.ones(2, 3, dtype=torch.long)])),
+            TypeError,
+            "floating-point",
+        ),
     ],
 )
 def test_lstm_forward_rejects(backend, call, error, match):

@@ -26,7 +26,11 @@ def test_cell_matches_torch(cell, batched, bias):
     ours.load_state_dict(theirs.state_dict())
     shape = (3,) if batched else ()
     x = torch.randn(*shape, 5)
-    hx = (torch.randn(*shape, 4), torch.randn(*shape, 4)) if cell == "lstm" else torch.randn(*shape, 4)
+    hx = (
+        (torch.randn(*shape, 4), torch.randn(*shape, 4))
+        if cell == "lstm"
+        else torch.randn(*shape, 4)
+    )
     outs, grads = [], []
     for m in (ours, theirs):
         out = m(x, hx)

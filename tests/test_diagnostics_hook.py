@@ -51,7 +51,9 @@ def test_engine_and_reference_agree_on_every_layer_and_direction():
     for backend in ("engine", "reference"):
         torch.manual_seed(0)
         model = torch.nn.Sequential()
-        model.add_module("rnn", rnnkit.LSTM(3, 4, 2, bidirectional=True, proj_size=2, backend=backend))
+        model.add_module(
+            "rnn", rnnkit.LSTM(3, 4, 2, bidirectional=True, proj_size=2, backend=backend)
+        )
         x = torch.randn(6, 2, 3)
         with rnnkit.diagnostics.record_hidden_grads(model) as rec:
             out, _ = model.rnn(x, lengths=[6, 3])

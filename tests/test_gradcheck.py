@@ -12,8 +12,13 @@ T, B, I, H = 3, 3, 2, 4
 
 def _gradcheck(cell, backend, variable_lengths, num_layers, fast_mode):
     ours, _ = make_pair(
-        cell, backend=backend, dtype=torch.float64, input_size=I, hidden_size=H,
-        num_layers=num_layers, bidirectional=True,
+        cell,
+        backend=backend,
+        dtype=torch.float64,
+        input_size=I,
+        hidden_size=H,
+        num_layers=num_layers,
+        bidirectional=True,
     )
     names, params = zip(*ours.named_parameters(), strict=True)
     x = torch.randn(T, B, I, dtype=torch.float64, requires_grad=True)
@@ -26,13 +31,17 @@ def _gradcheck(cell, backend, variable_lengths, num_layers, fast_mode):
     def f(x, *tensors):
         states, weights = tensors[: len(state)], tensors[len(state) :]
         out, hn = torch.func.functional_call(
-            ours, dict(zip(names, weights, strict=True)),
-            (x, states if len(states) == 2 else states[0]), {"lengths": lengths},
+            ours,
+            dict(zip(names, weights, strict=True)),
+            (x, states if len(states) == 2 else states[0]),
+            {"lengths": lengths},
         )
         hn = hn if isinstance(hn, tuple) else (hn,)
         return (out, *hn)
 
-    assert torch.autograd.gradcheck(f, (x, *state, *params), eps=1e-6, atol=1e-5, fast_mode=fast_mode)
+    assert torch.autograd.gradcheck(
+        f, (x, *state, *params), eps=1e-6, atol=1e-5, fast_mode=fast_mode
+    )
 
 
 @pytest.mark.parametrize("backend", ["engine", "reference", "torch"])

@@ -1,4 +1,4 @@
-"""Module behaviour beyond the parity grid: weights, dropout, init, dispatch, dtypes, determinism."""
+"""Module behaviour beyond parity: weights, dropout, init, dispatch, dtypes, determinism."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ def test_state_dict_round_trip_both_ways(cell):
     assert list(ours.state_dict()) == list(theirs.state_dict())
     fresh_torch = type(theirs)(3, 5, 2, bidirectional=True, **CELLS[cell][2])
     fresh_torch.load_state_dict(ours.state_dict())
-    for (k, a), (_, b) in zip(ours.state_dict().items(), fresh_torch.state_dict().items(), strict=True):
+    for (k, a), (_, b) in zip(
+        ours.state_dict().items(), fresh_torch.state_dict().items(), strict=True
+    ):
         assert torch.equal(a, b), k
     x = torch.randn(4, 2, 3)
     torch.testing.assert_close(ours(x)[0], fresh_torch(x)[0])
@@ -26,7 +28,9 @@ def test_state_dict_round_trip_both_ways(cell):
 
 def test_repr_and_all_weights_match_torch():
     kwargs = dict(num_layers=2, bias=False, batch_first=True, dropout=0.5, bidirectional=True)
-    assert repr(rnnkit.LSTM(3, 5, proj_size=2, **kwargs)) == repr(nn.LSTM(3, 5, proj_size=2, **kwargs))
+    assert repr(rnnkit.LSTM(3, 5, proj_size=2, **kwargs)) == repr(
+        nn.LSTM(3, 5, proj_size=2, **kwargs)
+    )
     # torch.nn leaves the nonlinearity out of its repr; ours shows it.
     assert repr(rnnkit.RNN(3, 5, nonlinearity="relu")) == "RNN(3, 5, nonlinearity='relu')"
     assert "backend='engine'" in repr(rnnkit.GRU(3, 5, backend="engine"))
@@ -38,7 +42,9 @@ def test_repr_and_all_weights_match_torch():
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_dropout_active_in_train_only(backend):
-    ours, theirs = make_pair("lstm", backend=backend, input_size=3, hidden_size=8, num_layers=3, dropout=0.5)
+    ours, theirs = make_pair(
+        "lstm", backend=backend, input_size=3, hidden_size=8, num_layers=3, dropout=0.5
+    )
     x = torch.randn(5, 4, 3)
     ours.eval(), theirs.eval()
     torch.testing.assert_close(ours(x)[0], theirs(x)[0])

@@ -58,8 +58,12 @@ def _run(module, x, state, layout, batch_first):
 @pytest.mark.parametrize("cell,layers,bidir,batch_first,layout,bias", GRID)
 def test_matches_torch_nn(cell, layers, bidir, batch_first, layout, bias, backend):
     kwargs = dict(
-        input_size=I, hidden_size=H, num_layers=layers, bidirectional=bidir,
-        batch_first=batch_first, bias=bias,
+        input_size=I,
+        hidden_size=H,
+        num_layers=layers,
+        bidirectional=bidir,
+        batch_first=batch_first,
+        bias=bias,
     )
     ours, theirs = make_pair(cell, backend=backend, **kwargs)
     x = torch.randn((B, T, I) if batch_first else (T, B, I))

@@ -49,8 +49,10 @@ class TorchBackend:
 
         packed = pack_padded_sequence(call.x, call.lengths, enforce_sorted=False)
         order, unorder = packed.sorted_indices, packed.unsorted_indices
-        hx = tuple(s.index_select(1, order) for s in hx) if call.c0 is not None else (
-            hx.index_select(1, order)
+        hx = (
+            tuple(s.index_select(1, order) for s in hx)
+            if call.c0 is not None
+            else (hx.index_select(1, order))
         )
         out = fn(packed.data, packed.batch_sizes, hx, flat, *args)
         y = PackedSequence(out[0], packed.batch_sizes, order, unorder)

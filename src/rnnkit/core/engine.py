@@ -19,7 +19,6 @@ no buffer it costs one ``is None`` test.
 from __future__ import annotations
 
 import torch
-from torch import Tensor
 
 from rnnkit.core.engine_steps import STEPS
 

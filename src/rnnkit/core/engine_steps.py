@@ -17,7 +17,6 @@ Conventions per step (B = batch, H = hidden, G = number of gate blocks):
 from __future__ import annotations
 
 import torch
-from torch import Tensor
 
 
 class TanhStep:

@@ -56,7 +56,8 @@ class RNNCellBase(nn.Module):
             raise ValueError(f"{owner}: Expected input to be 1D or 2D, got {input.dim()}D instead")
         if input.shape[-1] != self.input_size:
             raise ValueError(
-                f"{owner}: input has {input.shape[-1]} features, expected input_size={self.input_size}"
+                f"{owner}: input has {input.shape[-1]} features, "
+                f"expected input_size={self.input_size}"
             )
         unbatched = input.dim() == 1
         x = input.unsqueeze(0) if unbatched else input
@@ -84,10 +85,14 @@ class RNNCell(RNNCellBase):
     Inputs: input (N, H_in) or (H_in,), hx (N, H) or (H,) (zeros if omitted). Output: h' like hx.
     """
 
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None, dtype=None):
+    def __init__(
+        self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None, dtype=None
+    ):
         modes = {"tanh": "RNN_TANH", "relu": "RNN_RELU"}
         if nonlinearity not in modes:
-            raise ValueError(f"Unknown nonlinearity {nonlinearity!r}. Select from 'tanh' or 'relu'.")
+            raise ValueError(
+                f"Unknown nonlinearity {nonlinearity!r}. Select from 'tanh' or 'relu'."
+            )
         self.nonlinearity = nonlinearity
         super().__init__(modes[nonlinearity], input_size, hidden_size, bias, device, dtype)
 

@@ -32,9 +32,7 @@ def check_input_tensor(x, name: str, owner: str, like: Tensor) -> None:
             f"convert the input with .to({like.dtype}) or the model with .to({x.dtype})"
         )
     if x.device != like.device:
-        raise ValueError(
-            f"{owner}: {name} is on {x.device} but the weights are on {like.device}"
-        )
+        raise ValueError(f"{owner}: {name} is on {x.device} but the weights are on {like.device}")
 
 
 def check_shape(x: Tensor, expected: tuple[int, ...], name: str, owner: str) -> None:

@@ -118,13 +118,18 @@ class RNNBase(nn.Module):
             layer_input = input_size if layer == 0 else real_hidden * D
             for direction in range(D):
                 suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
-                shapes = {"weight_ih": (gate_size, layer_input), "weight_hh": (gate_size, real_hidden)}
+                shapes = {
+                    "weight_ih": (gate_size, layer_input),
+                    "weight_hh": (gate_size, real_hidden),
+                }
                 if bias:
                     shapes |= {"bias_ih": (gate_size,), "bias_hh": (gate_size,)}
                 if proj_size:
                     shapes["weight_hr"] = (proj_size, hidden_size)
                 for name, shape in shapes.items():
-                    self.register_parameter(name + suffix, nn.Parameter(torch.empty(shape, **factory)))
+                    self.register_parameter(
+                        name + suffix, nn.Parameter(torch.empty(shape, **factory))
+                    )
                 self._all_weights.append([name + suffix for name in shapes])
         self._grad_record = None  # set by rnnkit.diagnostics.record_hidden_grads
         self.last_backend: str | None = None
@@ -180,7 +185,11 @@ class RNNBase(nn.Module):
             p = {name.split("_l")[0]: getattr(self, name) for name in names}
             weights.append(
                 LayerWeights(
-                    p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh"), p.get("weight_hr")
+                    p["weight_ih"],
+                    p["weight_hh"],
+                    p.get("bias_ih"),
+                    p.get("bias_hh"),
+                    p.get("weight_hr"),
                 )
             )
         return weights
@@ -192,7 +201,9 @@ class RNNBase(nn.Module):
         owner, weight = self._owner, self.weight_ih_l0
         if isinstance(input, PackedSequence):
             if lengths is not None:
-                raise ValueError(f"{owner}: pass lengths only with a padded tensor, not a PackedSequence")
+                raise ValueError(
+                    f"{owner}: pass lengths only with a padded tensor, not a PackedSequence"
+                )
             check_input_tensor(input.data, "input", owner, weight)
             x, lens = pad_packed_sequence(input)  # (T, B, I), lengths in batch order
             layout = _Layout(False, packed=input, lengths=lens)
@@ -200,7 +211,9 @@ class RNNBase(nn.Module):
         else:
             check_input_tensor(input, "input", owner, weight)
             if input.dim() not in (2, 3):
-                raise ValueError(f"{owner}: Expected input to be 2D or 3D, got {input.dim()}D instead")
+                raise ValueError(
+                    f"{owner}: Expected input to be 2D or 3D, got {input.dim()}D instead"
+                )
             layout = _Layout(self.batch_first, unbatched=input.dim() == 2)
             if layout.unbatched:
                 if lengths is not None:
@@ -351,11 +364,24 @@ class RNN(RNNBase):
     ) -> None:
         modes = {"tanh": "RNN_TANH", "relu": "RNN_RELU"}
         if nonlinearity not in modes:
-            raise ValueError(f"Unknown nonlinearity {nonlinearity!r}. Select from 'tanh' or 'relu'.")
+            raise ValueError(
+                f"Unknown nonlinearity {nonlinearity!r}. Select from 'tanh' or 'relu'."
+            )
         self.nonlinearity = nonlinearity
         super().__init__(
-            modes[nonlinearity], input_size, hidden_size, num_layers, bias, batch_first, dropout,
-            bidirectional, 0, device, dtype, backend=backend, recurrent_init=recurrent_init,
+            modes[nonlinearity],
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            0,
+            device,
+            dtype,
+            backend=backend,
+            recurrent_init=recurrent_init,
         )
 
 
@@ -394,9 +420,20 @@ class LSTM(RNNBase):
         forget_bias: float | None = None,
     ) -> None:
         super().__init__(
-            "LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-            bidirectional, proj_size, device, dtype, backend=backend,
-            recurrent_init=recurrent_init, forget_bias=forget_bias,
+            "LSTM",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            proj_size,
+            device,
+            dtype,
+            backend=backend,
+            recurrent_init=recurrent_init,
+            forget_bias=forget_bias,
         )
 
 
@@ -432,8 +469,17 @@ class GRU(RNNBase):
         recurrent_init: str = "default",
     ) -> None:
         super().__init__(
-            "GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-            bidirectional, 0, device, dtype, backend=backend, recurrent_init=recurrent_init,
+            "GRU",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            0,
+            device,
+            dtype,
+            backend=backend,
+            recurrent_init=recurrent_init,
         )
-
-
