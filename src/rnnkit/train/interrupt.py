@@ -1,13 +1,16 @@
 """Ctrl-C handling for training: the first SIGINT asks the loop to stop after the current
 update (it then saves a checkpoint and returns); a second SIGINT exits at once.
 
-Exiting at once is safe for checkpoints because they are written atomically: an
-interrupted write leaves only a temp file, never a damaged checkpoint.
+"At once" needs the operating system's default action: Python runs its signal handlers
+only between bytecodes, so a handler would wait for a long C++ call (a backward pass)
+to return. The first handler therefore re-arms SIGINT with SIG_DFL, and the second
+Ctrl-C terminates the process immediately (the shell reports status 130).
+That is safe for checkpoints because they are written atomically: an interrupted write
+leaves only a temp file, never a damaged checkpoint.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -21,11 +24,8 @@ class StopRequest:
         self._previous = None
 
     def _handle(self, signum, frame) -> None:
-        if self.requested:
-            sys.stderr.write("\nrnnkit: second Ctrl-C, exiting now\n")
-            sys.stderr.flush()
-            os._exit(130)  # 128 + SIGINT, the shell convention
         self.requested = True
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         sys.stderr.write("\nrnnkit: Ctrl-C, saving a checkpoint after this update "
                          "(Ctrl-C again to exit immediately)\n")
         sys.stderr.flush()

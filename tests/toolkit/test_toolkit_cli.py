@@ -1,0 +1,145 @@
+"""CLI smoke tests on tiny data: every subcommand runs, writes what it promises and is
+repeatable."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tk_helpers import TINY, run_cli
+
+from rnnkit.cli import main
+from rnnkit.train.checkpoint import load
+from rnnkit.train.metrics import read_metrics
+
+SUBCOMMANDS = ["train", "sample", "eval", "demo", "info"]
+
+
+def test_version_and_help(capsys):
+    code, out, _ = run_cli(["--version"], capsys)
+    assert code == 0 and out.startswith("rnnkit ")
+    code, out, _ = run_cli(["--help"], capsys)
+    assert code == 0
+    for name in SUBCOMMANDS:
+        assert name in out
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_subcommand_help(name, capsys):
+    code, out, _ = run_cli([name, "--help"], capsys)
+    assert code == 0 and f"rnnkit {name}" in out
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, text_file):
+    """One tiny training run shared by the sample/eval/info tests."""
+    runs = tmp_path_factory.mktemp("runs")
+    code = main(
+        ["train", "charlm", "--data", str(text_file), "--runs-dir", str(runs),
+         "--name", "tiny", *TINY])
+    assert code == 0
+    return runs / "tiny"
+
+
+def test_train_writes_run_folder(trained_run):
+    names = {p.name for p in trained_run.iterdir()}
+    assert {"config.toml", "metrics.jsonl", "loss.png", "report.md", "samples.txt",
+            "best.pt", "ckpt-00000010.pt", "ckpt-00000020.pt"} <= names
+    records = read_metrics(trained_run / "metrics.jsonl")
+    train = [r for r in records if r["kind"] == "train"]
+    valid = [r for r in records if r["kind"] == "valid"]
+    assert [r["step"] for r in train] == [5, 10, 15, 20]
+    assert {"loss", "bpc", "grad_norm", "clipped", "lr", "tokens_per_s"} <= set(train[0])
+    assert [r["step"] for r in valid] == [10, 20]
+    assert (trained_run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (trained_run / "report.md").read_text()
+    assert "unigram baseline" in report and "temperature 0.5" in report
+    ck = load(trained_run / "ckpt-00000020.pt")
+    assert ck["step"] == 20 and ck["config"]["model"]["hidden_size"] == 16
+    assert ck["vocab"]["level"] == "char" and ck["vocab"]["tokens"][0] == "<unk>"
+
+
+def test_training_learns_something(trained_run):
+    """20 tiny updates must already beat a uniform guess over the vocabulary."""
+    import math
+
+    ck = load(trained_run / "best.pt")
+    assert ck["loop"]["best"] < math.log(len(ck["vocab"]["tokens"]))
+
+
+def test_resolved_config_repeats_the_run_bit_for_bit(trained_run, tmp_path, capsys):
+    code, _, err = run_cli(["train", "--config", trained_run / "config.toml",
+                            "--runs-dir", tmp_path, "--name", "again", "--no-progress"], capsys)
+    assert code == 0, err
+    losses = [(r["step"], r.get("loss"), r.get("valid_loss"))
+              for r in read_metrics(trained_run / "metrics.jsonl")]
+    again = [(r["step"], r.get("loss"), r.get("valid_loss"))
+             for r in read_metrics(tmp_path / "again" / "metrics.jsonl")]
+    assert losses == again
+    assert (tmp_path / "again" / "config.toml").read_text() == \
+        (trained_run / "config.toml").read_text()
+
+
+def test_toml_config_and_flag_precedence(text_file, tmp_path, capsys):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f'recipe = "charlm"\n[model]\ncell = "gru"\nhidden_size = 12\n'
+                   f'[data]\ndata = "{text_file}"\n[train]\nmax_steps = 4\n')
+    code, _, err = run_cli(["train", "--config", cfg, "--hidden-size", "10", "--smoke",
+                            "--runs-dir", tmp_path, "--name", "t", "--no-progress",
+                            "--max-steps", "3"], capsys)
+    assert code == 0, err
+    ck = load(tmp_path / "t" / "ckpt-00000003.pt")
+    m = ck["config"]["model"]
+    assert (m["cell"], m["hidden_size"]) == ("gru", 10)   # file sets cell, flag wins on size
+    assert ck["step"] == 3
+
+
+def test_sample_is_seeded_and_streams_requested_length(trained_run, capsys):
+    args = ["sample", trained_run, "--prime", "KING:", "--length", "40", "--seed", "3"]
+    code, out1, _ = run_cli(args, capsys)
+    assert code == 0 and out1.startswith("KING:")
+    assert len(out1) == len("KING:") + 40 + 1  # char level: one char per token, then \n
+    _, out2, _ = run_cli(args, capsys)
+    assert out1 == out2
+    _, out3, _ = run_cli([*args[:-1], "4", "--top-k", "3", "--top-p", "0.9"], capsys)
+    assert out3.startswith("KING:")
+
+
+def test_eval_reports_bpc(trained_run, text_file, capsys):
+    code, out, _ = run_cli(["eval", trained_run, "--data", text_file], capsys)
+    assert code == 0 and "bits/char" in out
+    bpc = float(out.split("bits/char")[0].split()[-1])
+    assert 0 < bpc < 8
+
+
+def test_info_describes_checkpoint(trained_run, capsys):
+    code, out, _ = run_cli(["info", trained_run], capsys)
+    assert code == 0 and "parameters" in out and "step 20" in out
+    code, out, _ = run_cli(["info", trained_run / "ckpt-00000010.pt", "--json"], capsys)
+    d = json.loads(out)
+    assert d["step"] == 10 and d["vocab"]["level"] == "char" and d["parameters"] > 0
+
+
+def test_word_level_reports_perplexity(text_file, tmp_path, capsys):
+    code, _, err = run_cli(["train", "charlm", "--data", text_file, "--level", "word",
+                            "--vocab-size", "20", "--runs-dir", tmp_path, "--name", "w",
+                            *TINY], capsys)
+    assert code == 0, err
+    ck = load(tmp_path / "w" / "best.pt")
+    assert len(ck["vocab"]["tokens"]) == 20 and "<unk>" in ck["vocab"]["tokens"]
+    code, out, _ = run_cli(["eval", tmp_path / "w", "--data", text_file], capsys)
+    assert code == 0 and "perplexity" in out and "<unk>" in out
+
+
+def test_demo_smoke(tmp_path, capsys):
+    code, out, err = run_cli(["demo", "--smoke", "--runs-dir", tmp_path, "--name", "d",
+                              "--no-progress", "--max-steps", "6"], capsys)
+    assert code == 0, err
+    assert "unigram baseline" in out and "temperature 0.8" in out
+    assert (tmp_path / "d" / "report.md").exists()
+
+
+def test_existing_run_is_not_overwritten(trained_run, capsys):
+    code, _, err = run_cli(["train", "charlm", "--runs-dir", trained_run.parent,
+                            "--name", "tiny", *TINY], capsys)
+    assert code == 1 and "already exists" in err and "--resume" in err
