@@ -71,9 +71,24 @@ def test_recording_off_outside_the_context_and_no_rnn_is_an_error():
         pass
     m(torch.randn(3, 1, 3))
     assert m.last_backend == "torch"
-    with pytest.raises(ValueError, match="no rnnkit RNN/LSTM/GRU"):
-        with rnnkit.diagnostics.record_hidden_grads(torch.nn.GRU(3, 4)):
+    with pytest.raises(ValueError, match="no RNN/LSTM/GRU"):
+        with rnnkit.diagnostics.record_hidden_grads(torch.nn.Linear(3, 4)):
             pass
+
+
+def test_torch_nn_layers_are_recorded_through_twins():
+    theirs = torch.nn.LSTM(3, 4, bidirectional=True)
+    ours = rnnkit.LSTM(3, 4, bidirectional=True)
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(5, 2, 3)
+    norms = []
+    for m in (theirs, ours):
+        with rnnkit.diagnostics.record_hidden_grads(m) as rec:
+            m(x)[0].sum().backward()
+        norms.append(rec.norms)
+    for key, value in norms[1].items():
+        torch.testing.assert_close(norms[0][key], value)
+    torch.testing.assert_close(theirs.weight_hh_l0.grad, ours.weight_hh_l0.grad)
 
 
 def test_torch_backend_refuses_to_record():

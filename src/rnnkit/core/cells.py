@@ -43,13 +43,19 @@ def lstm_cell(x: Tensor, h: Tensor, c: Tensor, w: LayerWeights) -> tuple[Tensor,
     c' = f * c + i * g
     h' = o * tanh(c')            (then h' = W_hr h' when proj_size > 0)
     """
+    return lstm_cell_with_gates(x, h, c, w)[:2]
+
+
+def lstm_cell_with_gates(x, h, c, w: LayerWeights):
+    """``lstm_cell`` that also returns its gate activations {"i", "f", "g", "o"}."""
     gates = F.linear(x, w.w_ih, w.b_ih) + F.linear(h, w.w_hh, w.b_hh)  # (B, 4H)
     i, f, g, o = gates.chunk(4, dim=1)
-    c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-    h_new = torch.sigmoid(o) * torch.tanh(c_new)
+    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+    c_new = f * c + i * g
+    h_new = o * torch.tanh(c_new)
     if w.w_hr is not None:
         h_new = F.linear(h_new, w.w_hr)  # (B, P)
-    return h_new, c_new
+    return h_new, c_new, {"i": i, "f": f, "g": g, "o": o}
 
 
 def gru_cell(x: Tensor, h: Tensor, w: LayerWeights) -> Tensor:
@@ -60,12 +66,17 @@ def gru_cell(x: Tensor, h: Tensor, w: LayerWeights) -> Tensor:
     n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
     h' = (1 - z) * n + z * h
     """
+    return gru_cell_with_gates(x, h, w)[0]
+
+
+def gru_cell_with_gates(x, h, w: LayerWeights):
+    """``gru_cell`` that also returns its gate activations {"r", "z", "n"}."""
     xr, xz, xn = F.linear(x, w.w_ih, w.b_ih).chunk(3, dim=1)
     hr, hz, hn = F.linear(h, w.w_hh, w.b_hh).chunk(3, dim=1)
     r = torch.sigmoid(xr + hr)
     z = torch.sigmoid(xz + hz)
     n = torch.tanh(xn + r * hn)
-    return (1 - z) * n + z * h
+    return (1 - z) * n + z * h, {"r": r, "z": z, "n": n}
 
 
 def cell_step(
@@ -77,3 +88,14 @@ def cell_step(
     if mode == "GRU":
         return gru_cell(x, h, w), None
     return rnn_cell(x, h, w, "tanh" if mode == "RNN_TANH" else "relu"), None
+
+
+def cell_step_with_gates(mode: str, x: Tensor, h: Tensor, c: Tensor | None, w: LayerWeights):
+    """``cell_step`` plus the activations of each gate (for an Elman RNN: {"h": h'})."""
+    if mode == "LSTM":
+        return lstm_cell_with_gates(x, h, c, w)
+    if mode == "GRU":
+        h_new, gates = gru_cell_with_gates(x, h, w)
+        return h_new, None, gates
+    h_new = rnn_cell(x, h, w, "tanh" if mode == "RNN_TANH" else "relu")
+    return h_new, None, {"h": h_new}

@@ -9,6 +9,7 @@ dL/dh_t is the total gradient reaching the output state of step t: from that ste
 and, through the recurrence, from every later step. Steps past a sequence's length get 0.
 Recording runs on the engine and reference backends (``auto`` switches to the engine while a
 record is open); torch's fused kernels cannot report it and refuse when asked explicitly.
+torch.nn.RNN/LSTM/GRU layers are recorded through rnnkit twins that share their parameters.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
+
+from rnnkit.diagnostics.torch_twins import rnnkit_twins
 
 
 class HiddenGradRecord:
@@ -29,15 +32,20 @@ class HiddenGradRecord:
     def __init__(self, names: dict[nn.Module, str]) -> None:
         self._names = names
         self.norms: dict[tuple[str, int, int], Tensor] = {}
+        self.lengths: dict[tuple[str, int, int], Tensor | None] = {}  # (B,) or None: all T
 
-    def buffers_for(self, module: nn.Module, T: int, B: int, like: Tensor) -> list[Tensor]:
+    def buffers_for(
+        self, module: nn.Module, T: int, B: int, like: Tensor, lengths: Tensor | None = None
+    ) -> list[Tensor]:
         """Fresh (T, B) buffers for each layer and direction of ``module``, in weight order."""
         name = self._names[module]
         D = module.num_directions
         buffers = []
         for k in range(module.num_layers * D):
             buf = torch.zeros(T, B, dtype=like.dtype, device=like.device)
-            self.norms[(name, k // D, k % D)] = buf
+            key = (name, k // D, k % D)
+            self.norms[key] = buf
+            self.lengths[key] = lengths
             buffers.append(buf)
         return buffers
 
@@ -52,20 +60,23 @@ class HiddenGradRecord:
 
 @contextmanager
 def record_hidden_grads(model: nn.Module) -> Iterator[HiddenGradRecord]:
-    """Record per-step gradient norms for every rnnkit RNN/LSTM/GRU inside ``model``."""
+    """Record per-step gradient norms for every RNN/LSTM/GRU layer inside ``model``.
+
+    rnnkit layers record directly; torch.nn.RNN/LSTM/GRU layers run through rnnkit twins that
+    share their parameters for the duration of the block (see ``torch_twins``).
+    """
     from rnnkit.layers.rnn import RNNBase
 
-    layers = {m: name for name, m in model.named_modules() if isinstance(m, RNNBase)}
-    if not layers:
-        raise ValueError(
-            f"{type(model).__name__} contains no rnnkit RNN/LSTM/GRU layer to record; "
-            "torch.nn layers run fused kernels that do not expose per-step gradients"
-        )
-    record = HiddenGradRecord(layers)
-    for m in layers:
-        m._grad_record = record
-    try:
-        yield record
-    finally:
+    with rnnkit_twins(model) as twins:
+        layers = {m: name for name, m in model.named_modules() if isinstance(m, RNNBase)}
+        layers |= {twin: name for name, twin in twins.items()}
+        if not layers:
+            raise ValueError(f"{type(model).__name__} contains no RNN/LSTM/GRU layer to record")
+        record = HiddenGradRecord(layers)
         for m in layers:
-            m._grad_record = None
+            m._grad_record = record
+        try:
+            yield record
+        finally:
+            for m in layers:
+                m._grad_record = None

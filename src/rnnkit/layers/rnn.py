@@ -270,7 +270,7 @@ class RNNBase(nn.Module):
         h0, c0 = self._prepare_state(hx, x, layout.unbatched)
         grad_norms = None
         if self._grad_record is not None and torch.is_grad_enabled():
-            grad_norms = self._grad_record.buffers_for(self, x.shape[0], x.shape[1], x)
+            grad_norms = self._grad_record.buffers_for(self, x.shape[0], x.shape[1], x, lengths)
         call = RNNCall(
             self.mode,
             x,

@@ -1,0 +1,128 @@
+"""Gate saturation: how often gates sit at their limits, where their gradients vanish.
+
+A sigmoid gate near 0 or 1 (or a tanh near -1 or 1) has a derivative near 0, so almost no
+gradient passes through it; an LSTM whose forget gates saturate at 0 forgets everything at
+once, one whose input gates saturate at 0 stops learning. We report, per gate, the fraction
+of activations within ``eps`` of each limit (steps past a sequence's length are excluded).
+For an Elman RNN the "gate" is the state itself (tanh near +-1; relu: exactly 0 = dead unit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.core.cells import cell_step_with_gates
+from rnnkit.diagnostics.torch_twins import make_twin
+
+TANH_GATES = {"g", "n"}  # gates with a tanh; the rest are sigmoids (or the Elman state)
+
+
+@dataclass
+class GateSaturation:
+    """Fractions of one gate's activations near its lower and upper limits."""
+
+    module: str
+    layer: int
+    direction: int
+    gate: str
+    low: float  # fraction near 0 (sigmoid), -1 (tanh) or exactly 0 (relu)
+    high: float  # fraction near 1
+    mean: float
+
+
+def _limits(mode: str, gate: str) -> tuple[float, float]:
+    if gate in TANH_GATES or mode == "RNN_TANH":
+        return -1.0, 1.0
+    return 0.0, 1.0
+
+
+def trace_gates(call) -> dict[tuple[int, int], dict[str, Tensor]]:
+    """Gate activations (T, B, H) for every (layer, direction) of a normalised ``RNNCall``.
+
+    Runs the reference equations without dropout (what the model computes in eval mode).
+    """
+    D = call.num_directions
+    mask = call.mask()
+    x = call.x
+    T = x.shape[0]
+    traces = {}
+    for layer in range(call.num_layers):
+        outputs = []
+        for direction in range(D):
+            k = layer * D + direction
+            h, c = call.h0[k], (call.c0[k] if call.c0 is not None else None)
+            ys, gates = [None] * T, {}
+            for t in reversed(range(T)) if direction else range(T):
+                h_new, c_new, g = cell_step_with_gates(call.mode, x[t], h, c, call.weights[k])
+                for name, value in g.items():
+                    gates.setdefault(name, [None] * T)[t] = value
+                if mask is None:
+                    ys[t], h, c = h_new, h_new, c_new
+                else:
+                    ys[t] = torch.where(mask[t], h_new, 0)
+                    h = torch.where(mask[t], h_new, h)
+                    c = torch.where(mask[t], c_new, c) if c is not None else None
+            traces[(layer, direction)] = {n: torch.stack(v) for n, v in gates.items()}
+            outputs.append(torch.stack(ys))
+        x = torch.cat(outputs, dim=2)
+    return traces
+
+
+@torch.no_grad()
+def gate_saturation(model: nn.Module, run_forward: Callable[[], object], eps: float = 0.05):
+    """Run ``run_forward()`` once and report the saturation of every gate of every layer.
+
+    ``run_forward`` calls the model as usual; the inputs reaching each RNN/LSTM/GRU layer
+    (rnnkit or torch.nn) are captured by forward pre-hooks and traced afterwards.
+    """
+    from rnnkit.layers.rnn import RNNBase
+
+    calls, handles = [], []
+    for name, module in model.named_modules():
+        if isinstance(module, RNNBase) or type(module) in (nn.RNN, nn.LSTM, nn.GRU):
+
+            def capture(mod, args, kwargs, name=name):
+                calls.append((name, mod, args, kwargs))
+
+            handles.append(module.register_forward_pre_hook(capture, with_kwargs=True))
+    if not handles:
+        raise ValueError(f"{type(model).__name__} contains no RNN/LSTM/GRU layer")
+    try:
+        run_forward()
+    finally:
+        for h in handles:
+            h.remove()
+
+    rows = []
+    for name, module, args, kwargs in calls:
+        layer_module = module if isinstance(module, RNNBase) else make_twin(module)
+        call, _ = layer_module._make_call(*_forward_args(args, kwargs))
+        mask = call.mask()
+        for (layer, direction), gates in trace_gates(call).items():
+            for gate, a in gates.items():  # a: (T, B, H)
+                valid = a if mask is None else a[mask.expand_as(a)]
+                lo, hi = _limits(call.mode, gate)
+                low = (valid == 0) if call.mode == "RNN_RELU" else (valid < lo + eps)
+                rows.append(
+                    GateSaturation(
+                        name,
+                        layer,
+                        direction,
+                        gate,
+                        float(low.double().mean()),
+                        float((valid > hi - eps).double().mean()),
+                        float(valid.double().mean()),
+                    )
+                )
+    return rows
+
+
+def _forward_args(args, kwargs):
+    """(input, hx, lengths) from the positional/keyword arguments of a layer call."""
+    names = ("input", "hx", "lengths")
+    values = dict(zip(names, args, strict=False)) | {k: v for k, v in kwargs.items() if k in names}
+    return values.get("input"), values.get("hx"), values.get("lengths")
