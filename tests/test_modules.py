@@ -204,3 +204,21 @@ def test_same_seed_same_bits(backend):
 
     for a, b in zip(run(), run(), strict=True):
         assert torch.equal(a, b)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
+def test_cuda_matches_cpu(cell, backend):
+    ours, _ = make_pair(cell, backend=backend, input_size=3, hidden_size=8, num_layers=2)
+    x = torch.randn(7, 4, 3)
+    lengths = [7, 5, 2, 1]
+    out_cpu = ours(x, lengths=lengths)[0]
+    out_cpu.sum().backward()
+    grad_cpu = ours.weight_hh_l0.grad.clone()
+    ours.zero_grad()
+    ours.cuda()
+    out_gpu = ours(x.cuda(), lengths=lengths)[0]
+    out_gpu.sum().backward()
+    torch.testing.assert_close(out_gpu.cpu(), out_cpu, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(ours.weight_hh_l0.grad.cpu(), grad_cpu, atol=1e-4, rtol=1e-4)
