@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 
 def add_parser(sub) -> None:
@@ -29,7 +28,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.cli.parser import check_overrides
+    from rnnkit.cli.parser import check_overrides, check_runs_dir
     from rnnkit.tasks import charlm, recipes
     from rnnkit.train import checkpoint as ckpt_io
     from rnnkit.train.errors import CheckpointError
@@ -39,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = {"train": {k: v for k, v in flags.items() if v is not None}}
     check_overrides(overrides)
     cfg = recipes.resolve("demo", smoke=args.smoke, cli_overrides=overrides)
-    run_dir = Path(args.runs_dir) / (args.name or f"demo-{time.strftime('%Y%m%d-%H%M%S')}")
+    run_dir = check_runs_dir(args.runs_dir, args.name or f"demo-{time.strftime('%Y%m%d-%H%M%S')}")
     if ckpt_io.list_checkpoints(run_dir):
         raise CheckpointError(f"{run_dir}: run already exists; pick another --name")
     m, t = cfg.model, cfg.train

@@ -53,3 +53,22 @@ def check_overrides(overrides: dict) -> None:
         for name, value in values.items():
             f = next(f for f in dataclasses.fields(probe) if f.name == name)
             set_field(probe, name, value, source=f"--{flag_name(f)}")
+
+
+def check_runs_dir(runs_dir: str, run_name: str):
+    """``runs_dir/run_name`` as a Path, after checking both can be folders."""
+    from pathlib import Path
+
+    from rnnkit.train.errors import ConfigError
+
+    if not run_name or "/" in run_name or run_name in (".", ".."):
+        raise ConfigError(f"--name {run_name!r}: must be a plain folder name")
+    parent = Path(runs_dir)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--runs-dir {parent}: cannot create folder ({e.strerror})") from None
+    run_dir = parent / run_name
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: exists and is not a folder")
+    return run_dir

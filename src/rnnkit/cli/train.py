@@ -11,9 +11,13 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
-from rnnkit.cli.parser import add_config_flags, check_overrides, config_overrides
+from rnnkit.cli.parser import (
+    add_config_flags,
+    check_overrides,
+    check_runs_dir,
+    config_overrides,
+)
 from rnnkit.train.errors import CheckpointError, ConfigError
 
 # Settings that may change on --resume without changing what the run computes
@@ -67,10 +71,7 @@ def run(args: argparse.Namespace) -> int:
         name = args.recipe or file_cfg.get("recipe") or "charlm"
         cfg = recipes.resolve(name, smoke=args.smoke, file_overrides=file_cfg,
                               cli_overrides=overrides, source=str(args.config))
-        run_name = args.name or _default_name(cfg)
-        if "/" in run_name or run_name in ("", ".", ".."):
-            raise ConfigError(f"--name {run_name!r}: must be a plain folder name")
-        run_dir = Path(args.runs_dir) / run_name
+        run_dir = check_runs_dir(args.runs_dir, args.name or _default_name(cfg))
         if os.environ.get("RANK", "0") == "0" and ckpt_io.list_checkpoints(run_dir):
             raise CheckpointError(f"{run_dir}: run already exists; continue it with "
                                   f"--resume {run_dir} or pick another --name")

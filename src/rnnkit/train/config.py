@@ -27,16 +27,21 @@ def opt(default, help: str, *, flag: str | None = None, check=None, choices=None
     return field(default=default, metadata=meta)
 
 
-def positive(x) -> bool:
-    return x > 0
+@dataclass(frozen=True)
+class Check:
+    """A predicate on a value and how to say it in an error message."""
+
+    ok: object  # Callable[[value], bool]
+    says: str
+
+    def __call__(self, x) -> bool:
+        return bool(self.ok(x))
 
 
-def non_negative(x) -> bool:
-    return x >= 0
-
-
-def fraction(x) -> bool:
-    return 0.0 <= x < 1.0
+positive = Check(lambda x: x > 0, "must be > 0")
+non_negative = Check(lambda x: x >= 0, "must be >= 0")
+fraction = Check(lambda x: 0.0 <= x < 1.0, "must be in [0, 1)")
+open_unit = Check(lambda x: 0.0 < x < 1.0, "must be in (0, 1)")
 
 
 @dataclass
@@ -66,7 +71,7 @@ class DataConfig:
     # The validation set is the contiguous tail of the text: with a random split,
     # neighbouring sentences of one speech would sit in both sets.
     valid_fraction: float = opt(0.05, "fraction of the text held out for validation",
-                                check=lambda x: 0.0 < x < 1.0)
+                                check=open_unit)
 
 
 @dataclass
@@ -88,7 +93,7 @@ class TrainConfig:
     warmup_steps: int = opt(100, "linear warm-up steps (cosine)", check=non_negative)
     min_lr_ratio: float = opt(0.1, "cosine floor as a fraction of --lr", check=fraction)
     step_size: int = opt(1000, "step schedule: steps between decays", check=positive)
-    gamma: float = opt(0.5, "step/plateau schedule: decay factor", check=lambda x: 0 < x < 1)
+    gamma: float = opt(0.5, "step/plateau schedule: decay factor", check=open_unit)
     plateau_patience: int = opt(2, "plateau schedule: evaluations without improvement",
                                 check=non_negative)
     clip_norm: float | None = opt(5.0, "clip the global gradient norm to this", check=positive)
@@ -210,7 +215,7 @@ def check_value(f: dataclasses.Field, value, where: str) -> None:
     if choices and value not in choices:
         raise ConfigError(f"{where}: {value!r} is not one of {', '.join(choices)}")
     if check is not None and not check(value):
-        raise ConfigError(f"{where}: invalid value {value!r} ({f.metadata['help']})")
+        raise ConfigError(f"{where} {value!r}: {check.says} ({f.metadata['help']})")
 
 
 def set_field(section, name: str, value, *, source: str) -> None:
