@@ -18,9 +18,12 @@ def text_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _restore_torch_globals():
-    """Training turns on flush-to-zero for speed; undo it so other tests see defaults."""
+def _torch_globals():
+    """One thread: tiny models gain nothing from more, and on a busy 2-core machine extra
+    OpenMP threads slow training tenfold. Training also turns on flush-to-zero. Both are
+    restored so other tests see torch's defaults."""
     threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     yield
     torch.set_flush_denormal(False)
     torch.set_num_threads(threads)

@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
                        description=__doc__)
     p.add_argument("--max-seconds", default=None, metavar="S",
                    help="training time bound [180]")
-    p.add_argument("--max-steps", default=None, metavar="N", help="update budget [3500]")
+    p.add_argument("--max-steps", default=None, metavar="N", help="update ceiling [100000]")
     p.add_argument("--smoke", action="store_true",
                    help="tiny model and few steps: a seconds-long check that all works")
     p.add_argument("--name", default=None, help="run folder name [demo-TIME]")

@@ -43,6 +43,7 @@ DEFAULTS = {
 SMOKE = {
     "model": {"hidden_size": 32, "num_layers": 1, "embed_size": 16, "dropout": 0.0},
     "train": {"batch_size": 4, "seq_len": 16, "max_steps": 20, "max_seconds": None,
+              "schedule_clock": "steps",
               "eval_every": 10, "ckpt_every": 10, "log_every": 5, "warmup_steps": 2,
               "eval_tokens": 2000},
 }

@@ -186,6 +186,9 @@ class Trainer:
         norm, clipped = clip_gradients(list(self.model.parameters()), self.t)
         self.opt.step()
         if self.sched is not None and self.t.schedule != "plateau":
+            if self.t.schedule == "cosine" and self.t.schedule_clock == "time":
+                self.sched.lr_lambdas[0].time_fraction = self.world.mean(
+                    self._elapsed() / self.t.max_seconds)  # processes must agree on lr
             self.sched.step()
         self.state = detach_state(carry)
         return float(loss.detach()), norm, clipped

@@ -26,11 +26,13 @@ class WarmupCosine:
 
     def __init__(self, warmup: int, total: int, floor: float):
         self.warmup, self.total, self.floor = warmup, total, floor
+        self.time_fraction = 0.0  # elapsed / max_seconds, set by the loop for clock="time"
 
     def __call__(self, step: int) -> float:
         if step < self.warmup:
             return (step + 1) / self.warmup
-        progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
+        progress = min(1.0, max((step - self.warmup) / max(1, self.total - self.warmup),
+                                self.time_fraction))
         return self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
