@@ -86,10 +86,12 @@ def test_word_vocab_limit_and_detokenize():
 
 def test_unigram_baseline_is_cross_entropy_of_smoothed_counts(tmp_path):
     p = tmp_path / "t.txt"
-    p.write_text("ab" * 50)
+    p.write_text("ab" * 45 + "aaaaaaaaab")
     c = load_corpus(p, valid_fraction=0.1)
     # train: 45 a + 45 b, add-one smoothing over {<unk>, a, b} -> p(a)=p(b)=46/93
     assert c.unigram_bits() == pytest.approx(-math.log2(46 / 93))
+    c.train = torch.cat([c.train, c.vocab.encode(list("aa"))])       # p(a)=48/95, p(b)=46/95
+    assert c.unigram_bits(max_tokens=3) == pytest.approx(-math.log2(48 / 95))
 
 
 def test_top_k_and_top_p_filters():

@@ -126,12 +126,13 @@ class Corpus:
     vocab: Vocab
     source: str
 
-    def unigram_bits(self) -> float:
-        """Baseline: bits per token of the valid set under train unigram frequencies
-        (add-one smoothed so unseen tokens have finite cost)."""
+    def unigram_bits(self, max_tokens: int | None = None) -> float:
+        """Baseline: bits per token of the valid targets (the first ``max_tokens``, as the
+        model is scored) under train unigram frequencies, add-one smoothed."""
         counts = torch.bincount(self.train, minlength=len(self.vocab)).double() + 1.0
         logp = torch.log2(counts / counts.sum())
-        return float(-logp[self.valid].mean())
+        targets = self.valid[1:] if max_tokens is None else self.valid[1:max_tokens + 1]
+        return float(-logp[targets].mean())
 
 
 def load_corpus(path: str | Path, *, level: str = "char", vocab_size: int | None = None,

@@ -123,7 +123,7 @@ def run(cfg: RunConfig, run_dir: Path, *, resume_from: Path | None = None,
         t0 = time.perf_counter()
         fit = trainer.fit(resume_from=resume_from, should_stop=should_stop)
         samples: dict[float, str] = {}
-        unigram = corpus.unigram_bits()
+        unigram = corpus.unigram_bits(cfg.train.eval_tokens)
         if world.is_main:
             samples = {t: sample_text(trainer.model, corpus.vocab, length=sample_length,
                                       temperature=t, seed=cfg.train.seed,

@@ -42,6 +42,8 @@ def write_report(run_dir: Path, cfg: RunConfig, fit: FitResult, corpus: Corpus,
         f"(k2={t.seq_len}), {t.optimizer} lr {t.lr:g} {t.schedule}; stopped by "
         f"{fit.stopped} after {fit.elapsed_s:.0f} s training ({wall_s:.0f} s this session)",
         *quality_lines(fit.best_valid_loss, unigram_bits, corpus.vocab.level),
+        f"- validation set: {min(corpus.valid.numel(), t.eval_tokens or corpus.valid.numel()):,}"
+        f" of {corpus.valid.numel():,} held-out tokens scored per pass",
         "",
         "![loss curve](loss.png)",
         "",

@@ -210,7 +210,10 @@ class Trainer:
                           resume_step=self.step if resume_from is not None else None)
                if self.run_dir is not None and self.world.is_main else None)
         self._t0 = time.perf_counter()
-        bar = _progress_bar(t.max_steps, self.step, self.progress and self.world.is_main)
+        by_time = t.schedule_clock == "time"  # time-bounded run: the bar counts seconds
+        bar = _progress_bar(t.max_seconds if by_time else t.max_steps,
+                            self.elapsed_before if by_time else self.step,
+                            self.progress and self.world.is_main, "s" if by_time else "step")
         tokens_per_step = t.batch_size * t.k1_steps
         window = {"loss": 0.0, "clipped": 0, "n": 0, "t": time.perf_counter()}
         stopped, last_ckpt, saved_step = "max_steps", None, None
@@ -238,7 +241,7 @@ class Trainer:
                         log.write(rec)
                     bar.set_postfix_str(self._postfix(rec), refresh=False)
                     window = {"loss": 0.0, "clipped": 0, "n": 0, "t": now}
-                bar.update(1)
+                bar.update(min(round(self._elapsed(), 1), bar.total) - bar.n if by_time else 1)
                 if self.step % t.eval_every == 0:
                     if self._validate(log):
                         stopped = "early_stop"
@@ -293,7 +296,7 @@ class Trainer:
         valid = "" if math.isinf(self.last_valid) else (
             f" valid={self.last_valid / LN2:.3f}" if self.unit == "char"
             else f" valid_ppl={math.exp(min(self.last_valid, 50)):.1f}")
-        return (f"loss={rec['loss']:.3f} {metric}{valid} "
+        return (f"step {rec['step']} loss={rec['loss']:.3f} {metric}{valid} "
                 f"{self.unit}s/s={rec['tokens_per_s']:,.0f}")
 
 
@@ -313,8 +316,10 @@ def evaluate_lm(model: nn.Module, ids: torch.Tensor, batch_size: int, seq_len: i
     return total / max(count, 1)
 
 
-def _progress_bar(total: int, initial: int, enabled: bool):
+def _progress_bar(total: float, initial: float, enabled: bool, unit: str):
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, disable=not enabled, unit="step",
+    fmt = "{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}{postfix}]"
+    return tqdm(total=total, initial=initial, disable=not enabled, unit=unit,
+                bar_format=fmt if unit == "s" else None,
                 dynamic_ncols=True, file=sys.stderr, leave=True)
