@@ -1,0 +1,143 @@
+"""Audio files -> mono float waveforms at one sample rate, and a folder-per-class loader.
+
+Reading goes through PyPI ``soundfile`` (libsndfile: WAV, FLAC, OGG/Vorbis, OGG/Opus, AIFF,
+...). Real collections mix rates and channel counts (ktuberling has 8, 44.1 and 48 kHz, mono
+and stereo), so every clip is downmixed to mono (mean of channels: keeps the level of a
+centred voice) and resampled with a polyphase filter (``scipy.signal.resample_poly``, a
+Kaiser-windowed FIR anti-aliasing low-pass, exact for any rational rate ratio).
+
+User data layout for ``load_audio_folder``::
+
+    root/<label>/*.wav|ogg|flac|opus      one folder per class, any nesting below it
+
+Errors name the file: missing, empty (no samples), corrupt/unrecognised, truncated WAV
+(libsndfile silently reads a cut WAV as a shorter clip, so the header is checked here).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rnnkit.data.sequences import LabelledSequences, labels_from_names
+from rnnkit.train.errors import DataError
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".aiff", ".aif")
+
+
+def _check_wav_complete(path: Path) -> None:
+    """Raise if a RIFF/WAVE file's data chunk is shorter than its header declares."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return  # not RIFF (RF64, W64, ...): let libsndfile judge
+        pos = 12
+        while pos + 8 <= size:
+            fh.seek(pos)
+            cid, n = struct.unpack("<4sI", fh.read(8))
+            if cid == b"data":
+                have = size - pos - 8
+                if n != 0xFFFFFFFF and have < n:  # 0xFFFFFFFF: streaming writers' "unknown"
+                    raise DataError(f"{path}: truncated WAV file (header declares {n} bytes "
+                                    f"of audio, file holds {have})")
+                return
+            pos += 8 + n + (n & 1)  # chunks are word-aligned
+
+
+def read_audio(path: str | Path) -> tuple[torch.Tensor, int]:
+    """Read a file as it is: ((C, N) float32 in [-1, 1], sample rate)."""
+    import soundfile as sf  # imported here so text-only users need not install libsndfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: " + ("is a folder" if path.is_dir() else "no such file"))
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: file is empty")
+    if path.suffix.lower() == ".wav":
+        _check_wav_complete(path)
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)  # (N, C)
+    except sf.LibsndfileError as e:
+        raise DataError(f"{path}: cannot decode audio ({e.error_string})") from None
+    except (RuntimeError, ValueError) as e:
+        raise DataError(f"{path}: cannot decode audio ({e})") from None
+    if data.shape[0] == 0:
+        raise DataError(f"{path}: audio has no samples")
+    if not np.isfinite(data).all():
+        raise DataError(f"{path}: audio contains NaN or infinite samples")
+    return torch.from_numpy(np.ascontiguousarray(data.T)), int(sr)
+
+
+def to_mono(wave: torch.Tensor) -> torch.Tensor:
+    """(C, N) or (N,) -> (N,): mean over channels."""
+    return wave if wave.dim() == 1 else wave.mean(0)
+
+
+def resample(wave: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
+    """Polyphase resampling of (..., N) from orig_sr to new_sr Hz (float32 out)."""
+    if orig_sr <= 0 or new_sr <= 0:
+        raise ValueError(f"sample rates must be positive, got {orig_sr} -> {new_sr}")
+    if orig_sr == new_sr:
+        return wave
+    from scipy.signal import resample_poly
+
+    g = gcd(orig_sr, new_sr)
+    y = resample_poly(wave.numpy(), new_sr // g, orig_sr // g, axis=-1)
+    return torch.from_numpy(y.astype(np.float32))
+
+
+def load_audio(path: str | Path, sample_rate: int = 16000, mono: bool = True) -> torch.Tensor:
+    """Read, downmix (if mono) and resample: (N,) float32 (or (C, N) with mono=False)."""
+    wave, sr = read_audio(path)
+    if mono:
+        wave = to_mono(wave)
+    return resample(wave, sr, sample_rate)
+
+
+def list_class_folder(root: str | Path, extensions=AUDIO_EXTENSIONS
+                      ) -> list[tuple[Path, str]]:
+    """(file, label) for every ``root/<label>/**/*<ext>``, sorted; shared with strokes.
+
+    Raises DataError if root is missing, has no class folders, or a class folder holds no
+    file with one of the extensions (an empty class would silently shrink the label set).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: " + ("is a file, expected a folder with one sub-folder per "
+                                       "class" if root.exists() else "no such folder"))
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        raise DataError(f"{root}: no class folders (expected root/<label>/<files>)")
+    exts = tuple(e.lower() for e in extensions)
+    items = []
+    for d in class_dirs:
+        files = sorted(p for p in d.rglob("*") if p.is_file() and p.suffix.lower() in exts)
+        if not files:
+            raise DataError(f"{d}: class folder {d.name!r} has no {'/'.join(exts)} files")
+        items += [(f, d.name) for f in files]
+    return items
+
+
+def load_audio_folder(root: str | Path, sample_rate: int = 16000,
+                      transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                      extensions=AUDIO_EXTENSIONS) -> LabelledSequences:
+    """Labelled clips from ``root/<label>/*.ogg`` (etc.); classes are the folder names.
+
+    Each input is the mono waveform (N,) at ``sample_rate``, or ``transform(waveform)``,
+    e.g. ``features.LogMel(sample_rate)`` giving (frames, n_mels). ids are paths relative
+    to root.
+    """
+    items = list_class_folder(root, extensions)
+    inputs = []
+    for f, _ in items:
+        x = load_audio(f, sample_rate)
+        inputs.append(transform(x) if transform is not None else x)
+    labels, classes = labels_from_names([label for _, label in items])
+    ids = [str(f.relative_to(root)) for f, _ in items]
+    return LabelledSequences(inputs, labels, classes, ids)
