@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnkit.data.sequences import LabelledSequences, labels_from_names
+from rnnkit.data.sequences import LabelledSequences, labels_from_names, list_class_folder
 from rnnkit.train.errors import DataError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".aiff", ".aif")
@@ -98,30 +98,6 @@ def load_audio(path: str | Path, sample_rate: int = 16000, mono: bool = True) ->
     if mono:
         wave = to_mono(wave)
     return resample(wave, sr, sample_rate)
-
-
-def list_class_folder(root: str | Path, extensions=AUDIO_EXTENSIONS
-                      ) -> list[tuple[Path, str]]:
-    """(file, label) for every ``root/<label>/**/*<ext>``, sorted; shared with strokes.
-
-    Raises DataError if root is missing, has no class folders, or a class folder holds no
-    file with one of the extensions (an empty class would silently shrink the label set).
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"{root}: " + ("is a file, expected a folder with one sub-folder per "
-                                       "class" if root.exists() else "no such folder"))
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not class_dirs:
-        raise DataError(f"{root}: no class folders (expected root/<label>/<files>)")
-    exts = tuple(e.lower() for e in extensions)
-    items = []
-    for d in class_dirs:
-        files = sorted(p for p in d.rglob("*") if p.is_file() and p.suffix.lower() in exts)
-        if not files:
-            raise DataError(f"{d}: class folder {d.name!r} has no {'/'.join(exts)} files")
-        items += [(f, d.name) for f in files]
-    return items
 
 
 def load_audio_folder(root: str | Path, sample_rate: int = 16000,

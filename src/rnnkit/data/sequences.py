@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import Tensor
+
+from rnnkit.train.errors import DataError
 
 
 @dataclass
@@ -85,3 +88,27 @@ def collate(batch: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor, Ten
     xs, ys = zip(*batch, strict=True)
     x, lengths = pad_batch(xs)
     return x, lengths, torch.stack([torch.as_tensor(y) for y in ys])
+
+
+def list_class_folder(root: str | Path, extensions: Sequence[str]
+                      ) -> list[tuple[Path, str]]:
+    """(file, label) for every ``root/<label>/**/*<ext>``, sorted (audio, strokes, ...).
+
+    Raises DataError if root is missing, has no class folders, or a class folder holds no
+    file with one of the extensions (an empty class would silently shrink the label set).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: " + ("is a file, expected a folder with one sub-folder per "
+                                       "class" if root.exists() else "no such folder"))
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        raise DataError(f"{root}: no class folders (expected root/<label>/<files>)")
+    exts = tuple(e.lower() for e in extensions)
+    items = []
+    for d in class_dirs:
+        files = sorted(p for p in d.rglob("*") if p.is_file() and p.suffix.lower() in exts)
+        if not files:
+            raise DataError(f"{d}: class folder {d.name!r} has no {'/'.join(exts)} files")
+        items += [(f, d.name) for f in files]
+    return items
