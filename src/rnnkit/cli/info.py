@@ -34,7 +34,7 @@ def describe(path: str) -> dict:
     return {
         "file": str(file), "bytes": Path(file).stat().st_size, "step": ck["step"],
         "epoch": ck.get("data", {}).get("epoch"), "parameters": n_params,
-        "data_source": ck.get("data_source"),
+        "data_source": ck.get("data_source"), "data_sha256": ck.get("data_sha256"),
         "vocab": {"level": vocab["level"], "size": len(vocab["tokens"]),
                   "preview": vocab["tokens"][:40]},
         "best_valid_loss": ck.get("loop", {}).get("best"),
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     v = d["vocab"]
     print(f"vocabulary  {v['size']:,} {v['level']} tokens: "
           f"{' '.join(repr(t)[1:-1] for t in v['preview'])}")
-    print(f"data        {d['data_source']}")
+    print(f"data        {d['data_source']} (sha256 {d['data_sha256']})")
     best = d["best_valid_loss"]
     if best is not None and not math.isinf(best):
         print(f"best valid  {best:.4f} nats = {best / math.log(2):.4f} bits per token")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 from rnnkit.cli.parser import (
     add_config_flags,
@@ -76,6 +77,11 @@ def run(args: argparse.Namespace) -> int:
             raise CheckpointError(f"{run_dir}: run already exists; continue it with "
                                   f"--resume {run_dir} or pick another --name")
         ckpt_file = None
+        # Absolute data paths in the saved config, so it repeats from any folder.
+        for key in ("data", "valid_data"):
+            value = getattr(cfg.data, key)
+            if value is not None:
+                setattr(cfg.data, key, str(Path(value).expanduser().resolve()))
         if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not args.name:
             raise ConfigError("--name is required under torchrun (all processes must agree)")
     result = charlm.run(cfg, run_dir, resume_from=ckpt_file, progress=not args.no_progress)

@@ -7,6 +7,7 @@ code points, and the vocabulary is whatever occurs in the training text.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections import Counter
@@ -125,6 +126,7 @@ class Corpus:
     valid: torch.Tensor
     vocab: Vocab
     source: str
+    sha256: str  # of the text as read (after UTF-8 decoding and newline normalisation)
 
     def unigram_bits(self, max_tokens: int | None = None) -> float:
         """Baseline: bits per token of the valid targets (the first ``max_tokens``, as the
@@ -150,7 +152,8 @@ def load_corpus(path: str | Path, *, level: str = "char", vocab_size: int | None
         raise DataError(f"{path}: too little text ({len(tokens)} {level} tokens) to split "
                         "into training and validation sets")
     vocab = Vocab.build(train_toks, level, vocab_size)
-    return Corpus(vocab.encode(train_toks), vocab.encode(valid_toks), vocab, str(path))
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return Corpus(vocab.encode(train_toks), vocab.encode(valid_toks), vocab, str(path), digest)
 
 
 def bits(nats: float) -> float:

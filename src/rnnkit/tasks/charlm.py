@@ -118,6 +118,7 @@ def run(cfg: RunConfig, run_dir: Path, *, resume_from: Path | None = None,
         trainer = Trainer(model, corpus.train, corpus.valid, cfg, run_dir,
                           meta={"vocab": corpus.vocab.to_dict(),
                                 "data_source": corpus.source,
+                                "data_sha256": corpus.sha256,
                                 "n_params": count_parameters(model)},
                           world=world, progress=progress, unit=corpus.vocab.level)
         t0 = time.perf_counter()

@@ -35,7 +35,7 @@ def write_report(run_dir: Path, cfg: RunConfig, fit: FitResult, corpus: Corpus,
         "",
         f"- recipe `{cfg.recipe}`; data `{corpus.source}` ({corpus.train.numel():,} train / "
         f"{corpus.valid.numel():,} valid {corpus.vocab.level} tokens, vocabulary "
-        f"{len(corpus.vocab):,})",
+        f"{len(corpus.vocab):,}; text sha256 `{corpus.sha256[:16]}…`)",
         f"- model: {m.cell} {m.num_layers}x{m.hidden_size}, embedding {m.embed_size}, "
         f"dropout {m.dropout}, {n_params:,} parameters",
         f"- training: {fit.steps:,} updates of {t.batch_size} streams x {t.k1_steps} tokens "
