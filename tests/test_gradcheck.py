@@ -44,7 +44,7 @@ def _gradcheck(cell, backend, variable_lengths, num_layers, fast_mode):
     )
 
 
-@pytest.mark.parametrize("backend", ["engine", "reference", "torch"])
+@pytest.mark.parametrize("backend", ["engine", "reference", "torch", "native"])
 @pytest.mark.parametrize("cell", list(CELLS))
 @pytest.mark.parametrize("variable_lengths", [False, True])
 def test_gradcheck_two_layers(cell, backend, variable_lengths):

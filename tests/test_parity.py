@@ -54,7 +54,7 @@ def _run(module, x, state, layout, batch_first):
     return out.detach(), [s.detach() for s in states]
 
 
-@pytest.mark.parametrize("backend", ["engine", "reference", "torch"])
+@pytest.mark.parametrize("backend", ["engine", "reference", "torch", "native"])
 @pytest.mark.parametrize("cell,layers,bidir,batch_first,layout,bias", GRID)
 def test_matches_torch_nn(cell, layers, bidir, batch_first, layout, bias, backend):
     kwargs = dict(

@@ -12,10 +12,13 @@ from __future__ import annotations
 from rnnkit.backends.base import RNNCall
 from rnnkit.backends.engine import EngineBackend
 from rnnkit.backends.fused import TorchBackend
+from rnnkit.backends.native import NativeBackend
 from rnnkit.backends.reference import ReferenceBackend
 
 # Fastest first: this order is what "auto" means.
-BACKENDS = {b.name: b for b in (TorchBackend(), EngineBackend(), ReferenceBackend())}
+BACKENDS = {
+    b.name: b for b in (NativeBackend(), TorchBackend(), EngineBackend(), ReferenceBackend())
+}
 BACKEND_CHOICES = ("auto", *BACKENDS)
 
 

@@ -1,0 +1,101 @@
+"""The native backend: rnnkit's BPTT with both time loops in C++ (``rnnkit/native``).
+
+Same contract as the engine backend (``core/engine.py``): one autograd Function per layer
+and direction, masks for variable lengths, reverse direction, gradients for the initial
+states, ``grad_norms`` filled with ||dL/dh_t|| during backward. The difference is where the
+time loop runs: one call into C++ per forward and one per backward, so no Python and no
+tensor allocation per step. float32 and float64 on the CPU only.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from rnnkit import native
+from rnnkit.backends.base import RNNCall, run_stacked
+
+_MODES = {"RNN_TANH": 0, "RNN_RELU": 1, "LSTM": 2, "GRU": 3}
+
+
+class NativeBPTT(torch.autograd.Function):
+    """One layer, one direction; forward and backward sweeps in ``rnn_kernels.cpp``."""
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, mode, mask, reverse, grad_norms):
+        # x (T, B, I), h0 (B, Hr), c0 (B, H) or None, mask (T, B) bool or None
+        ext = native.load()
+        save = torch.is_grad_enabled() or any(
+            t is not None and t.requires_grad for t in (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr)
+        )
+        y, h_n, c_n, act, aux, h_prev, c_prev, m_all = ext.forward(
+            _MODES[mode], x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, mask, reverse, save
+        )
+        if save:
+            ctx.save_for_backward(x, w_ih, w_hh, w_hr, act, aux, h_prev, c_prev, m_all, mask)
+        ctx.mode, ctx.reverse, ctx.grad_norms = _MODES[mode], reverse, grad_norms
+        ctx.has_bias = b_ih is not None
+        if c0 is None:
+            return y, h_n
+        return y, h_n, c_n
+
+    @staticmethod
+    def backward(ctx, dy, dh_n, dc_n=None):
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "rnnkit's native backend does not support double backward (create_graph=True); "
+                "use backend='reference' for higher-order gradients"
+            )
+        x, w_ih, w_hh, w_hr, act, aux, h_prev, c_prev, m_all, mask = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        grads = native.load().backward(
+            ctx.mode,
+            x,
+            w_ih,
+            w_hh,
+            w_hr,
+            ctx.has_bias,
+            act,
+            aux,
+            h_prev,
+            c_prev,
+            m_all,
+            mask,
+            ctx.reverse,
+            dy,
+            dh_n,
+            dc_n,
+            ctx.grad_norms is not None,
+            [need[0], need[3], need[4], need[5], need[6], need[7]],
+        )
+        dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, norms = grads
+        if ctx.grad_norms is not None:
+            ctx.grad_norms.copy_(norms)
+        return dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, None, None, None, None
+
+
+def native_layer(mode, x, h0, c0, w, mask=None, reverse=False, grad_norms=None):
+    """One layer in one direction through the native kernels. Returns (y, h_n, c_n or None)."""
+    if mask is not None:
+        mask = mask.squeeze(-1)  # (T, B)
+    out = NativeBPTT.apply(x, h0, c0, *w, mode, mask, reverse, grad_norms)
+    return (out[0], out[1], out[2]) if c0 is not None else (out[0], out[1], None)
+
+
+class NativeBackend:
+    """C++ forward/backward time loops: one BLAS call and one fused gate loop per step."""
+
+    name = "native"
+    description = "rnnkit's BPTT in C++ (per-step BLAS + vectorised gate loop)"
+
+    def why_not(self, call: RNNCall) -> str | None:
+        if call.x.device.type != "cpu":
+            return f"the native kernels run on the CPU only, not {call.x.device.type}"
+        if call.x.dtype not in (torch.float32, torch.float64):
+            return f"the native kernels support float32 and float64, not {call.x.dtype}"
+        return native.unavailable_reason()
+
+    def avoid(self, call: RNNCall) -> str | None:
+        return None
+
+    def run(self, call: RNNCall):
+        return run_stacked(call, native_layer)

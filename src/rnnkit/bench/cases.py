@@ -1,0 +1,180 @@
+"""The candidates of one benchmark point, each a ready-to-time training step and inference.
+
+Every candidate runs the same stacked (bi)RNN with the same weights, copied from one torch.nn
+module: torch.nn's fused path, each rnnkit backend, a Python loop over torch.nn cells (what a
+user writes for a custom cell) and torch.compile of that loop. A training step is forward +
+backward of ``out.sum()`` with respect to every parameter (``autograd.grad``, so no gradient
+accumulates between calls); inference is forward under ``no_grad``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+import rnnkit
+from rnnkit.backends import BACKENDS
+
+GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1}
+
+
+@dataclass(frozen=True)
+class Point:
+    """One grid point: cell type and sizes. ``I`` (input size) equals H, as in most stacks."""
+
+    cell: str  # LSTM, GRU or RNN_TANH
+    T: int
+    B: int
+    H: int
+    layers: int = 1
+    bidirectional: bool = False
+
+    @property
+    def D(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def label(self) -> str:
+        extra = f" L{self.layers}" + (" bi" if self.bidirectional else "")
+        return f"{self.cell} T={self.T} B={self.B} H={self.H}" + (
+            extra if self.layers > 1 or self.bidirectional else ""
+        )
+
+    def forward_flops(self) -> float:
+        """Multiply-adds x 2 of the input and recurrent matmuls, all layers and directions."""
+        G, H = GATES[self.cell], self.H
+        total = 0.0
+        for layer in range(self.layers):
+            I = H if layer == 0 else H * self.D
+            total += self.D * 2 * self.T * self.B * G * H * (I + H)
+        return total
+
+    def train_flops(self) -> float:
+        # Backward does two matmuls for each forward one (input and weight gradients).
+        return 3 * self.forward_flops()
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class PythonLoop(nn.Module):
+    """A stacked (bi)RNN written the way users write custom cells: a Python loop over cells."""
+
+    def __init__(self, ref: nn.RNNBase, cell: str):
+        super().__init__()
+        cls = {"LSTM": nn.LSTMCell, "GRU": nn.GRUCell, "RNN_TANH": nn.RNNCell}[cell]
+        self.is_lstm = cell == "LSTM"
+        self.D = 2 if ref.bidirectional else 1
+        self.cells = nn.ModuleList()
+        for layer in range(ref.num_layers):
+            for d in range(self.D):
+                sfx = f"_l{layer}" + ("_reverse" if d else "")
+                w_ih = getattr(ref, "weight_ih" + sfx)
+                c = cls(w_ih.shape[1], ref.hidden_size)
+                with torch.no_grad():
+                    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                        getattr(c, name).copy_(getattr(ref, name + sfx))
+                self.cells.append(c)
+
+    def forward(self, x):  # x (T, B, I) -> (T, B, D*H)
+        T, B = x.shape[0], x.shape[1]
+        for layer in range(len(self.cells) // self.D):
+            outs = []
+            for d in range(self.D):
+                cell = self.cells[layer * self.D + d]
+                h = x.new_zeros(B, cell.hidden_size)
+                state = (h, h) if self.is_lstm else h
+                ys = [None] * T
+                for t in reversed(range(T)) if d else range(T):
+                    state = cell(x[t], state)
+                    ys[t] = state[0] if self.is_lstm else state
+                outs.append(torch.stack(ys))
+            x = outs[0] if self.D == 1 else torch.cat(outs, dim=2)
+        return x
+
+
+def _torch_nn(p: Point, dtype) -> nn.RNNBase:
+    cls = {"LSTM": nn.LSTM, "GRU": nn.GRU, "RNN_TANH": nn.RNN}[p.cell]
+    return cls(p.H, p.H, p.layers, bidirectional=p.bidirectional, dtype=dtype)
+
+
+def _rnnkit(p: Point, ref: nn.RNNBase, backend: str):
+    cls = {"LSTM": rnnkit.LSTM, "GRU": rnnkit.GRU, "RNN_TANH": rnnkit.RNN}[p.cell]
+    m = cls(
+        p.H,
+        p.H,
+        p.layers,
+        bidirectional=p.bidirectional,
+        backend=backend,
+        dtype=ref.weight_ih_l0.dtype,
+    )
+    m.load_state_dict(ref.state_dict())
+    return m
+
+
+def _steps(model, x, first_output: bool):
+    params = [q for q in model.parameters() if q.requires_grad]
+
+    def out():
+        y = model(x)
+        return y[0] if first_output else y
+
+    def train():
+        torch.autograd.grad(out().sum(), params)
+
+    def infer():
+        with torch.no_grad():
+            out()
+
+    return train, infer
+
+
+# Rough per-step Python/dispatch overhead (seconds, one layer-direction, forward+backward) of
+# each candidate, used only to skip points that would take minutes: see ``estimate_s``.
+STEP_OVERHEAD_S = {
+    "torch.nn": 2e-5,
+    "rnnkit:native": 1e-5,
+    "rnnkit:torch": 2e-5,
+    "rnnkit:engine": 3e-4,
+    "rnnkit:reference": 6e-4,
+    "python-loop": 4e-4,
+    "compiled-loop": 1e-4,
+}
+
+
+def estimate_s(p: Point, name: str, gflops: float) -> float:
+    """A pessimistic guess at one training step's seconds, to trim the grid before timing."""
+    steps = p.T * p.layers * p.D
+    return p.train_flops() / (0.3 * gflops * 1e9) + steps * STEP_OVERHEAD_S.get(name, 1e-3)
+
+
+def candidates(p: Point, names: list[str], dtype=torch.float32, seed: int = 0):
+    """{name: (train_fn, infer_fn)} for the requested candidate names at point ``p``.
+
+    Names: "torch.nn", "rnnkit:<backend>", "python-loop", "compiled-loop". A candidate that
+    cannot be built here (e.g. torch.compile failing) is returned as the exception instead.
+    """
+    torch.manual_seed(seed)
+    ref = _torch_nn(p, dtype)
+    x = torch.randn(p.T, p.B, p.H, dtype=dtype)
+    out: dict[str, object] = {}
+    for name in names:
+        try:
+            if name == "torch.nn":
+                out[name] = _steps(ref, x, True)
+            elif name.startswith("rnnkit:"):
+                backend = name.split(":", 1)[1]
+                if backend not in BACKENDS:
+                    raise ValueError(f"no rnnkit backend {backend!r}")
+                out[name] = _steps(_rnnkit(p, ref, backend), x, True)
+            elif name == "python-loop":
+                out[name] = _steps(PythonLoop(ref, p.cell), x, False)
+            elif name == "compiled-loop":
+                compiled = torch.compile(PythonLoop(ref, p.cell), dynamic=False)
+                out[name] = _steps(compiled, x, False)
+            else:
+                raise ValueError(f"unknown candidate {name!r}")
+        except Exception as exc:  # noqa: BLE001 - recorded in the results, not fatal
+            out[name] = exc
+    return out

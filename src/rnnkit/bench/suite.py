@@ -1,0 +1,321 @@
+"""The benchmark suite: grids, the run loop, and its outputs (markdown, JSON, plot).
+
+``main(argv)`` is the whole command line, so a ``rnnkit bench`` subcommand can wrap it:
+
+    python benchmarks/run.py --grid docs          # what docs/PERFORMANCE.md reports
+    python -c "import rnnkit.bench as b; b.main(['--grid', 'smoke', '--out', '/tmp/b'])"
+
+Per point, every candidate is timed in interleaved rounds (``timing.interleaved``) for the
+training step and for inference; the machine's float32 matmul peak is measured in the same
+run, so each result is also given as GFLOP/s and as a fraction of that peak. Points or
+candidates whose estimated cost would be minutes are skipped and listed as skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+from rnnkit.bench.cases import Point, candidates, estimate_s
+from rnnkit.bench.timing import interleaved, matmul_peak_gflops, peak_memory_mib
+
+DEFAULT_CANDIDATES = [
+    "torch.nn",
+    "rnnkit:native",
+    "rnnkit:torch",
+    "rnnkit:engine",
+    "rnnkit:reference",
+    "python-loop",
+    "compiled-loop",
+]
+BASELINE = "torch.nn"
+
+
+def grid(name: str) -> list[Point]:
+    """The named grid. "issue" is issue 7's full grid (trimmed by cost at run time)."""
+    if name == "smoke":  # seconds: for tests
+        return [Point("LSTM", 5, 2, 8), Point("GRU", 5, 2, 8, layers=2, bidirectional=True)]
+    if name == "docs":  # ~15 minutes on 2 loaded cores: the tables in docs/PERFORMANCE.md
+        pts = [
+            Point(c, 50, B, H)
+            for c, B, H in itertools.product(
+                ("LSTM", "GRU", "RNN_TANH"), (1, 16, 64, 256), (64, 256)
+            )
+        ]
+        pts += [Point(c, 50, B, 1024) for c in ("LSTM", "GRU") for B in (1, 16)]
+        pts += [Point(c, 200, B, H) for c in ("LSTM", "GRU") for B, H in ((1, 64), (16, 256))]
+        pts += [Point("LSTM", 1000, 1, 64), Point("GRU", 1000, 16, 64)]
+        pts += [Point(c, 50, 16, 256, 2, True) for c in ("LSTM", "GRU")]
+        return pts
+    if name == "issue":
+        return [
+            Point(c, T, B, H, L, bi)
+            for c, T, B, H, L, bi in itertools.product(
+                ("LSTM", "GRU", "RNN_TANH"),
+                (50, 200, 1000),
+                (1, 16, 64, 256),
+                (64, 256, 1024),
+                (1, 2),
+                (False, True),
+            )
+        ]
+    raise ValueError(f"unknown grid {name!r}; choose smoke, docs or issue")
+
+
+def machine_info() -> dict:
+    """Processor, core count, torch build: every table names the machine it came from."""
+    model = platform.processor()
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {
+        "processor": model,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def run_point(p: Point, names, peak, rounds, min_sample_s, max_s, memory=True, dtype=torch.float32):
+    """Time every candidate at point ``p``; returns one result dict."""
+    keep = [n for n in names if n == BASELINE or estimate_s(p, n, peak) <= max_s]
+    skipped = {n: f"estimated > {max_s:g} s per training step" for n in names if n not in keep}
+    if p.T > 50 and "compiled-loop" in keep:  # torch.compile unrolls the loop: minutes to compile
+        keep.remove("compiled-loop")
+        skipped["compiled-loop"] = "T > 50: compiling the unrolled loop takes minutes"
+    built = candidates(p, keep, dtype)
+    errors = {
+        n: f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+        for n, e in built.items()
+        if isinstance(e, Exception)
+    }
+    ok = {n: fns for n, fns in built.items() if not isinstance(fns, Exception)}
+    cases = {}
+    for n, (train, infer) in ok.items():
+        cases[f"{n}|train"], cases[f"{n}|infer"] = train, infer
+    try:
+        timed = interleaved(cases, rounds=rounds, min_sample_s=min_sample_s)
+    except Exception as exc:  # noqa: BLE001 - one failing candidate must not end the run
+        return {"point": p.as_dict(), "label": p.label(), "error": repr(exc)}
+    res = {
+        "point": p.as_dict(),
+        "label": p.label(),
+        "train_gflop": p.train_flops() / 1e9,
+        "skipped": skipped,
+        "errors": errors,
+        "results": {},
+    }
+    for n, (train, _) in ok.items():
+        tr, inf = timed[f"{n}|train"]["median_s"], timed[f"{n}|infer"]["median_s"]
+        r = {
+            "train_s": tr,
+            "infer_s": inf,
+            "train_samples_s": timed[f"{n}|train"]["samples_s"],
+            "train_gflops": p.train_flops() / tr / 1e9,
+            "infer_gflops": p.forward_flops() / inf / 1e9,
+        }
+        r["train_peak_fraction"] = r["train_gflops"] / peak
+        r["peak_mem_mib"] = peak_memory_mib(train) if memory else None
+        res["results"][n] = r
+    base = res["results"].get(BASELINE)
+    if base:
+        for r in res["results"].values():
+            r["train_speedup_vs_torch_nn"] = base["train_s"] / r["train_s"]
+            r["infer_speedup_vs_torch_nn"] = base["infer_s"] / r["infer_s"]
+    return res
+
+
+def markdown(report: dict) -> str:
+    """Tables: training speed-up vs torch.nn per candidate, then native's absolute numbers."""
+    names = report["candidates"]
+    m = report["machine"]
+    lines = [
+        f"Machine: {m['processor']} ({m['cpu_capability']}, {m['torch_threads']} threads), "
+        f"torch {m['torch']}; measured float32 matmul peak {report['peak_gflops']:.1f} GFLOP/s.",
+        f"Command: `{report['command']}`; {report['rounds']} interleaved rounds, medians.",
+        "",
+        "Training step (forward + backward), speed-up over torch.nn (>1 = faster than torch.nn):",
+        "",
+        "| point | " + " | ".join(names) + " |",
+        "|---" * (len(names) + 1) + "|",
+    ]
+    for res in report["points"]:
+        cells = []
+        for n in names:
+            r = res.get("results", {}).get(n)
+            if r:
+                cells.append(
+                    f"{r['train_speedup_vs_torch_nn']:.2f}"
+                    if "train_speedup_vs_torch_nn" in r
+                    else "?"
+                )
+            elif n in res.get("errors", {}):
+                cells.append("error")
+            else:
+                cells.append("skip")
+        lines.append(f"| {res['label']} | " + " | ".join(cells) + " |")
+    focus = "rnnkit:native" if "rnnkit:native" in names else names[0]
+    lines += [
+        "",
+        f"Inference and absolute numbers for {focus} (torch.nn in brackets):",
+        "",
+        "| point | train ms | train GFLOP/s | % of peak | infer speed-up | peak MiB (torch.nn) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for res in report["points"]:
+        r, b = res.get("results", {}).get(focus), res.get("results", {}).get(BASELINE)
+        if not r or not b:
+            continue
+        mem = (
+            f"{r['peak_mem_mib']:.1f} ({b['peak_mem_mib']:.1f})"
+            if r["peak_mem_mib"] is not None and b["peak_mem_mib"] is not None
+            else "n/a"
+        )
+        lines.append(
+            f"| {res['label']} | {r['train_s'] * 1e3:.2f} ({b['train_s'] * 1e3:.2f}) | "
+            f"{r['train_gflops']:.1f} | {100 * r['train_peak_fraction']:.1f}% | "
+            f"{r.get('infer_speedup_vs_torch_nn', float('nan')):.2f} | {mem} |"
+        )
+    skipped = sorted(
+        {f"{n}: {why}" for res in report["points"] for n, why in res.get("skipped", {}).items()}
+    )
+    if skipped:
+        lines += ["", "Skipped: " + "; ".join(skipped) + "."]
+    errors = sorted(
+        {f"{n}: {e}" for res in report["points"] for n, e in res.get("errors", {}).items()}
+    )
+    if errors:
+        lines += ["", "Errors: " + "; ".join(errors) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict, path: Path) -> None:
+    """Speed-up over torch.nn against work per step (B*H), one series per candidate."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for n in report["candidates"]:
+        xs, ys = [], []
+        for res in report["points"]:
+            r = res.get("results", {}).get(n)
+            if r and "train_speedup_vs_torch_nn" in r:
+                p = res["point"]
+                xs.append(p["B"] * p["H"])
+                ys.append(r["train_speedup_vs_torch_nn"])
+        if xs:
+            ax.scatter(xs, ys, label=n, s=18)
+    ax.axhline(1.0, color="gray", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("B x H (work per step)")
+    ax.set_ylabel("training-step speed-up over torch.nn")
+    ax.set_title(report["machine"]["processor"])
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run(
+    grid_name="docs",
+    names=None,
+    rounds=5,
+    min_sample_s=0.05,
+    max_s=2.0,
+    out=None,
+    memory=True,
+    command="",
+    progress=print,
+) -> dict:
+    """Run a grid and return the report dict; write report.{md,json,png} into ``out`` if set."""
+    names = list(names or DEFAULT_CANDIDATES)
+    t0 = time.time()
+    peak = matmul_peak_gflops()
+    report = {
+        "machine": machine_info(),
+        "peak_gflops": peak,
+        "grid": grid_name,
+        "candidates": names,
+        "rounds": rounds,
+        "command": command,
+        "points": [],
+    }
+    for p in grid(grid_name):
+        if estimate_s(p, BASELINE, peak) > max_s:
+            report["points"].append(
+                {
+                    "point": p.as_dict(),
+                    "label": p.label(),
+                    "skipped": {"all": f"estimated > {max_s:g} s per step"},
+                }
+            )
+            progress(f"{p.label()}: skipped (too large for this run)")
+            continue
+        res = run_point(p, names, peak, rounds, min_sample_s, max_s, memory)
+        report["points"].append(res)
+        nat = res.get("results", {}).get("rnnkit:native", {})
+        progress(
+            f"{p.label()}: native train x{nat.get('train_speedup_vs_torch_nn', float('nan')):.2f}"
+            f" infer x{nat.get('infer_speedup_vs_torch_nn', float('nan')):.2f} vs torch.nn"
+        )
+    report["peak_gflops_end"] = matmul_peak_gflops()  # drift check: the peak measured again
+    report["seconds"] = time.time() - t0
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(json.dumps(report, indent=1))
+        (out / "report.md").write_text(markdown(report))
+        plot(report, out / "speedup.png")
+    return report
+
+
+def main(argv=None) -> int:
+    """Command line: ``--grid``, ``--candidates``, ``--rounds``, ``--out``... (see --help)."""
+    ap = argparse.ArgumentParser(prog="rnnkit bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--grid", default="docs", choices=("smoke", "docs", "issue"))
+    ap.add_argument(
+        "--candidates",
+        default=",".join(DEFAULT_CANDIDATES),
+        help="comma-separated: torch.nn, rnnkit:<backend>, python-loop, compiled-loop",
+    )
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median over them)")
+    ap.add_argument("--min-sample", type=float, default=0.05, help="seconds per timed sample")
+    ap.add_argument(
+        "--max-seconds",
+        type=float,
+        default=2.0,
+        help="skip candidates whose estimated training step exceeds this",
+    )
+    ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
+    ap.add_argument(
+        "--out", default="benchmarks/results", help="directory for report.{md,json,png}"
+    )
+    args = ap.parse_args(argv)
+    cmd = "rnnkit bench " + " ".join(argv if argv is not None else [])
+    report = run(
+        args.grid,
+        args.candidates.split(","),
+        args.rounds,
+        args.min_sample,
+        args.max_seconds,
+        args.out,
+        not args.no_memory,
+        cmd.strip(),
+    )
+    print(markdown(report))
+    return 0

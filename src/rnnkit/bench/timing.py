@@ -1,0 +1,87 @@
+"""Interleaved timing with medians, the machine's matmul peak, and peak memory of a call.
+
+Why interleaved: this machine is shared, so its speed drifts over seconds. Each round times
+every candidate once, in turn, so drift hits all of them alike; the median over rounds then
+drops the rounds that a burst of foreign load spoiled. Compare candidates only as ratios
+within one run.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+
+def _once(fn: Callable[[], object], number: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - t0) / number
+
+
+def calibrate(fn: Callable[[], object], min_sample_s: float) -> int:
+    """How many calls make one sample last at least ``min_sample_s`` (after a warm-up call)."""
+    fn()  # warm-up: first-call costs (allocation, lazy init, compilation) are not timed
+    t = _once(fn, 1)
+    return max(1, int(min_sample_s / max(t, 1e-9)) + (1 if t < min_sample_s else 0))
+
+
+def interleaved(
+    cases: dict[str, Callable[[], object]], rounds: int = 5, min_sample_s: float = 0.05
+) -> dict[str, dict]:
+    """Median seconds per call of each case, timed in interleaved rounds.
+
+    Returns {name: {"median_s", "samples_s", "number"}}; ``number`` calls make one sample.
+    """
+    numbers = {name: calibrate(fn, min_sample_s) for name, fn in cases.items()}
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, fn in cases.items():
+            samples[name].append(_once(fn, numbers[name]))
+    return {
+        name: {"median_s": statistics.median(s), "samples_s": s, "number": numbers[name]}
+        for name, s in samples.items()
+    }
+
+
+def matmul_peak_gflops(n: int = 1024, rounds: int = 5, dtype=torch.float32) -> float:
+    """Measured float32 GEMM throughput of this machine now: n x n @ n x n, median GFLOP/s."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    out = torch.empty(n, n, dtype=dtype)
+    res = interleaved({"mm": lambda: torch.mm(a, b, out=out)}, rounds=rounds, min_sample_s=0.2)
+    return 2 * n**3 / res["mm"]["median_s"] / 1e9
+
+
+def _vm_kib(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def peak_memory_mib(fn: Callable[[], object]) -> float | None:
+    """Peak resident-memory growth (MiB) while ``fn`` runs once; None where not measurable.
+
+    Linux only: writing 5 to /proc/self/clear_refs resets the high-water mark VmHWM, so
+    VmHWM after the call minus VmRSS before it is what the call added at its peak. Large
+    tensors are mmap'ed by the allocator and returned on free, so this tracks them; it
+    includes workspace and saved activations, as a user would see.
+    """
+    fn()  # warm-up, so one-time allocations (caches, thread pools) are not counted
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return None
+    before = _vm_kib("VmRSS")
+    fn()
+    peak = _vm_kib("VmHWM")
+    if before is None or peak is None:
+        return None
+    return max(0, peak - before) / 1024

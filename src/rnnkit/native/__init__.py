@@ -1,0 +1,141 @@
+"""Build (once, cached) and load rnnkit's native BPTT kernels.
+
+The C++ source (``rnn_kernels.cpp``, one translation unit) is compiled on first use with
+torch's extension tooling, ``-O3 -march=native`` so the gate math is vectorised for the
+processor it runs on. The build lands in a cache directory keyed by the source, the flags,
+the torch version and the CPU, so later processes (and later test sessions) reuse it:
+
+    $RNNKIT_NATIVE_CACHE, else $XDG_CACHE_HOME/rnnkit/native, else ~/.cache/rnnkit/native
+
+``load()`` returns the module, or None when the build is impossible (no compiler, no
+ninja, a link error); ``unavailable_reason()`` then says why, and a single
+``NativeUnavailableWarning`` is issued per process. Nothing here raises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("rnn_kernels.cpp")
+# -march=native: build for the processor at hand (AVX2/FMA here, AVX-512 where present);
+# -fopenmp-simd: honour the `omp simd` hints on the gate loops without linking OpenMP.
+CFLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-fno-math-errno"]
+
+
+class NativeUnavailableWarning(RuntimeWarning):
+    """The native backend could not be built; rnnkit falls back to its engine backend."""
+
+
+_module = None
+_reason: str | None = None
+_tried = False
+build_seconds: float | None = None  # wall time of the last build in this process (None: cached)
+
+
+def cache_dir() -> Path:
+    """Where builds live; one subdirectory per (source, flags, torch, CPU) combination."""
+    root = os.environ.get("RNNKIT_NATIVE_CACHE")
+    if root:
+        return Path(root)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return Path(xdg or Path.home() / ".cache") / "rnnkit" / "native"
+
+
+def _cpu_key() -> str:
+    """The CPU model and flags: -march=native code must not run on a different processor."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        lines = [ln for ln in text.splitlines() if ln.startswith(("model name", "flags"))]
+        return "\n".join(sorted(set(lines)))
+    except OSError:
+        return platform.processor()
+
+
+def _build_key() -> str:
+    h = hashlib.sha256()
+    for part in (SOURCE.read_bytes(), " ".join(CFLAGS).encode(), torch.__version__.encode()):
+        h.update(part)
+    h.update(_cpu_key().encode())
+    h.update(sys.version.encode())
+    return h.hexdigest()[:16]
+
+
+def _ensure_ninja_on_path() -> None:
+    """torch's builder runs `ninja` from PATH; the pip package puts it beside the venv python."""
+    try:
+        import ninja  # the PyPI wheel, a project dependency
+    except ImportError:
+        return
+    bin_dir = getattr(ninja, "BIN_DIR", None)
+    if bin_dir and bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+def load():
+    """The compiled extension module, building it on first use; None if that is impossible."""
+    global _module, _reason, _tried, build_seconds
+    if _tried:
+        return _module
+    _tried = True
+    if os.environ.get("RNNKIT_DISABLE_NATIVE"):
+        _reason = "disabled by the RNNKIT_DISABLE_NATIVE environment variable"
+        return None
+    try:
+        from torch.utils import cpp_extension
+
+        _ensure_ninja_on_path()
+        build_dir = cache_dir() / _build_key()
+        build_dir.mkdir(parents=True, exist_ok=True)
+        fresh = not any(build_dir.glob("*.so"))
+        t0 = time.perf_counter()
+        _module = cpp_extension.load(
+            name="rnnkit_native",
+            sources=[str(SOURCE)],
+            extra_cflags=CFLAGS,
+            build_directory=str(build_dir),
+            verbose=False,
+        )
+        if fresh:
+            build_seconds = time.perf_counter() - t0
+    except Exception as exc:  # noqa: BLE001 - any build or load failure means "fall back"
+        _module = None
+        _reason = f"the native extension could not be built or loaded ({_summary(exc)})"
+        warnings.warn(
+            f"rnnkit: {_reason}; falling back to the engine backend. Install a C++ compiler "
+            "(g++) and the `ninja` package, or set RNNKIT_DISABLE_NATIVE=1 to silence this.",
+            NativeUnavailableWarning,
+            stacklevel=2,
+        )
+    return _module
+
+
+def _summary(exc: Exception) -> str:
+    """The compiler's first error line if there is one, else the exception's first line."""
+    text = str(exc).strip()
+    lines = text.splitlines()
+    errors = [ln.strip() for ln in lines if "error" in ln.lower() and ": " in ln]
+    line = errors[-1] if len(errors) > 1 else (lines[0] if lines else type(exc).__name__)
+    return f"{type(exc).__name__}: {line[:300]}"
+
+
+def unavailable_reason() -> str | None:
+    """Why the native kernels cannot run here (building them if not yet tried), or None."""
+    load()
+    return _reason
+
+
+def _reset_for_tests() -> None:
+    """Forget the load attempt, so a test can provoke (and then undo) a build failure."""
+    global _module, _reason, _tried
+    _module, _reason, _tried = None, None, False
+
+
+__all__ = ["NativeUnavailableWarning", "cache_dir", "load", "unavailable_reason"]

@@ -1,0 +1,524 @@
+// rnnkit's native BPTT kernels: the forward and backward time loops of one layer in one
+// direction, for RNN (tanh/relu), LSTM (with optional projection) and GRU, in float32/64.
+//
+// Why this design (see docs/PERFORMANCE.md for the profile behind it):
+// - At small B and H the engine's time goes to per-step call overhead (about ten ATen calls
+//   per step, several microseconds each), not to arithmetic. Here a step is one BLAS call
+//   (sgemm_/dgemm_ straight into MKL, which libtorch_cpu exports) plus one fused loop over the
+//   gates: no tensor is created inside the time loop and no dispatcher is crossed.
+// - The gate pre-activations of all steps are computed by one batched matmul before the loop;
+//   the recurrent GEMM of step t accumulates into that buffer in place, and the gate loop
+//   overwrites it with the activations that backward needs, so forward allocates nothing
+//   per step and saves no separate pre-activation copy.
+// - Weight gradients are three batched matmuls over all T*B rows after the backward sweep.
+// - float32 uses a branch-free exp (Cody-Waite reduction + the Cephes degree-6 polynomial,
+//   relative error < 2e-7) that GCC vectorises to AVX2/AVX-512 with -march=native;
+//   sigmoid(x) = 1/(1+exp(-x)) and tanh(x) = 1 - 2/(1+exp(2x)) follow, with absolute error
+//   below 3e-7 (checked in tests/native). float64 uses the libm functions, exact to the ulp,
+//   so float64 gradcheck compares against the true function.
+//
+// Shapes: x (T, B, I); pre/act (T, B, G*H); h (B, Hr); c (B, H); Hr = P (projection) or H.
+// Row-major throughout; BLAS is column-major, so each GEMM below is written transposed.
+
+#include <ATen/ATen.h>
+#include <torch/csrc/utils/pybind.h>
+
+#include <ATen/Parallel.h>
+#include <c10/core/GradMode.h>
+
+#include <cmath>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+using at::Tensor;
+
+extern "C" {
+// Fortran BLAS (LP64), as exported by the MKL inside libtorch_cpu.
+void sgemm_(const char*, const char*, const int*, const int*, const int*, const float*,
+            const float*, const int*, const float*, const int*, const float*, float*, const int*);
+void dgemm_(const char*, const char*, const int*, const int*, const int*, const double*,
+            const double*, const int*, const double*, const int*, const double*, double*,
+            const int*);
+// MKL's thread count for the calling thread; returns the previous one (0: the global one).
+// libtorch_cpu exports only the Fortran-style entry, which takes its argument by pointer.
+int mkl_set_num_threads_local_(const int*);
+}
+
+namespace {
+
+enum Mode { RNN_TANH = 0, RNN_RELU = 1, LSTM = 2, GRU = 3 };
+
+inline void gemm(char ta, char tb, int m, int n, int k, float alpha, const float* a, int lda,
+                 const float* b, int ldb, float beta, float* c, int ldc) {
+  if (m == 0 || n == 0) return;
+  sgemm_(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc);
+}
+inline void gemm(char ta, char tb, int m, int n, int k, double alpha, const double* a, int lda,
+                 const double* b, int ldb, double beta, double* c, int ldc) {
+  if (m == 0 || n == 0) return;
+  dgemm_(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc);
+}
+
+// C (B, N) = beta C + X (B, K) @ W^T, with W (N, K): the recurrent matmul of a step.
+template <typename T>
+inline void mm_xwt(const T* x, const T* w, T* c, int B, int N, int K, T beta) {
+  gemm('T', 'N', N, B, K, T(1), w, K, x, K, beta, c, N);
+}
+// C (B, K) = beta C + D (B, N) @ W, with W (N, K): the gradient through that matmul.
+template <typename T>
+inline void mm_dw(const T* d, const T* w, T* c, int B, int N, int K, T beta) {
+  gemm('N', 'N', K, B, N, T(1), w, K, d, N, beta, c, K);
+}
+
+template <typename T>
+struct Act;
+
+template <>
+struct Act<float> {
+  static inline float exp(float x) {
+    // Clamp so that 2^n stays a normal float; exp(-87) ~ 1.6e-38, exp(88) ~ 1.7e38.
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round(x/ln2)
+    float r = x - n * 0.693359375f;  // Cody-Waite: ln2 split in an exact and a small part
+    r = r + n * 2.12194440e-4f;
+    const float z = r * r;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * z + r + 1.0f;
+    const int e = (static_cast<int>(n) + 127) << 23;
+    return p * __builtin_bit_cast(float, e);
+  }
+  static inline float sigmoid(float x) { return 1.0f / (1.0f + exp(-x)); }
+  static inline float tanh(float x) { return 1.0f - 2.0f / (1.0f + exp(2.0f * x)); }
+};
+
+template <>
+struct Act<double> {
+  static inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+  static inline double tanh(double x) { return std::tanh(x); }
+};
+
+// Rows per task so that a task has at least ~16K gate elements: below that, waking the
+// second thread costs more than it saves (measured on 2 cores; see docs/PERFORMANCE.md).
+inline int64_t grain_rows(int64_t width) { return std::max<int64_t>(1, 16384 / width); }
+
+template <typename F>
+inline void for_rows(int64_t B, int64_t width, const F& f) {
+  if (B * width < 2 * 16384) {
+    f(0, B);
+  } else {
+    at::parallel_for(0, B, grain_rows(width), f);
+  }
+}
+
+// Per-step GEMMs smaller than this many multiply-adds run on one thread. Their fork/join
+// costs microseconds when idle and milliseconds when another process holds the other core
+// (an OpenMP barrier waits for a descheduled thread), while the arithmetic takes ~20 us.
+constexpr int64_t kThreadedGemmMacs = int64_t(1) << 20;
+
+// Sets MKL's thread count for the current thread for the life of the time loop.
+struct StepGemmThreads {
+  int previous;
+  explicit StepGemmThreads(int64_t macs_per_step)
+      : previous(set(macs_per_step < kThreadedGemmMacs ? 1 : 0)) {}
+  ~StepGemmThreads() { set(previous); }
+  static int set(int n) { return mkl_set_num_threads_local_(&n); }
+};
+
+template <typename T>
+inline T* ptr(const Tensor& t) {
+  return t.defined() ? t.data_ptr<T>() : nullptr;
+}
+
+// ------------------------------------------------------------------------------------------
+// Forward
+
+template <typename T>
+std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0,
+                                 const Tensor& c0, const Tensor& w_ih, const Tensor& w_hh,
+                                 const Tensor& b_ih, const Tensor& b_hh, const Tensor& w_hr,
+                                 const Tensor& mask, bool reverse, bool save) {
+  using A = Act<T>;
+  const int64_t Tn = x.size(0), B = x.size(1), I = x.size(2);
+  const int64_t GH = w_hh.size(0), Hr = w_hh.size(1);
+  const int64_t G = mode == LSTM ? 4 : (mode == GRU ? 3 : 1);
+  const int64_t H = GH / G;
+  const bool proj = w_hr.defined();
+  auto opts = x.options();
+
+  // Input projection for all steps at once; RNN and LSTM fold b_hh in here too.
+  Tensor x2 = x.reshape({Tn * B, I});
+  Tensor pre;  // (T, B, G*H): pre-activations, overwritten in place by the activations
+  if (b_ih.defined()) {
+    Tensor bias = mode == GRU ? b_ih : b_ih + b_hh;
+    pre = at::addmm(bias, x2, w_ih.t());
+  } else {
+    pre = at::mm(x2, w_ih.t());
+  }
+  pre = pre.view({Tn, B, GH});
+
+  Tensor y = at::empty({Tn, B, Hr}, opts);
+  Tensor h = h0.clone();  // running state (B, Hr)
+  Tensor c = mode == LSTM ? c0.clone() : Tensor();
+  Tensor h_prev_all = save ? at::empty({Tn, B, Hr}, opts) : Tensor();
+  Tensor c_prev_all = save && mode == LSTM ? at::empty({Tn, B, H}, opts) : Tensor();
+  // LSTM: tanh(c_t); GRU: W_hn h + b_hn. Saved per step for backward, else per-step scratch.
+  Tensor aux = (mode == LSTM || mode == GRU) ? at::empty({save ? Tn : 1, B, H}, opts) : Tensor();
+  Tensor m_all = proj ? at::empty({save ? Tn : 1, B, H}, opts) : Tensor();
+  Tensor c_new = mode == LSTM ? at::empty({B, H}, opts) : Tensor();
+  Tensor h_new = at::empty({B, Hr}, opts);
+  Tensor hs = mode == GRU ? at::empty({B, GH}, opts) : Tensor();  // GRU: W_hh h
+
+  T* P = ptr<T>(pre);
+  T* Y = ptr<T>(y);
+  T* hc = ptr<T>(h);
+  T* cc = ptr<T>(c);
+  T* HP = ptr<T>(h_prev_all);
+  T* CP = ptr<T>(c_prev_all);
+  T* AUX = ptr<T>(aux);
+  T* M = ptr<T>(m_all);
+  T* cn = ptr<T>(c_new);
+  T* hn = ptr<T>(h_new);
+  T* HS = ptr<T>(hs);
+  const T* Whh = ptr<T>(w_hh);
+  const T* Whr = ptr<T>(w_hr);
+  const T* bhh = mode == GRU ? ptr<T>(b_hh) : nullptr;
+  const bool* MK = mask.defined() ? mask.data_ptr<bool>() : nullptr;
+
+  StepGemmThreads threads(B * GH * Hr);
+  for (int64_t s = 0; s < Tn; ++s) {
+    const int64_t t = reverse ? Tn - 1 - s : s;
+    T* a = P + t * B * GH;  // (B, G*H)
+    T* aux_t = AUX ? AUX + (save ? t : 0) * B * H : nullptr;
+    T* m_t = M ? M + (save ? t : 0) * B * H : nullptr;
+    if (save) {
+      std::memcpy(HP + t * B * Hr, hc, sizeof(T) * B * Hr);
+      if (CP) std::memcpy(CP + t * B * H, cc, sizeof(T) * B * H);
+    }
+    if (mode == GRU) {
+      mm_xwt<T>(hc, Whh, HS, B, GH, Hr, T(0));
+    } else {
+      mm_xwt<T>(hc, Whh, a, B, GH, Hr, T(1));
+    }
+    for_rows(B, GH, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        T* __restrict ar = a + b * GH;
+        if (mode == LSTM) {
+          T* __restrict ai = ar;
+          T* __restrict af = ar + H;
+          T* __restrict ag = ar + 2 * H;
+          T* __restrict ao = ar + 3 * H;
+          const T* __restrict cp = cc + b * H;
+          T* __restrict cnr = cn + b * H;
+          T* __restrict tc = aux_t + b * H;
+          T* __restrict mr = proj ? m_t + b * H : hn + b * Hr;
+#pragma omp simd
+          for (int64_t j = 0; j < H; ++j) {
+            const T i = A::sigmoid(ai[j]), f = A::sigmoid(af[j]);
+            const T g = A::tanh(ag[j]), o = A::sigmoid(ao[j]);
+            const T cv = f * cp[j] + i * g;
+            const T tv = A::tanh(cv);
+            ai[j] = i;
+            af[j] = f;
+            ag[j] = g;
+            ao[j] = o;
+            cnr[j] = cv;
+            tc[j] = tv;
+            mr[j] = o * tv;
+          }
+        } else if (mode == GRU) {
+          T* __restrict xr = ar;
+          T* __restrict xz = ar + H;
+          T* __restrict xn = ar + 2 * H;
+          const T* __restrict sr = HS + b * GH;
+          const T* __restrict sz = sr + H;
+          const T* __restrict sn = sr + 2 * H;
+          const T* __restrict hp = hc + b * Hr;
+          T* __restrict hnn = aux_t + b * H;
+          T* __restrict out = hn + b * Hr;
+#pragma omp simd
+          for (int64_t j = 0; j < H; ++j) {
+            const T br = bhh ? bhh[j] : T(0), bz = bhh ? bhh[H + j] : T(0);
+            const T bn = bhh ? bhh[2 * H + j] : T(0);
+            const T r = A::sigmoid(xr[j] + sr[j] + br);
+            const T z = A::sigmoid(xz[j] + sz[j] + bz);
+            const T hv = sn[j] + bn;
+            const T n = A::tanh(xn[j] + r * hv);
+            xr[j] = r;
+            xz[j] = z;
+            xn[j] = n;
+            hnn[j] = hv;
+            out[j] = n + z * (hp[j] - n);
+          }
+        } else {
+          T* __restrict out = hn + b * Hr;
+          if (mode == RNN_TANH) {
+#pragma omp simd
+            for (int64_t j = 0; j < H; ++j) out[j] = ar[j] = A::tanh(ar[j]);
+          } else {
+#pragma omp simd
+            for (int64_t j = 0; j < H; ++j) out[j] = ar[j] = ar[j] > T(0) ? ar[j] : T(0);
+          }
+        }
+      }
+    });
+    if (proj) mm_xwt<T>(m_t, Whr, hn, B, Hr, H, T(0));  // h' = W_hr m, (B, P)
+    // Commit: a padded step outputs zero and carries the state through unchanged.
+    T* y_t = Y + t * B * Hr;
+    if (!MK) {
+      std::memcpy(y_t, hn, sizeof(T) * B * Hr);
+      std::memcpy(hc, hn, sizeof(T) * B * Hr);
+      if (cc) std::memcpy(cc, cn, sizeof(T) * B * H);
+    } else {
+      for (int64_t b = 0; b < B; ++b) {
+        if (MK[t * B + b]) {
+          std::memcpy(y_t + b * Hr, hn + b * Hr, sizeof(T) * Hr);
+          std::memcpy(hc + b * Hr, hn + b * Hr, sizeof(T) * Hr);
+          if (cc) std::memcpy(cc + b * H, cn + b * H, sizeof(T) * H);
+        } else {
+          std::memset(y_t + b * Hr, 0, sizeof(T) * Hr);
+        }
+      }
+    }
+  }
+  // Saved for backward: activations (pre), aux (tanh c / W_hn h + b_hn), states, m.
+  return {y, h, c, pre, aux, h_prev_all, c_prev_all, m_all};
+}
+
+// ------------------------------------------------------------------------------------------
+// Backward
+
+template <typename T>
+std::vector<Tensor> backward_impl(int64_t mode, const Tensor& x, const Tensor& w_ih,
+                                  const Tensor& w_hh, const Tensor& w_hr, bool has_bias,
+                                  const Tensor& act, const Tensor& aux, const Tensor& h_prev_all,
+                                  const Tensor& c_prev_all, const Tensor& m_all,
+                                  const Tensor& mask, bool reverse, const Tensor& dy_in,
+                                  const Tensor& dh_n, const Tensor& dc_n, bool want_norms,
+                                  std::vector<bool> need) {
+  const int64_t Tn = x.size(0), B = x.size(1), I = x.size(2);
+  const int64_t GH = w_hh.size(0), Hr = w_hh.size(1);
+  const int64_t G = mode == LSTM ? 4 : (mode == GRU ? 3 : 1);
+  const int64_t H = GH / G;
+  const bool proj = w_hr.defined();
+  auto opts = x.options();
+  Tensor dy = dy_in.contiguous();
+
+  Tensor dpx = at::empty({Tn, B, GH}, opts);  // dL/d(input pre-activations)
+  Tensor dph = mode == GRU ? at::empty({Tn, B, GH}, opts) : dpx;  // dL/d(W_hh h + b_hh)
+  // dL/dh_t per step: kept whole when the projection's weight gradient needs it.
+  Tensor dh_all = at::empty({proj ? Tn : 1, B, Hr}, opts);
+  Tensor norms = want_norms ? at::empty({Tn, B}, opts) : Tensor();
+  Tensor g = dh_n.defined() ? dh_n.clone() : at::zeros({B, Hr}, opts);
+  Tensor dc;
+  if (mode == LSTM) dc = dc_n.defined() ? dc_n.clone() : at::zeros({B, H}, opts);
+  Tensor dm_buf = proj ? at::empty({B, H}, opts) : Tensor();
+
+  const T* ACT = ptr<T>(act);
+  const T* AUX = ptr<T>(aux);
+  const T* HP = ptr<T>(h_prev_all);
+  const T* CP = ptr<T>(c_prev_all);
+  const T* DY = ptr<T>(dy);
+  const T* Whh = ptr<T>(w_hh);
+  const T* Whr = ptr<T>(w_hr);
+  T* DPX = ptr<T>(dpx);
+  T* DPH = ptr<T>(dph);
+  T* DH = ptr<T>(dh_all);
+  T* NR = ptr<T>(norms);
+  T* gp = ptr<T>(g);
+  T* dcp = ptr<T>(dc);
+  T* DM = ptr<T>(dm_buf);
+  const bool* MK = mask.defined() ? mask.data_ptr<bool>() : nullptr;
+
+  std::optional<StepGemmThreads> threads(std::in_place, B * GH * Hr);
+  for (int64_t s = 0; s < Tn; ++s) {
+    const int64_t t = reverse ? s : Tn - 1 - s;  // the forward walk, backwards
+    T* dh = DH + (proj ? t : 0) * B * Hr;
+    const T* dyt = DY + t * B * Hr;
+    for (int64_t k = 0; k < B * Hr; ++k) dh[k] = gp[k] + dyt[k];
+    if (MK) {
+      for (int64_t b = 0; b < B; ++b)
+        if (!MK[t * B + b]) std::memset(dh + b * Hr, 0, sizeof(T) * Hr);
+    }
+    if (NR) {
+      for (int64_t b = 0; b < B; ++b) {
+        T acc = 0;
+        for (int64_t j = 0; j < Hr; ++j) acc += dh[b * Hr + j] * dh[b * Hr + j];
+        NR[t * B + b] = std::sqrt(acc);
+      }
+    }
+    const T* dm = dh;
+    if (proj) {
+      mm_dw<T>(dh, Whr, DM, B, Hr, H, T(0));  // dm = dh @ W_hr, (B, H)
+      dm = DM;
+    }
+    const T* at_ = ACT + t * B * GH;
+    T* dpx_t = DPX + t * B * GH;
+    T* dph_t = DPH + t * B * GH;
+    for_rows(B, GH, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const bool valid = !MK || MK[t * B + b];
+        T* __restrict dxr = dpx_t + b * GH;
+        T* __restrict gr = gp + b * Hr;
+        if (!valid) {
+          // No gradient reaches a padded step: its pre-activation gradients are zero and
+          // dL/dh, dL/dc pass straight through (g and dc rows left as they are).
+          std::memset(dxr, 0, sizeof(T) * GH);
+          if (mode == GRU) std::memset(dph_t + b * GH, 0, sizeof(T) * GH);
+          continue;
+        }
+        const T* __restrict dmr = dm + b * H;
+        const T* __restrict ar = at_ + b * GH;
+        if (mode == LSTM) {
+          const T* __restrict ai = ar;
+          const T* __restrict af = ar + H;
+          const T* __restrict ag = ar + 2 * H;
+          const T* __restrict ao = ar + 3 * H;
+          const T* __restrict tc = AUX + (t * B + b) * H;
+          const T* __restrict cp = CP + (t * B + b) * H;
+          T* __restrict dcr = dcp + b * H;
+          T* __restrict di = dxr;
+          T* __restrict df = dxr + H;
+          T* __restrict dg = dxr + 2 * H;
+          T* __restrict dO = dxr + 3 * H;
+#pragma omp simd
+          for (int64_t j = 0; j < H; ++j) {
+            const T i = ai[j], f = af[j], gg = ag[j], o = ao[j], tv = tc[j];
+            const T dct = dcr[j] + dmr[j] * o * (T(1) - tv * tv);  // total dL/dc_t
+            di[j] = dct * gg * i * (T(1) - i);
+            df[j] = dct * cp[j] * f * (T(1) - f);
+            dg[j] = dct * i * (T(1) - gg * gg);
+            dO[j] = dmr[j] * tv * o * (T(1) - o);
+            dcr[j] = dct * f;
+          }
+          std::memset(gr, 0, sizeof(T) * Hr);  // the recurrent GEMM below adds to it
+        } else if (mode == GRU) {
+          const T* __restrict r_ = ar;
+          const T* __restrict z_ = ar + H;
+          const T* __restrict n_ = ar + 2 * H;
+          const T* __restrict hv = AUX + (t * B + b) * H;
+          const T* __restrict hp = HP + (t * B + b) * Hr;
+          T* __restrict dhr = dph_t + b * GH;
+#pragma omp simd
+          for (int64_t j = 0; j < H; ++j) {
+            const T r = r_[j], z = z_[j], n = n_[j], d = dmr[j];
+            const T dan = d * (T(1) - z) * (T(1) - n * n);
+            const T dar = dan * hv[j] * r * (T(1) - r);
+            const T daz = d * (hp[j] - n) * z * (T(1) - z);
+            dxr[j] = dar;
+            dxr[H + j] = daz;
+            dxr[2 * H + j] = dan;
+            dhr[j] = dar;
+            dhr[H + j] = daz;
+            dhr[2 * H + j] = dan * r;
+            gr[j] = d * z;  // the direct path h' = ... + z h
+          }
+        } else {
+          if (mode == RNN_TANH) {
+#pragma omp simd
+            for (int64_t j = 0; j < H; ++j) dxr[j] = dmr[j] * (T(1) - ar[j] * ar[j]);
+          } else {
+#pragma omp simd
+            for (int64_t j = 0; j < H; ++j) dxr[j] = ar[j] > T(0) ? dmr[j] : T(0);
+          }
+          std::memset(gr, 0, sizeof(T) * Hr);
+        }
+      }
+    });
+    mm_dw<T>(dph_t, Whh, gp, B, GH, Hr, T(1));  // g += d_pre_h @ W_hh
+  }
+
+  threads.reset();  // the batched matmuls below are large: let them use every thread
+  // Weight gradients: one batched matmul each over all T*B rows.
+  const int64_t rows = Tn * B;
+  Tensor dpx2 = dpx.view({rows, GH}), dph2 = dph.view({rows, GH});
+  Tensor dx, dw_ih, dw_hh, db_ih, db_hh, dw_hr;
+  if (need[0]) dx = at::mm(dpx2, w_ih).view({Tn, B, I});
+  if (need[1]) dw_ih = at::mm(dpx2.t(), x.reshape({rows, I}));
+  if (need[2]) dw_hh = at::mm(dph2.t(), h_prev_all.view({rows, Hr}));
+  if (has_bias && (need[3] || need[4])) {
+    db_ih = dpx2.sum(0);
+    db_hh = mode == GRU ? dph2.sum(0) : db_ih.clone();
+  }
+  if (proj && need[5]) dw_hr = at::mm(dh_all.view({rows, Hr}).t(), m_all.view({rows, H}));
+  return {dx, g, dc, dw_ih, dw_hh, db_ih, db_hh, dw_hr, norms};
+}
+
+Tensor opt(const c10::optional<Tensor>& t) { return t.has_value() ? *t : Tensor(); }
+
+std::vector<Tensor> forward(int64_t mode, const Tensor& x, const Tensor& h0,
+                            const c10::optional<Tensor>& c0, const Tensor& w_ih,
+                            const Tensor& w_hh, const c10::optional<Tensor>& b_ih,
+                            const c10::optional<Tensor>& b_hh, const c10::optional<Tensor>& w_hr,
+                            const c10::optional<Tensor>& mask, bool reverse, bool save) {
+  TORCH_CHECK(x.dim() == 3 && x.is_cpu(), "rnnkit native: x must be a (T, B, I) CPU tensor");
+  c10::NoGradGuard no_grad;  // the autograd Function records the graph, not these ops
+  Tensor xc = x.contiguous(), h0c = h0.contiguous(), c0c = opt(c0);
+  if (c0c.defined()) c0c = c0c.contiguous();
+  Tensor wih = w_ih.contiguous(), whh = w_hh.contiguous(), bih = opt(b_ih), bhh = opt(b_hh);
+  Tensor whr = opt(w_hr);
+  if (bih.defined()) bih = bih.contiguous(), bhh = bhh.contiguous();
+  if (whr.defined()) whr = whr.contiguous();
+  Tensor mk = opt(mask);
+  if (mk.defined()) mk = mk.to(at::kBool).contiguous();
+  if (x.scalar_type() == at::kFloat)
+    return forward_impl<float>(mode, xc, h0c, c0c, wih, whh, bih, bhh, whr, mk, reverse, save);
+  TORCH_CHECK(x.scalar_type() == at::kDouble, "rnnkit native: float32 or float64 only");
+  return forward_impl<double>(mode, xc, h0c, c0c, wih, whh, bih, bhh, whr, mk, reverse, save);
+}
+
+std::vector<Tensor> backward(int64_t mode, const Tensor& x, const Tensor& w_ih,
+                             const Tensor& w_hh, const c10::optional<Tensor>& w_hr,
+                             bool has_bias, const Tensor& act, const c10::optional<Tensor>& aux,
+                             const Tensor& h_prev_all, const c10::optional<Tensor>& c_prev_all,
+                             const c10::optional<Tensor>& m_all,
+                             const c10::optional<Tensor>& mask, bool reverse, const Tensor& dy,
+                             const c10::optional<Tensor>& dh_n, const c10::optional<Tensor>& dc_n,
+                             bool want_norms, std::vector<bool> need) {
+  c10::NoGradGuard no_grad;  // the autograd Function records the graph, not these ops
+  Tensor xc = x.contiguous(), wih = w_ih.contiguous(), whh = w_hh.contiguous();
+  Tensor whr = opt(w_hr);
+  if (whr.defined()) whr = whr.contiguous();
+  Tensor dhn = opt(dh_n), dcn = opt(dc_n);
+  if (dhn.defined()) dhn = dhn.contiguous();
+  if (dcn.defined()) dcn = dcn.contiguous();
+  Tensor mk = opt(mask);
+  if (mk.defined()) mk = mk.to(at::kBool).contiguous();
+  if (x.scalar_type() == at::kFloat)
+    return backward_impl<float>(mode, xc, wih, whh, whr, has_bias, act, opt(aux), h_prev_all,
+                                opt(c_prev_all), opt(m_all), mk, reverse, dy, dhn, dcn,
+                                want_norms, need);
+  return backward_impl<double>(mode, xc, wih, whh, whr, has_bias, act, opt(aux), h_prev_all,
+                               opt(c_prev_all), opt(m_all), mk, reverse, dy, dhn, dcn,
+                               want_norms, need);
+}
+
+// The float32 activations on a tensor, so tests can state their accuracy against libm.
+Tensor fast_activations(const Tensor& x) {
+  Tensor xc = x.contiguous().to(at::kFloat);
+  Tensor out = at::empty({3, xc.numel()}, xc.options());
+  const float* p = xc.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  const int64_t n = xc.numel();
+  for (int64_t k = 0; k < n; ++k) {
+    o[k] = Act<float>::exp(p[k]);
+    o[n + k] = Act<float>::sigmoid(p[k]);
+    o[2 * n + k] = Act<float>::tanh(p[k]);
+  }
+  return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "rnnkit native BPTT kernels (one layer, one direction)";
+  m.def("forward", &forward, "forward time loop");
+  m.def("backward", &backward, "backward time loop and weight gradients");
+  m.def("fast_activations", &fast_activations, "float32 exp, sigmoid, tanh as used in kernels");
+}
