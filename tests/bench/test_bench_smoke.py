@@ -1,0 +1,54 @@
+"""A seconds-long run of the benchmark harness: it runs every candidate and writes its
+outputs. No timing assertions: speed is reported, never tested."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from rnnkit import bench
+
+
+def test_interleaved_and_memory_helpers():
+    res = bench.interleaved(
+        {"a": lambda: None, "b": lambda: sum(range(100))}, rounds=3, min_sample_s=0.001
+    )
+    assert set(res) == {"a", "b"} and all(len(r["samples_s"]) == 3 for r in res.values())
+    assert bench.matmul_peak_gflops(n=64, rounds=1) > 0
+    mem = bench.peak_memory_mib(lambda: torch.ones(1 << 22).sum())
+    assert mem is None or mem >= 0
+
+
+def test_point_flops():
+    p = bench.Point("LSTM", 10, 2, 8)
+    assert p.forward_flops() == 2 * 10 * 2 * 32 * (8 + 8)
+    assert p.train_flops() == 3 * p.forward_flops()
+
+
+def test_smoke_grid_writes_reports(tmp_path):
+    names = "torch.nn,rnnkit:native,rnnkit:engine,python-loop"
+    code = bench.main(
+        [
+            "--grid",
+            "smoke",
+            "--rounds",
+            "1",
+            "--min-sample",
+            "0.001",
+            "--candidates",
+            names,
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["peak_gflops"] > 0 and report["machine"]["processor"]
+    for res in report["points"]:
+        assert set(res["results"]) == set(names.split(","))
+        for r in res["results"].values():
+            assert r["train_s"] > 0 and r["infer_s"] > 0 and r["train_gflops"] > 0
+    md = (tmp_path / "report.md").read_text()
+    assert "| LSTM T=5 B=2 H=8 |" in md and "GFLOP/s" in md
+    assert (tmp_path / "speedup.png").stat().st_size > 0

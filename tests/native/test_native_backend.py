@@ -1,0 +1,158 @@
+"""The native backend beyond the shared parity grid: accuracy of its fast activations,
+threaded sizes, diagnostics, dtype fallback, module behaviour, and a failed build."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import rnnkit
+from helpers import initial_state, make_pair
+from rnnkit import native
+from rnnkit.backends import BACKENDS
+
+pytestmark = pytest.mark.skipif(
+    native.unavailable_reason() is not None, reason=f"{native.unavailable_reason()}"
+)
+
+
+def test_fast_float32_activations_are_accurate():
+    """The float32 exp/sigmoid/tanh of the kernels, against float64 libm (stated accuracy)."""
+    x = torch.linspace(-30, 30, 200_001)
+    exp, sig, tanh = native.load().fast_activations(x).double()
+    xd = x.double()
+    inside = xd.abs() < 80  # where exp is a normal float
+    rel = ((exp - xd.exp()) / xd.exp())[inside].abs().max()
+    assert rel < 3e-7, rel
+    assert (sig - xd.sigmoid()).abs().max() < 3e-7
+    assert (tanh - xd.tanh()).abs().max() < 3e-7
+    big = native.load().fast_activations(torch.tensor([-1e4, 1e4]))  # saturates, no inf/nan
+    torch.testing.assert_close(big[1:], torch.tensor([[0.0, 1.0], [-1.0, 1.0]]), atol=1e-30, rtol=0)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh", "lstm_proj"])
+def test_threaded_sizes_match_torch_nn(cell):
+    """Large enough that gate loops split across threads and step GEMMs run threaded."""
+    T, B, H = 3, 64, 160
+    kw = {"proj_size": 40} if cell == "lstm_proj" else {}
+    ours, theirs = make_pair(
+        cell.replace("_proj", "") if kw else cell,
+        backend="native",
+        input_size=24,
+        hidden_size=H,
+        bidirectional=True,
+        **kw,
+    )
+    x = torch.randn(T, B, 24)
+    lengths = torch.randint(1, T + 1, (B,))
+    outs = []
+    for m in (ours, theirs):
+        xi = x.clone().requires_grad_()
+        packed = torch.nn.utils.rnn.pack_padded_sequence(xi, lengths, enforce_sorted=False)
+        y, _ = m(packed)
+        y, _ = torch.nn.utils.rnn.pad_packed_sequence(y, total_length=T)
+        (y * torch.linspace(-1, 1, y.shape[-1])).sum().backward()
+        outs.append((y.detach(), xi.grad, [p.grad for p in m.parameters()]))
+    (y1, dx1, g1), (y2, dx2, g2) = outs
+    assert ours.last_backend == "native"
+    torch.testing.assert_close(y1, y2, atol=1e-5, rtol=1e-5)
+    for a, b in zip([dx1, *g1], [dx2, *g2], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_relu", "lstm_proj"])
+def test_grad_norms_match_engine(cell):
+    """The diagnostics hook: ||dL/dh_t|| per step, layer and direction, as the engine writes it."""
+    results = []
+    for backend in ("native", "engine"):
+        torch.manual_seed(0)
+        m, _ = make_pair(
+            cell, backend=backend, input_size=3, hidden_size=5, num_layers=2, bidirectional=True
+        )
+        x = torch.randn(6, 4, 3)
+        with rnnkit.diagnostics.record_hidden_grads(m) as rec:
+            m(x, lengths=[6, 2, 5, 1])[0].pow(2).sum().backward()
+        assert m.last_backend == backend
+        results.append(dict(rec.norms))
+    assert results[0].keys() == results[1].keys()
+    for k in results[0]:
+        torch.testing.assert_close(results[0][k], results[1][k], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_other_dtypes_fall_back_with_a_reason(dtype):
+    m = rnnkit.GRU(3, 4).to(dtype)
+    x = torch.randn(5, 2, 3, dtype=dtype)
+    m(x)
+    assert m.last_backend != "native"
+    assert "float32 and float64" in m.explain(x)
+    with pytest.raises(ValueError, match="native.*float32 and float64"):
+        rnnkit.GRU(3, 4, backend="native").to(dtype)(x)
+
+
+def test_module_behaviour_on_native():
+    """Dropout, unbatched input, empty batch, zero lengths, retain_graph, double backward."""
+    ours, theirs = make_pair(
+        "lstm", backend="native", input_size=3, hidden_size=8, num_layers=3, dropout=0.5
+    )
+    x = torch.randn(5, 4, 3)
+    ours.eval(), theirs.eval()
+    torch.testing.assert_close(ours(x)[0], theirs(x)[0])
+    ours.train()
+    assert not torch.equal(ours(x)[0], ours(x)[0])
+
+    m = rnnkit.LSTM(3, 4, 2, bidirectional=True, backend="native")
+    xu, h0, c0 = torch.randn(6, 3), torch.randn(4, 4), torch.randn(4, 4)
+    out, (h, c) = m(xu, (h0, c0))
+    out_b, (h_b, c_b) = m(xu.unsqueeze(1), (h0.unsqueeze(1), c0.unsqueeze(1)))
+    torch.testing.assert_close(out, out_b.squeeze(1))
+    torch.testing.assert_close(c, c_b.squeeze(1))
+
+    out, (h, c) = rnnkit.LSTM(3, 4, backend="native")(torch.randn(5, 0, 3))
+    assert out.shape == (5, 0, 4) and h.shape == (1, 0, 4)
+
+    g = rnnkit.GRU(3, 4, bidirectional=True, backend="native")
+    xg = torch.randn(5, 2, 3, requires_grad=True)
+    h0 = torch.randn(2, 2, 4)
+    out, h = g(xg, h0, lengths=[5, 0])
+    assert torch.equal(out[:, 1], torch.zeros(5, 8)) and torch.equal(h[:, 1], h0[:, 1])
+    out.sum().backward(retain_graph=True)
+    assert torch.equal(xg.grad[:, 1], torch.zeros(5, 3))
+    first = g.weight_hh_l0.grad.clone()
+    out.sum().backward()
+    torch.testing.assert_close(g.weight_hh_l0.grad, 2 * first)
+
+    with pytest.raises(RuntimeError, match="double backward"):
+        torch.autograd.grad(g(xg)[0].sum(), xg, create_graph=True)
+
+
+def test_same_seed_same_bits():
+    def run():
+        torch.manual_seed(123)
+        m = rnnkit.LSTM(3, 8, 2, dropout=0.3, bidirectional=True, backend="native")
+        out, _ = m(torch.randn(7, 4, 3), lengths=[7, 3, 5, 1])
+        out.sum().backward()
+        return [out.detach(), *[p.grad for p in m.parameters()]]
+
+    for a, b in zip(run(), run(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_float64_initial_state_grads_match_torch_nn():
+    ours, theirs = make_pair(
+        "lstm", backend="native", dtype=torch.float64, input_size=3, hidden_size=5, num_layers=2
+    )
+    x = torch.randn(4, 3, 3, dtype=torch.float64)
+    state = initial_state(ours, 3, dtype=torch.float64, requires_grad=False)
+    grads = []
+    for m in (ours, theirs):
+        h0, c0 = (s.clone().requires_grad_() for s in state)
+        out, (h, c) = m(x, (h0, c0))
+        (out.sum() + h.pow(2).sum() + c.sum()).backward()
+        grads.append((h0.grad, c0.grad))
+    for a, b in zip(grads[0], grads[1], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
+
+
+def test_native_is_registered_first():
+    assert next(iter(BACKENDS)) == "native"
