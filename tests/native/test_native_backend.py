@@ -156,3 +156,21 @@ def test_float64_initial_state_grads_match_torch_nn():
 
 def test_native_is_registered_first():
     assert next(iter(BACKENDS)) == "native"
+
+
+@pytest.mark.parametrize("cell", ["lstm_proj", "gru"])
+def test_recompute_gives_the_same_gradients(cell):
+    from rnnkit.backends.native import recompute_activations
+
+    grads = []
+    for recompute in (False, True):
+        torch.manual_seed(0)
+        m, _ = make_pair(cell, backend="native", input_size=3, hidden_size=6, num_layers=2,
+                         bidirectional=True)  # fmt: skip
+        x = torch.randn(5, 3, 3, requires_grad=True)
+        with recompute_activations(recompute):
+            out = m(x, lengths=[5, 2, 4])[0]
+        (out * out).sum().backward()
+        grads.append([x.grad, *[p.grad for p in m.parameters()]])
+    for a, b in zip(*grads, strict=True):
+        assert torch.equal(a, b)

@@ -5,9 +5,18 @@ and direction, masks for variable lengths, reverse direction, gradients for the 
 states, ``grad_norms`` filled with ||dL/dh_t|| during backward. The difference is where the
 time loop runs: one call into C++ per forward and one per backward, so no Python and no
 tensor allocation per step. float32 and float64 on the CPU only.
+
+Recompute (``with recompute_activations(): out = model(x)``): forward then keeps nothing
+but what the layer already holds (its input, initial state and weights) instead of the
+per-step gates and states, (T, B, (G+2..4)*H) per layer; backward re-runs that layer's
+forward to regenerate them just before its sweep. One extra forward (about a third of a
+training step) buys a peak that holds one layer's activations at a time, not all layers'.
 """
 
 from __future__ import annotations
+
+import contextlib
+import contextvars
 
 import torch
 
@@ -15,6 +24,17 @@ from rnnkit import native
 from rnnkit.backends.base import RNNCall, run_stacked
 
 _MODES = {"RNN_TANH": 0, "RNN_RELU": 1, "LSTM": 2, "GRU": 3}
+_RECOMPUTE = contextvars.ContextVar("rnnkit_native_recompute", default=False)
+
+
+@contextlib.contextmanager
+def recompute_activations(enabled: bool = True):
+    """Inside this block, native forward calls save no activations; backward recomputes them."""
+    token = _RECOMPUTE.set(enabled)
+    try:
+        yield
+    finally:
+        _RECOMPUTE.reset(token)
 
 
 class NativeBPTT(torch.autograd.Function):
@@ -23,15 +43,18 @@ class NativeBPTT(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, mode, mask, reverse, grad_norms):
         # x (T, B, I), h0 (B, Hr), c0 (B, H) or None, mask (T, B) bool or None
+        # native_layer calls this Function only when a graph is recorded: save for backward.
         ext = native.load()
-        save = torch.is_grad_enabled() or any(
-            t is not None and t.requires_grad for t in (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr)
-        )
+        recompute = _RECOMPUTE.get()
         y, h_n, c_n, act, aux, h_prev, c_prev, m_all = ext.forward(
-            _MODES[mode], x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, mask, reverse, save
-        )
-        if save:
+            _MODES[mode], x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, mask, reverse,
+            not recompute,
+        )  # fmt: skip
+        if recompute:  # keep only the forward's inputs; backward regenerates the rest
+            ctx.save_for_backward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, mask)
+        else:
             ctx.save_for_backward(x, w_ih, w_hh, w_hr, act, aux, h_prev, c_prev, m_all, mask)
+        ctx.recompute = recompute
         ctx.mode, ctx.reverse, ctx.grad_norms = _MODES[mode], reverse, grad_norms
         ctx.has_bias = b_ih is not None
         if c0 is None:
@@ -45,7 +68,13 @@ class NativeBPTT(torch.autograd.Function):
                 "rnnkit's native backend does not support double backward (create_graph=True); "
                 "use backend='reference' for higher-order gradients"
             )
-        x, w_ih, w_hh, w_hr, act, aux, h_prev, c_prev, m_all, mask = ctx.saved_tensors
+        if ctx.recompute:
+            x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, mask = ctx.saved_tensors
+            _, _, _, act, aux, h_prev, c_prev, m_all = native.load().forward(
+                ctx.mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, mask, ctx.reverse, True
+            )
+        else:
+            x, w_ih, w_hh, w_hr, act, aux, h_prev, c_prev, m_all, mask = ctx.saved_tensors
         need = ctx.needs_input_grad
         grads = native.load().backward(
             ctx.mode,
@@ -77,6 +106,11 @@ def native_layer(mode, x, h0, c0, w, mask=None, reverse=False, grad_norms=None):
     """One layer in one direction through the native kernels. Returns (y, h_n, c_n or None)."""
     if mask is not None:
         mask = mask.squeeze(-1)  # (T, B)
+    tensors = (x, h0, c0, *w)
+    if not (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)):
+        # Inference: no graph, so skip the autograd Function and save nothing.
+        y, h_n, c_n, *_ = native.load().forward(_MODES[mode], *tensors, mask, reverse, False)
+        return y, h_n, (c_n if c0 is not None else None)
     out = NativeBPTT.apply(x, h0, c0, *w, mode, mask, reverse, grad_norms)
     return (out[0], out[1], out[2]) if c0 is not None else (out[0], out[1], None)
 
