@@ -75,6 +75,6 @@ def _free_cores() -> int | None:
     if busy == 0:
         return None
     free = max(1, cores - busy)
-    print(f"note: {busy} of {cores} cores busy (1-minute load average): using {free} "
+    print(f"note: 1-minute load average {busy} on {cores} cores: using {free} "
           f"thread{'s' if free > 1 else ''} (override with --threads)")
     return free

@@ -19,7 +19,7 @@ DEFAULTS = {
               "max_steps": 100_000, "max_seconds": 180.0,
               # Score on the first 50k validation chars (of 227k): the estimate's noise is
               # ~0.01 bpc and each pass costs seconds, not a tenth of the budget.
-              "eval_every": 1000, "eval_tokens": 50_000,
+              "eval_every": 500, "eval_tokens": 50_000,
               "ckpt_every": 500, "clip_norm": 5.0, "log_every": 20},
 }
 TARGET_BEATS_UNIGRAM_BY_BITS = 1.0
