@@ -54,6 +54,7 @@ def test_train_writes_run_folder(trained_run):
     assert (trained_run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (trained_run / "report.md").read_text()
     assert "unigram baseline" in report and "temperature 0.5" in report
+    assert "target (validation <= 1.45 nats/char): **not met**" in report  # 20 tiny steps
     ck = load(trained_run / "ckpt-00000020.pt")
     assert ck["step"] == 20 and ck["config"]["model"]["hidden_size"] == 16
     assert ck["vocab"]["level"] == "char" and ck["vocab"]["tokens"][0] == "<unk>"
@@ -136,6 +137,7 @@ def test_demo_smoke(tmp_path, capsys):
                               "--no-progress", "--max-steps", "6"], capsys)
     assert code == 0, err
     assert "unigram baseline" in out and "temperature 0.8" in out
+    assert "target (beat the unigram baseline by >= 1.0 bit/char)" in out
     assert (tmp_path / "d" / "report.md").exists()
 
 

@@ -8,8 +8,9 @@ import subprocess
 import sys
 
 import pytest
-from tk_helpers import rnnkit_cmd, subprocess_env
+from tk_helpers import subprocess_env
 
+from rnnkit.cli import main
 from rnnkit.train import checkpoint as ckpt_io
 from rnnkit.train.metrics import read_metrics
 
@@ -25,9 +26,7 @@ def losses(run_dir):
 
 def test_two_processes_match_one(text_file, tmp_path):
     common = ["train", "charlm", "--data", text_file, "--runs-dir", tmp_path, *ARGS]
-    single = subprocess.run(rnnkit_cmd(*common, "--name", "one"), capture_output=True,
-                            text=True, timeout=120, env=subprocess_env())
-    assert single.returncode == 0, single.stderr
+    assert main([*map(str, common), "--name", "one"]) == 0  # the single process, in-process
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
            "--nproc-per-node", "2", "-m", "rnnkit.cli", *map(str, common), "--name", "two"]
     ddp = subprocess.run(cmd, capture_output=True, text=True, timeout=120,

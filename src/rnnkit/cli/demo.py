@@ -53,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"\ntrained {fit.steps} updates in {fit.elapsed_s:.0f} s (stopped by {fit.stopped})")
     for line in quality_lines(fit.best_valid_loss, result.unigram_bits, "char"):
         print(line.replace("**", ""))
+    if result.target is not None:
+        print(f"- target ({result.target[0]}): {'met' if result.target[1] else 'NOT met'}")
     for temp, text in result.samples.items():
         print(f"\n--- sample, temperature {temp} ---\n{text.strip()}")
     print(f"\nrun folder: {run_dir}  (report.md, loss.png, metrics.jsonl, samples.txt)")

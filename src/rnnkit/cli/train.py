@@ -102,6 +102,8 @@ def _summary(result) -> None:
     for line in quality_lines(fit.best_valid_loss, result.unigram_bits,
                               result.corpus.vocab.level):
         print(line.replace("**", ""))
+    if result.target is not None:
+        print(f"- target ({result.target[0]}): {'met' if result.target[1] else 'NOT met'}")
     if fit.last_checkpoint is not None:
         print(f"checkpoint: {fit.last_checkpoint}")
     print(f"run folder: {result.run_dir} (report.md, loss.png, metrics.jsonl, samples.txt)")

@@ -10,6 +10,7 @@ validation loss <= 1.45 nats/char (2.09 bpc) within 2 hours on a 2-core CPU.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import torch
 
 from rnnkit.data import shakespeare
 from rnnkit.data.text import Corpus, Vocab, load_corpus
+from rnnkit.tasks import demo
 from rnnkit.tasks.models import TokenLM, count_parameters
 from rnnkit.tasks.report import write_report
 from rnnkit.tasks.sampler import sample_text
@@ -27,6 +29,8 @@ from rnnkit.train import checkpoint as ckpt_io
 from rnnkit.train.config import RunConfig, to_toml
 from rnnkit.train.distributed import init_from_env, shutdown
 from rnnkit.train.loop import FitResult, Trainer, resolve_device
+
+LN2 = math.log(2)
 
 # Defaults with their reasons. 2x512 LSTM with dropout: char-rnn's Shakespeare setting;
 # 100-step windows cover several lines of verse; cosine decay over the whole budget.
@@ -51,6 +55,17 @@ TARGET_VALID_NATS = 1.45
 SAMPLE_TEMPERATURES = (0.5, 0.8, 1.0)
 
 
+def target_check(recipe: str, valid_nats: float, unigram_bits: float) -> tuple[str, bool] | None:
+    """The recipe's target as (description, met?); None for recipes without one."""
+    if recipe == "charlm":
+        return f"validation <= {TARGET_VALID_NATS} nats/char", valid_nats <= TARGET_VALID_NATS
+    if recipe == "demo":
+        margin = demo.TARGET_BEATS_UNIGRAM_BY_BITS
+        return (f"beat the unigram baseline by >= {margin} bit/char",
+                unigram_bits - valid_nats / LN2 >= margin)
+    return None
+
+
 @dataclass
 class RunResult:
     run_dir: Path
@@ -58,6 +73,7 @@ class RunResult:
     corpus: Corpus
     unigram_bits: float          # bits/token of the valid set under train unigram counts
     samples: dict[float, str]    # temperature -> text
+    target: tuple[str, bool] | None = None  # the recipe's target and whether it was met
 
 
 def seed_everything(seed: int) -> None:
@@ -125,6 +141,7 @@ def run(cfg: RunConfig, run_dir: Path, *, resume_from: Path | None = None,
         fit = trainer.fit(resume_from=resume_from, should_stop=should_stop)
         samples: dict[float, str] = {}
         unigram = corpus.unigram_bits(cfg.train.eval_tokens)
+        target = target_check(cfg.recipe, fit.best_valid_loss, unigram)
         if world.is_main:
             samples = {t: sample_text(trainer.model, corpus.vocab, length=sample_length,
                                       temperature=t, seed=cfg.train.seed,
@@ -133,8 +150,9 @@ def run(cfg: RunConfig, run_dir: Path, *, resume_from: Path | None = None,
             (run_dir / "samples.txt").write_text("".join(
                 f"--- temperature {t} ---\n{s}\n\n" for t, s in samples.items()))
             write_report(run_dir, cfg, fit, corpus, unigram, samples,
+                         target=target,
                          n_params=count_parameters(model),
                          wall_s=time.perf_counter() - t0)
-        return RunResult(run_dir, fit, corpus, unigram, samples)
+        return RunResult(run_dir, fit, corpus, unigram, samples, target)
     finally:
         shutdown(world)

@@ -28,7 +28,7 @@ def quality_lines(valid_nats: float, unigram_bits: float, level: str) -> list[st
 
 def write_report(run_dir: Path, cfg: RunConfig, fit: FitResult, corpus: Corpus,
                  unigram_bits: float, samples: dict[float, str], *, n_params: int,
-                 wall_s: float) -> Path:
+                 wall_s: float, target: tuple[str, bool] | None = None) -> Path:
     m, t = cfg.model, cfg.train
     lines = [
         f"# Run `{run_dir.name}`",
@@ -44,6 +44,8 @@ def write_report(run_dir: Path, cfg: RunConfig, fit: FitResult, corpus: Corpus,
         *quality_lines(fit.best_valid_loss, unigram_bits, corpus.vocab.level),
         f"- validation set: {min(corpus.valid.numel(), t.eval_tokens or corpus.valid.numel()):,}"
         f" of {corpus.valid.numel():,} held-out tokens scored per pass",
+        *([f"- target ({target[0]}): **{'met' if target[1] else 'not met'}**"]
+          if target is not None else []),
         "",
         "![loss curve](loss.png)",
         "",
