@@ -29,6 +29,10 @@
 #include <cmath>
 #include <cstring>
 #include <optional>
+#include <type_traits>
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
 #include <vector>
 
 using at::Tensor;
@@ -69,6 +73,88 @@ inline void mm_xwt(const T* x, const T* w, T* c, int B, int N, int K, T beta) {
 template <typename T>
 inline void mm_dw(const T* d, const T* w, T* c, int B, int N, int K, T beta) {
   gemm('N', 'N', K, B, N, T(1), w, K, d, N, beta, c, K);
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+#define RNNKIT_SMALL_MM 1
+// Register-blocked float32 micro-kernel for the per-step matmuls at batch 1-2, where MKL's
+// sgemm runs at ~5 GFLOP/s (its n=1 path is latency-bound) and this reaches 20-40 GFLOP/s
+// (measured on the AMD EPYC of docs/PERFORMANCE.md). A tile keeps R rows x V vectors of the
+// output in registers while streaming the weight rows once.
+// out (R, N) = [out +] h (R, K) @ M (K, N); M row-major (row stride N). V vectors of 8 per tile.
+template <int R, int V>
+inline void small_mm_tile(const float* h, int K, const float* M, int N, float* out, bool acc_in) {
+  int n = 0;
+  for (; n + 8 * V <= N; n += 8 * V) {
+    __m256 acc[R][V];
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < V; ++v)
+        acc[r][v] = acc_in ? _mm256_loadu_ps(out + r * N + n + 8 * v) : _mm256_setzero_ps();
+    for (int k = 0; k < K; ++k) {
+      const float* m = M + (long)k * N + n;
+      __m256 w[V];
+      for (int v = 0; v < V; ++v) w[v] = _mm256_loadu_ps(m + 8 * v);
+      for (int r = 0; r < R; ++r) {
+        const __m256 hv = _mm256_broadcast_ss(h + r * K + k);
+        for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(hv, w[v], acc[r][v]);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < V; ++v) _mm256_storeu_ps(out + r * N + n + 8 * v, acc[r][v]);
+  }
+  for (; n + 8 <= N; n += 8) {
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = acc_in ? _mm256_loadu_ps(out + r * N + n) : _mm256_setzero_ps();
+    for (int k = 0; k < K; ++k) {
+      const __m256 w = _mm256_loadu_ps(M + (long)k * N + n);
+      for (int r = 0; r < R; ++r) acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(h + r * K + k), w, acc[r]);
+    }
+    for (int r = 0; r < R; ++r) _mm256_storeu_ps(out + r * N + n, acc[r]);
+  }
+  for (; n < N; ++n)
+    for (int r = 0; r < R; ++r) {
+      float s = acc_in ? out[r * N + n] : 0.f;
+      for (int k = 0; k < K; ++k) s += h[r * K + k] * M[(long)k * N + n];
+      out[r * N + n] = s;
+    }
+}
+inline void small_mm(const float* h, int B, int K, const float* M, int N, float* out, bool acc_in) {
+  int b = 0;
+  for (; b + 4 <= B; b += 4) small_mm_tile<4, 2>(h + b * K, K, M, N, out + b * N, acc_in);
+  for (; b + 2 <= B; b += 2) small_mm_tile<2, 4>(h + b * K, K, M, N, out + b * N, acc_in);
+  for (; b < B; ++b) small_mm_tile<1, 8>(h + b * K, K, M, N, out + b * N, acc_in);
+}
+#endif
+
+// Per-step matmul against W (N, K): c (B, N) = beta c + x (B, K) @ W^T. ``wt`` is W^T
+// (K, N) contiguous when the micro-kernel is in use (float32, small B), else null.
+template <typename T>
+inline void rec_mm(const T* x, const T* w, const T* wt, T* c, int B, int N, int K, T beta) {
+#ifdef RNNKIT_SMALL_MM
+  if constexpr (std::is_same_v<T, float>) {
+    if (wt) return small_mm(x, B, K, wt, N, c, beta != T(0));
+  }
+#endif
+  mm_xwt<T>(x, w, c, B, N, K, beta);
+}
+// Its gradient: c (B, K) = beta c + d (B, N) @ W, W (N, K) row-major as it is.
+template <typename T>
+inline void rec_mm_grad(const T* d, const T* w, bool small, T* c, int B, int N, int K, T beta) {
+#ifdef RNNKIT_SMALL_MM
+  if constexpr (std::is_same_v<T, float>) {
+    if (small) return small_mm(d, B, N, w, K, c, beta != T(0));
+  }
+#endif
+  mm_dw<T>(d, w, c, B, N, K, beta);
+}
+// Batch sizes up to which the micro-kernel beats MKL (see above).
+template <typename T>
+inline bool use_small_mm(int64_t B) {
+#ifdef RNNKIT_SMALL_MM
+  return std::is_same_v<T, float> && B <= 2;
+#else
+  return false;
+#endif
 }
 
 template <typename T>
@@ -121,12 +207,15 @@ inline void for_rows(int64_t B, int64_t width, const F& f) {
 // costs microseconds when idle and milliseconds when another process holds the other core
 // (an OpenMP barrier waits for a descheduled thread), while the arithmetic takes ~20 us.
 constexpr int64_t kThreadedGemmMacs = int64_t(1) << 20;
+// The same for the batched matmuls before and after the time loop (input projection, weight
+// gradients): one call each, so the bar is higher.
+constexpr int64_t kBatchedThreadedMacs = int64_t(1) << 23;
 
 // Sets MKL's thread count for the current thread for the life of the time loop.
 struct StepGemmThreads {
   int previous;
-  explicit StepGemmThreads(int64_t macs_per_step)
-      : previous(set(macs_per_step < kThreadedGemmMacs ? 1 : 0)) {}
+  explicit StepGemmThreads(int64_t macs, int64_t threshold = kThreadedGemmMacs)
+      : previous(set(macs < threshold ? 1 : 0)) {}
   ~StepGemmThreads() { set(previous); }
   static int set(int n) { return mkl_set_num_threads_local_(&n); }
 };
@@ -155,11 +244,14 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
   // Input projection for all steps at once; RNN and LSTM fold b_hh in here too.
   Tensor x2 = x.reshape({Tn * B, I});
   Tensor pre;  // (T, B, G*H): pre-activations, overwritten in place by the activations
-  if (b_ih.defined()) {
-    Tensor bias = mode == GRU ? b_ih : b_ih + b_hh;
-    pre = at::addmm(bias, x2, w_ih.t());
-  } else {
-    pre = at::mm(x2, w_ih.t());
+  {
+    StepGemmThreads threads(Tn * B * GH * I, kBatchedThreadedMacs);
+    if (b_ih.defined()) {
+      Tensor bias = mode == GRU ? b_ih : b_ih + b_hh;
+      pre = at::addmm(bias, x2, w_ih.t());
+    } else {
+      pre = at::mm(x2, w_ih.t());
+    }
   }
   pre = pre.view({Tn, B, GH});
 
@@ -188,6 +280,11 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
   T* HS = ptr<T>(hs);
   const T* Whh = ptr<T>(w_hh);
   const T* Whr = ptr<T>(w_hr);
+  const bool small = use_small_mm<T>(B);
+  Tensor whh_t = small ? w_hh.t().contiguous() : Tensor();  // (Hr, G*H) for the micro-kernel
+  Tensor whr_t = small && proj ? w_hr.t().contiguous() : Tensor();  // (H, P)
+  const T* WhhT = ptr<T>(whh_t);
+  const T* WhrT = ptr<T>(whr_t);
   const T* bhh = mode == GRU ? ptr<T>(b_hh) : nullptr;
   const bool* MK = mask.defined() ? mask.data_ptr<bool>() : nullptr;
 
@@ -202,9 +299,9 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
       if (CP) std::memcpy(CP + t * B * H, cc, sizeof(T) * B * H);
     }
     if (mode == GRU) {
-      mm_xwt<T>(hc, Whh, HS, B, GH, Hr, T(0));
+      rec_mm<T>(hc, Whh, WhhT, HS, B, GH, Hr, T(0));
     } else {
-      mm_xwt<T>(hc, Whh, a, B, GH, Hr, T(1));
+      rec_mm<T>(hc, Whh, WhhT, a, B, GH, Hr, T(1));
     }
     for_rows(B, GH, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
@@ -268,7 +365,7 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
         }
       }
     });
-    if (proj) mm_xwt<T>(m_t, Whr, hn, B, Hr, H, T(0));  // h' = W_hr m, (B, P)
+    if (proj) rec_mm<T>(m_t, Whr, WhrT, hn, B, Hr, H, T(0));  // h' = W_hr m, (B, P)
     // Commit: a padded step outputs zero and carries the state through unchanged.
     T* y_t = Y + t * B * Hr;
     if (!MK) {
@@ -335,6 +432,7 @@ std::vector<Tensor> backward_impl(int64_t mode, const Tensor& x, const Tensor& w
   T* dcp = ptr<T>(dc);
   T* DM = ptr<T>(dm_buf);
   const bool* MK = mask.defined() ? mask.data_ptr<bool>() : nullptr;
+  const bool small = use_small_mm<T>(B);
 
   std::optional<StepGemmThreads> threads(std::in_place, B * GH * Hr);
   for (int64_t s = 0; s < Tn; ++s) {
@@ -355,7 +453,7 @@ std::vector<Tensor> backward_impl(int64_t mode, const Tensor& x, const Tensor& w
     }
     const T* dm = dh;
     if (proj) {
-      mm_dw<T>(dh, Whr, DM, B, Hr, H, T(0));  // dm = dh @ W_hr, (B, H)
+      rec_mm_grad<T>(dh, Whr, small, DM, B, Hr, H, T(0));  // dm = dh @ W_hr, (B, H)
       dm = DM;
     }
     const T* at_ = ACT + t * B * GH;
@@ -431,12 +529,13 @@ std::vector<Tensor> backward_impl(int64_t mode, const Tensor& x, const Tensor& w
         }
       }
     });
-    mm_dw<T>(dph_t, Whh, gp, B, GH, Hr, T(1));  // g += d_pre_h @ W_hh
+    rec_mm_grad<T>(dph_t, Whh, small, gp, B, GH, Hr, T(1));  // g += d_pre_h @ W_hh
   }
 
-  threads.reset();  // the batched matmuls below are large: let them use every thread
+  threads.reset();
   // Weight gradients: one batched matmul each over all T*B rows.
   const int64_t rows = Tn * B;
+  StepGemmThreads batched_threads(rows * GH * std::max(I, Hr), kBatchedThreadedMacs);
   Tensor dpx2 = dpx.view({rows, GH}), dph2 = dph.view({rows, GH});
   Tensor dx, dw_ih, dw_hh, db_ih, db_hh, dw_hr;
   if (need[0]) dx = at::mm(dpx2, w_ih).view({Tn, B, I});
