@@ -21,7 +21,7 @@ from rnnkit.train.errors import ConfigError
 def check_sampling(temperature: float, top_k: int | None, top_p: float | None,
                    length: int) -> None:
     """Boundary checks with messages naming the option."""
-    if not temperature >= 0 or temperature != temperature or temperature == float("inf"):
+    if not 0 <= temperature < float("inf"):  # also catches NaN
         raise ConfigError(f"--temperature must be >= 0 and finite (got {temperature})")
     if top_k is not None and top_k < 1:
         raise ConfigError(f"--top-k must be >= 1 (got {top_k})")

@@ -45,13 +45,13 @@ class World:
         dist.all_reduce(t)
         return float(t) / self.size
 
-    def any(self, flag: bool) -> bool:
-        """True on every process if it is True on any (used to stop together)."""
+    def max_int(self, value: int) -> int:
+        """The largest of every process's ``value`` (used to stop together)."""
         if not self.active:
-            return flag
-        t = torch.tensor([1 if flag else 0])
+            return value
+        t = torch.tensor([value])
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        return bool(t)
+        return int(t)
 
     def gather_rows(self, t: torch.Tensor, dim: int) -> torch.Tensor:
         """Concatenate every process's batch rows of ``t`` along ``dim`` (for saving)."""

@@ -38,6 +38,8 @@ from rnnkit.train.optim import build_optimizer, build_scheduler, clip_gradients
 from rnnkit.train.streams import StreamBatcher, detach_state, eval_windows
 
 LN2 = math.log(2)
+# Why a run stopped early, least to most urgent (index = code shared between processes).
+STOP_REASONS = (None, "max_seconds", "early_stop", "interrupted")
 
 
 @dataclass
@@ -248,8 +250,11 @@ class Trainer:
                 reason = self._stop_reason(stop.requested, should_stop)
                 if reason is None and stopped == "early_stop":
                     reason = "early_stop"
-                if self.world.any(reason is not None):
-                    stopped = reason or "interrupted"  # another process asked to stop
+                # Every process must take the same exit (the final save is collective):
+                # agree on the most urgent reason any process has.
+                reason = STOP_REASONS[self.world.max_int(STOP_REASONS.index(reason))]
+                if reason is not None:
+                    stopped = reason
                     break
                 if self.step % t.ckpt_every == 0:
                     last_ckpt, saved_step = self.save() or last_ckpt, self.step
