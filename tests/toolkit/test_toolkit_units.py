@@ -126,3 +126,13 @@ def test_warmup_cosine_shape():
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
     assert f(60) == pytest.approx(0.55) and f(110) == pytest.approx(0.1)
     assert f(500) == pytest.approx(0.1)
+
+
+def test_time_clock_advances_cosine_by_elapsed_fraction():
+    """schedule_clock="time": progress is the larger of step and time fractions."""
+    f = WarmupCosine(warmup=0, total=1000, floor=0.0)
+    assert f(10) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.01)))
+    f.time_fraction = 0.5
+    assert f(10) == pytest.approx(0.5)         # half the time gone: half-way down the cosine
+    f.time_fraction = 1.0
+    assert f(10) == pytest.approx(0.0)
