@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
           f"{m['embed_size']}, dropout {m['dropout']}")
     v = d["vocab"]
     print(f"vocabulary  {v['size']:,} {v['level']} tokens: "
-          f"{' '.join(repr(t)[1:-1] for t in v['preview'])}")
+          f"{' '.join('␣' if t == ' ' else repr(t)[1:-1] for t in v['preview'])}")
     print(f"data        {d['data_source']} (sha256 {d['data_sha256']})")
     best = d["best_valid_loss"]
     if best is not None and not math.isinf(best):
