@@ -7,7 +7,7 @@ import gzip
 import pytest
 import torch
 
-from rnnkit.data import dna_datasets, fasta
+from rnnkit.data import dna_datasets, fasta, gff
 from rnnkit.data.sequences import collate, pad_batch
 from rnnkit.train.errors import DataError
 
@@ -167,3 +167,45 @@ def test_collate_pads_and_reports_lengths():
     x, lengths, y = collate(batch)
     assert x.shape == (2, 5, 2) and lengths.tolist() == [3, 5] and y.tolist() == [1, 0]
     assert x[0, 3:].abs().sum() == 0
+
+
+# ---- GFF3 -> per-base tags --------------------------------------------------------------
+
+GFF = """##gff-version 3
+# a comment
+chr1\tprodigal\tCDS\t3\t5\t.\t+\t0\tID=1_1;partial=00
+chr1\tprodigal\tgene\t1\t10\t.\t+\t.\tID=g1
+chr1\tprodigal\tCDS\t8\t10\t.\t-\t0\tID=1_2
+##FASTA
+>chr1
+ACGT
+"""
+
+
+def test_gff_features_and_tags(tmp_path):
+    path = tmp_path / "a.gff.gz"
+    path.write_bytes(gzip.compress(GFF.encode()))
+    cds = gff.read_gff(path)
+    assert [(f.start, f.end, f.strand) for f in cds] == [(2, 5, "+"), (7, 10, "-")]
+    assert cds[0].attributes == {"ID": "1_1", "partial": "00"}
+    assert len(gff.read_gff(path, types=None)) == 3
+    assert gff.interval_tags(12, cds).tolist() == [0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0]
+    assert gff.interval_tags(10, cds, stranded=True).tolist()[6:] == [0, 2, 2, 2]
+    with pytest.raises(DataError, match=r"runs past the sequence end \(9 bp\)"):
+        gff.interval_tags(9, cds)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("chr1\tx\tCDS\t3\t5\t.\t+\t0", "8 tab-separated columns"),
+    ("chr1\tx\tCDS\tthree\t5\t.\t+\t0\t.", "start/end .three., .5. are not integers"),
+    ("chr1\tx\tCDS\t6\t5\t.\t+\t0\t.", r"need 1 <= start <= end, got 6..5"),
+    ("chr1\tx\tCDS\t3\t5\t.\tplus\t0\t.", "strand 'plus'"),
+])
+def test_bad_gff(tmp_path, line, message):
+    path = tmp_path / "bad.gff"
+    path.write_text("##gff-version 3\n" + line + "\n")
+    with pytest.raises(DataError, match=r"bad\.gff: line 2: " + message):
+        gff.read_gff(path)
+    path.write_text("##gff-version 3\n")
+    with pytest.raises(DataError, match="no feature lines"):
+        gff.read_gff(path)
