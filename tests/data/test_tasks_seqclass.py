@@ -31,8 +31,12 @@ def _one_thread():
 @pytest.mark.parametrize("pooling", POOLINGS)
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_padding_does_not_change_predictions(cell, pooling, bidirectional):
+    extra = {"pool_steps": (1, 3)} if pooling == "steps" else {}
+    if pooling == "attention":
+        extra = {"position_bias": 5}  # longer than the short sequence, shorter than T
     model = SequenceClassifier(3, vocab_size=5, pooling=pooling, cell=cell, hidden_size=8,
-                               embed_size=4, num_layers=2, bidirectional=bidirectional).eval()
+                               embed_size=4, num_layers=2, bidirectional=bidirectional,
+                               **extra).eval()
     short = torch.randint(0, 5, (1, 4))
     alone = model(short)  # (1, 3), no padding
     batch = torch.randint(0, 5, (3, 9))
@@ -64,12 +68,28 @@ def test_last_pooling_is_the_state_at_each_length():
     assert out[1, 2:].abs().sum() == 0  # zero output past the length
 
 
+def test_steps_pooling_reads_the_given_steps():
+    model = SequenceClassifier(3, vocab_size=5, pooling="steps", pool_steps=(2, 0),
+                               hidden_size=4, bidirectional=True).eval()
+    x, lengths = torch.randint(0, 5, (2, 6)), torch.tensor([6, 3])
+    out, _, _ = model.encoder(x, lengths)  # (2, 6, 8)
+    torch.testing.assert_close(model.pool(out, None, lengths),
+                               torch.cat([out[:, 2], out[:, 0]], 1))
+    assert model(x, lengths).shape == (2, 3) and model.head.in_features == 16
+    with pytest.raises(ValueError, match="reads step 2, but a sequence has only 2 steps"):
+        model(x, torch.tensor([6, 2]))
+
+
 def test_attention_weights_live_on_valid_steps():
     model = SequenceClassifier(4, vocab_size=6, pooling="attention", hidden_size=8)
     model(torch.randint(0, 6, (2, 5)), torch.tensor([5, 2]))
     w = model.last_attention  # (B, T)
     assert w.shape == (2, 5) and w[1, 2:].sum() == 0
     torch.testing.assert_close(w.sum(1), torch.ones(2))
+    biased = SequenceClassifier(4, vocab_size=6, pooling="attention", position_bias=3,
+                                hidden_size=8)
+    biased(torch.randint(0, 6, (2, 5)), torch.tensor([5, 2])).sum().backward()
+    assert biased.attention.position_bias.grad.abs().sum() > 0  # learned, steps 0..2
 
 
 def test_tagger_and_its_loss_ignore_padding():
@@ -92,6 +112,12 @@ def test_bad_arguments_and_inputs():
         SequenceClassifier(2, vocab_size=4, pooling="sum")
     with pytest.raises(ValueError, match="cell must be"):
         SequenceClassifier(2, vocab_size=4, cell="transformer")
+    with pytest.raises(ValueError, match="pool_steps .* goes with, and only with"):
+        SequenceClassifier(2, vocab_size=4, pooling="steps")
+    with pytest.raises(ValueError, match="pool_steps .* goes with, and only with"):
+        SequenceClassifier(2, vocab_size=4, pool_steps=(3,))
+    with pytest.raises(ValueError, match="position_bias applies to pooling='attention'"):
+        SequenceClassifier(2, vocab_size=4, position_bias=60)
     with pytest.raises(ValueError, match="num_classes"):
         SequenceClassifier(1, vocab_size=4)
     model = SequenceClassifier(2, vocab_size=4, hidden_size=4)

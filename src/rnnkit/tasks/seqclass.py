@@ -4,8 +4,8 @@
                                                    +--> RNN/LSTM/GRU, uni- or bidirectional,
     features (B, T, F) --[Linear]----> (B, T, E) --+    masked by lengths  -> (B, T, D*H)
                                                                  |
-     SequenceClassifier: pool over valid steps (last | mean | max | attention) -> (B, D*H)
-                         -> dropout -> Linear -> logits (B, num_classes)
+     SequenceClassifier: pool over valid steps (last | mean | max | attention | steps)
+                         -> (B, P) -> dropout -> Linear -> logits (B, num_classes)
      SequenceTagger:     per step -> dropout -> Linear -> logits (B, T, num_tags)
 
 Variable lengths: every layer gets ``lengths=`` (rnnkit's masking: steps at or past a
@@ -25,7 +25,7 @@ from torch import Tensor, nn
 import rnnkit
 
 CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
-POOLINGS = ("last", "mean", "max", "attention")
+POOLINGS = ("last", "mean", "max", "attention", "steps")
 
 
 def length_mask(lengths: Tensor, T: int) -> Tensor:
@@ -117,15 +117,25 @@ class SequenceEncoder(nn.Module):
 
 class AttentionPool(nn.Module):
     """Additive attention pooling (Bahdanau et al. 2015; Yang et al. 2016, sec. 2.2):
-    a_t = softmax_t(v . tanh(W o_t + b)) over valid steps, pooled = sum_t a_t o_t."""
+    a_t = softmax_t(v . tanh(W o_t + b) + p_t) over valid steps, pooled = sum_t a_t o_t.
 
-    def __init__(self, size: int, attn_size: int = 64):
+    ``position_bias=N`` adds a learned score p_t per position t < N (0 otherwise): for
+    aligned windows (a splice site always between the same two bases) where to look is
+    known in advance, and content-only scores must rediscover it from the states.
+    """
+
+    def __init__(self, size: int, attn_size: int = 64, position_bias: int = 0):
         super().__init__()
         self.proj = nn.Linear(size, attn_size)
         self.v = nn.Linear(attn_size, 1, bias=False)
+        self.position_bias = nn.Parameter(torch.zeros(position_bias)) if position_bias \
+            else None
 
     def forward(self, out: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         scores = self.v(torch.tanh(self.proj(out))).squeeze(-1)  # (B, T)
+        if self.position_bias is not None:
+            n = min(out.shape[1], len(self.position_bias))
+            scores = torch.cat([scores[:, :n] + self.position_bias[:n], scores[:, n:]], 1)
         scores = scores.masked_fill(~mask, float("-inf"))
         weights = torch.softmax(scores, dim=-1)  # (B, T), zero on padding
         return torch.einsum("bt,btd->bd", weights, out), weights
@@ -135,27 +145,38 @@ class SequenceClassifier(nn.Module):
     """One label per sequence: encoder -> masked pooling -> dropout -> Linear.
 
     Pooling: "last" (the final states: forward at the last valid step, reverse at step 0),
-    "mean" or "max" over valid steps, or "attention" (``AttentionPool``; its weights of the
-    latest call are kept in ``self.last_attention`` (B, T) for plots). Other arguments as
-    ``SequenceEncoder``.
+    "mean" or "max" over valid steps, "attention" (``AttentionPool``, with
+    ``position_bias``; its weights of the latest call are kept in ``self.last_attention``
+    (B, T) for plots), or "steps": the outputs at the fixed steps ``pool_steps``,
+    concatenated, for aligned windows (StatLog splice: ``pool_steps=(29, 30)``, the two
+    bases either side of the candidate junction; a bidirectional encoder's output there
+    has read the whole window from both sides). Other arguments as ``SequenceEncoder``.
 
     Inputs: x (B, T) int64 or (B, T, F) float, lengths (B,) int64 or None (all T).
     Output: logits (B, num_classes).
     """
 
     def __init__(self, num_classes: int, vocab_size: int | None = None,
-                 num_features: int | None = None, pooling: str = "last", **encoder_kwargs):
+                 num_features: int | None = None, pooling: str = "last",
+                 pool_steps: tuple[int, ...] = (), position_bias: int = 0, **encoder_kwargs):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         if num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        if (pooling == "steps") != bool(pool_steps) or any(k < 0 for k in pool_steps):
+            raise ValueError("pool_steps (non-negative step indices) goes with, and only "
+                             f"with, pooling='steps'; got pooling={pooling!r}, "
+                             f"pool_steps={pool_steps!r}")
+        if position_bias and pooling != "attention":
+            raise ValueError("position_bias applies to pooling='attention' only")
         self.encoder = SequenceEncoder(vocab_size, num_features, **encoder_kwargs)
-        self.pooling = pooling
+        self.pooling, self.pool_steps = pooling, tuple(pool_steps)
         size = self.encoder.output_size
-        self.attention = AttentionPool(size) if pooling == "attention" else None
+        self.attention = AttentionPool(size, position_bias=position_bias) \
+            if pooling == "attention" else None
         self.drop = nn.Dropout(self.encoder.drop.p)
-        self.head = nn.Linear(size, num_classes)
+        self.head = nn.Linear(size * max(1, len(self.pool_steps)), num_classes)
         self.last_attention: Tensor | None = None
 
     def pool(self, out: Tensor, final: Tensor, lengths: Tensor) -> Tensor:
@@ -168,6 +189,11 @@ class SequenceClassifier(nn.Module):
             return (out * m).sum(1) / m.sum(1).clamp_min(1.0)
         if self.pooling == "max":
             return out.masked_fill(~mask.unsqueeze(-1), float("-inf")).max(1).values
+        if self.pooling == "steps":
+            if int(lengths.min()) <= max(self.pool_steps):
+                raise ValueError(f"pooling='steps' reads step {max(self.pool_steps)}, but a "
+                                 f"sequence has only {int(lengths.min())} steps")
+            return out[:, list(self.pool_steps)].flatten(1)  # (B, len(steps) * D*H)
         pooled, self.last_attention = self.attention(out, mask)
         return pooled
 
