@@ -176,3 +176,35 @@ def test_matches_librosa_on_a_chirp():
                        f_max=7000).double()
     np.testing.assert_allclose(mf(torch.from_numpy(x)).T.numpy(), ref_mfcc, rtol=1e-6,
                                atol=1e-6)
+
+
+def test_sound_lists_klettres_and_ktuberling_style(tmp_path):
+    (tmp_path / "en" / "alpha").mkdir(parents=True)
+    sf.write(tmp_path / "en" / "alpha" / "A.ogg", tone(500, 8000), 8000)
+    sf.write(tmp_path / "en" / "ball.wav", tone(900, 8000), 8000)
+    xml = tmp_path / "en" / "sounds.xml"
+    xml.write_text("""<!-- comment first, as in klettres -->
+<klettres><language code="en"><menuitem><label>&amp;English</label></menuitem>
+<alphabet><sound name="A" file="en/alpha/A.ogg" /><sound name="B" file="en/alpha/B.ogg" />
+</alphabet><syllables><sound name="ball" file="en/ball.wav" /></syllables>
+</language></klettres>""")
+    with pytest.raises(DataError, match=r"sound 'B' names .*B\.ogg, which does not exist"):
+        audio.read_sound_list(xml, root=tmp_path)
+    items = audio.read_sound_list(xml, root=tmp_path, missing="skip")
+    assert [(p.name, n, g) for p, n, g in items] == [("A.ogg", "A", "alphabet"),
+                                                     ("ball.wav", "ball", "syllables")]
+    ds = audio.load_audio_list([(p, n) for p, n, _ in items], sample_rate=8000)
+    assert ds.classes == ["A", "ball"] and ds.inputs[1].shape == (4000,)
+    theme = tmp_path / "en.soundtheme"  # ktuberling: files relative to the list's folder
+    theme.write_text('<language code="en"><sound name="ball" file="en/ball.wav"/></language>')
+    assert audio.read_sound_list(theme)[0][1] == "ball"
+    bad = tmp_path / "bad.soundtheme"
+    bad.write_text('<language><sound name="x"/></language>')
+    with pytest.raises(DataError, match="lacks its name or file"):
+        audio.read_sound_list(bad)
+    bad.write_text("<language><sound")
+    with pytest.raises(DataError, match="not well-formed XML"):
+        audio.read_sound_list(bad)
+    bad.write_text("<language/>")
+    with pytest.raises(DataError, match="no <sound name"):
+        audio.read_sound_list(bad)

@@ -10,6 +10,10 @@ User data layout for ``load_audio_folder``::
 
     root/<label>/*.wav|ogg|flac|opus      one folder per class, any nesting below it
 
+Labelled sound lists (KDE's klettres ``<lang>/sounds.xml`` and ktuberling
+``<lang>.soundtheme``: ``<sound name="ball" file="en/ball.ogg"/>``) are read by
+``read_sound_list``; ``load_audio_list`` turns any (file, label) list into a dataset.
+
 Errors name the file: missing, empty (no samples), corrupt/unrecognised, truncated WAV
 (libsndfile silently reads a cut WAV as a shorter clip, so the header is checked here).
 """
@@ -17,7 +21,8 @@ Errors name the file: missing, empty (no samples), corrupt/unrecognised, truncat
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
 from math import gcd
 from pathlib import Path
 
@@ -117,3 +122,56 @@ def load_audio_folder(root: str | Path, sample_rate: int = 16000,
     labels, classes = labels_from_names([label for _, label in items])
     ids = [str(f.relative_to(root)) for f, _ in items]
     return LabelledSequences(inputs, labels, classes, ids)
+
+
+def read_sound_list(xml_path: str | Path, root: str | Path | None = None,
+                    missing: str = "error") -> list[tuple[Path, str, str]]:
+    """(file, name, group) for every ``<sound name=... file=...>`` of an XML sound list.
+
+    ``file`` is resolved against ``root`` (default: the XML file's folder; klettres lists
+    are relative to the folder above theirs). ``group`` is the enclosing element's tag
+    (klettres: "alphabet" or "syllables"). Entries whose file does not exist raise, or
+    are skipped with ``missing="skip"`` (klettres lists 141 of 1,976 sounds it does not
+    ship).
+    """
+    if missing not in ("error", "skip"):
+        raise ValueError(f"missing must be 'error' or 'skip', got {missing!r}")
+    xml_path = Path(xml_path)
+    root = xml_path.parent if root is None else Path(root)
+    try:
+        tree = ET.parse(xml_path)
+    except FileNotFoundError:
+        raise DataError(f"{xml_path}: no such file") from None
+    except ET.ParseError as e:
+        raise DataError(f"{xml_path}: not well-formed XML ({e})") from None
+    out = []
+    for parent in tree.getroot().iter():
+        for el in parent:
+            if el.tag != "sound":
+                continue
+            name, file = el.get("name"), el.get("file")
+            if not name or not file:
+                raise DataError(f"{xml_path}: a <sound> element lacks its name or file "
+                                f"attribute ({ET.tostring(el, encoding='unicode').strip()})")
+            path = root / file
+            if not path.is_file():
+                if missing == "skip":
+                    continue
+                raise DataError(f"{xml_path}: sound {name!r} names {path}, which does not "
+                                "exist (pass missing='skip' to leave it out)")
+            out.append((path, name, parent.tag))
+    if not out:
+        raise DataError(f"{xml_path}: no <sound name=... file=...> entries with a file")
+    return out
+
+
+def load_audio_list(items: Sequence[tuple[Path, str]], sample_rate: int = 16000,
+                    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                    classes: Sequence[str] | None = None) -> LabelledSequences:
+    """Labelled clips from (file, label) pairs; inputs as in ``load_audio_folder``."""
+    inputs = []
+    for f, _ in items:
+        x = load_audio(f, sample_rate)
+        inputs.append(transform(x) if transform is not None else x)
+    labels, classes = labels_from_names([label for _, label in items], classes)
+    return LabelledSequences(inputs, labels, classes, [str(f) for f, _ in items])
