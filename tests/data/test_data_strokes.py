@@ -186,3 +186,18 @@ def test_lasa_motions_when_installed():
     assert x.shape == (11, 3) and x[-1].tolist() == [0.0, 0.0, 1.0]  # ends at the target
     with pytest.raises(ValueError, match="every"):
         strokes.load_lasa(every=0)
+
+
+def test_kanjivg_files_and_stroke_lists(tmp_path):
+    for name in ("04e00.svg", "04e8c.svg", "04e8c-Kaisho.svg"):
+        (tmp_path / name).write_text(KANJIVG_LIKE)
+    items = strokes.kanjivg_files(tmp_path)
+    assert [c for _, c in items] == ["一", "二"]
+    assert len(strokes.kanjivg_files(tmp_path, variants=True)) == 3
+    ds = strokes.load_stroke_list(items, spacing=0.25)
+    assert ds.classes == ["一", "二"] and ds.inputs[0][:, :2].abs().max() <= 1.0
+    (tmp_path / "notes.svg").write_text(KANJIVG_LIKE)
+    with pytest.raises(DataError, match=r"notes\.svg: file name is not a hex code point"):
+        strokes.kanjivg_files(tmp_path)
+    with pytest.raises(DataError, match="no KanjiVG .svg files"):
+        strokes.kanjivg_files(tmp_path / "nothing")

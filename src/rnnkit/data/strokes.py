@@ -70,9 +70,12 @@ def normalise(points: Tensor, flip_y: bool = False) -> Tensor:
     xy = points[:, :2].clone()  # (T, 2)
     if flip_y:
         xy[:, 1] = -xy[:, 1]
-    lo, hi = xy.min(0).values, xy.max(0).values
+    # numpy for the bounding box: torch's threaded reductions cost milliseconds each on
+    # a busy machine for a few hundred points, and loaders call this once per file.
+    a = xy.numpy()
+    lo, hi = a.min(0), a.max(0)
     half = float((hi - lo).max()) / 2
-    xy = (xy - (lo + hi) / 2) / (half if half > 0 else 1.0)  # a single dot stays at 0
+    xy = (xy - torch.from_numpy((lo + hi) / 2)) / (half if half > 0 else 1.0)  # dot -> 0
     return torch.cat([xy, points[:, 2:]], 1)
 
 
@@ -288,17 +291,9 @@ def load_stroke_folder(root: str | Path, normalise_points: bool = True, flip_y: 
     re-sampled every ``spacing`` units if given, then turned into offsets if ``offsets``.
     """
     items = list_class_folder(root, STROKE_EXTENSIONS)
-    inputs = []
-    for f, _ in items:
-        x = read_strokes(f, bezier_points)
-        if normalise_points:
-            x = normalise(x, flip_y)
-        if spacing is not None:
-            x = resample_strokes(x, spacing)
-        inputs.append(to_offsets(x) if offsets else x)
-    labels, classes = labels_from_names([label for _, label in items])
-    return LabelledSequences(inputs, labels, classes,
-                             [str(f.relative_to(root)) for f, _ in items])
+    ds = load_stroke_list(items, normalise_points, flip_y, spacing, offsets, bezier_points)
+    ds.ids = [str(f.relative_to(root)) for f, _ in items]
+    return ds
 
 
 def load_lasa(every: int = 10) -> LabelledSequences:
@@ -338,3 +333,58 @@ def load_lasa(every: int = 10) -> LabelledSequences:
             ids.append(f"{f.stem}/{k}")
     labels, classes = labels_from_names(names)
     return LabelledSequences(inputs, labels, classes, ids)
+
+
+def kanjivg_files(folder: str | Path | None = None, variants: bool = False
+                  ) -> list[tuple[Path, str]]:
+    """(svg file, character) for the KanjiVG drawings (CC BY-SA 3.0, Ulrich Apel;
+    https://kanjivg.tagaini.net: attribute it, and share derived data alike).
+
+    ``folder`` defaults to the bare ``kanji/`` folder that ``pip install kanjivg`` puts in
+    site-packages (found through the package's file list). File ``04e00.svg`` is
+    U+4E00 一; variant drawings (``04e00-Kaisho.svg``) are left out unless ``variants``.
+    """
+    if folder is None:
+        from importlib import metadata
+
+        try:
+            files = metadata.files("kanjivg") or []
+        except metadata.PackageNotFoundError:
+            raise DataError("KanjiVG comes as a PyPI package: pip install kanjivg") from None
+        svg = next((f for f in files if f.parts[0] == "kanji" and f.suffix == ".svg"), None)
+        if svg is None:
+            raise DataError("the installed kanjivg package lists no kanji/*.svg files")
+        folder = Path(str(svg.locate())).parent
+    folder = Path(folder)
+    out = []
+    for f in sorted(folder.glob("*.svg")):
+        code, _, variant = f.stem.partition("-")
+        if variant and not variants:
+            continue
+        try:
+            out.append((f, chr(int(code, 16))))
+        except ValueError:
+            raise DataError(f"{f}: file name is not a hex code point (<hex>[-variant].svg)"
+                            ) from None
+    if not out:
+        raise DataError(f"{folder}: no KanjiVG .svg files")
+    return out
+
+
+def load_stroke_list(items: Sequence[tuple[Path, str]], normalise_points: bool = True,
+                     flip_y: bool = False, spacing: float | None = None,
+                     offsets: bool = False, bezier_points: int = 8,
+                     classes: Sequence[str] | None = None) -> LabelledSequences:
+    """Labelled drawings from (file, label) pairs, processed as in ``load_stroke_folder``
+    (e.g. ``kanjivg_files()``, or hanzi-writer-data's ``<char>.json`` with label = stem
+    and ``flip_y=True``, since its y axis points up)."""
+    inputs = []
+    for f, _ in items:
+        x = read_strokes(f, bezier_points)
+        if normalise_points:
+            x = normalise(x, flip_y)
+        if spacing is not None:
+            x = resample_strokes(x, spacing)
+        inputs.append(to_offsets(x) if offsets else x)
+    labels, classes = labels_from_names([label for _, label in items], classes)
+    return LabelledSequences(inputs, labels, classes, [str(f) for f, _ in items])
