@@ -134,7 +134,7 @@ def test_unbatched_input_matches_batch_of_one(backend):
     torch.testing.assert_close(c, c_b.squeeze(1))
 
 
-@pytest.mark.parametrize("backend", ["engine", "reference"])
+@pytest.mark.parametrize("backend", ["engine", "reference", "native"])
 def test_zero_length_sequence_keeps_initial_state(backend):
     m = rnnkit.GRU(3, 4, bidirectional=True, backend=backend)
     x = torch.randn(5, 2, 3, requires_grad=True)

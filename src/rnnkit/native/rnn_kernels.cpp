@@ -44,6 +44,13 @@ void sgemm_(const char*, const char*, const int*, const int*, const int*, const 
 void dgemm_(const char*, const char*, const int*, const int*, const int*, const double*,
             const double*, const int*, const double*, const int*, const double*, double*,
             const int*);
+// MKL's packed GEMM (CBLAS enums: 101 row-major, 111/112 no-trans/trans, 151 packed,
+// 162 the B matrix): the recurrent weights are packed once per call instead of once per step.
+size_t cblas_sgemm_pack_get_size(int identifier, int m, int n, int k);
+void cblas_sgemm_pack(int layout, int identifier, int trans, int m, int n, int k, float alpha,
+                      const float* src, int ld, float* dest);
+void cblas_sgemm_compute(int layout, int transa, int transb, int m, int n, int k, const float* a,
+                         int lda, const float* b, int ldb, float beta, float* c, int ldc);
 // MKL's thread count for the calling thread; returns the previous one (0: the global one).
 // libtorch_cpu exports only the Fortran-style entry, which takes its argument by pointer.
 int mkl_set_num_threads_local_(const int*);
@@ -126,10 +133,33 @@ inline void small_mm(const float* h, int B, int K, const float* M, int N, float*
 }
 #endif
 
+// The recurrent weights of one call packed for MKL's GEMM kernels: a per-step sgemm would
+// otherwise re-pack the whole (G*H, Hr) matrix every step, a full pass over the weights.
+// Row-major: c (B, n) = beta c + a (B, k) @ op(W), op(W) (k, n). float32 only.
+struct PackedWeights {
+  std::vector<float> buf;
+  int n = 0, k = 0;
+  bool active() const { return !buf.empty(); }
+  // W is (rows, cols) row-major; trans=true packs W^T (cols x rows is op(W) = W^T).
+  void pack(const float* w, int rows, int cols, bool trans, int B) {
+    n = trans ? rows : cols;
+    k = trans ? cols : rows;
+    buf.resize(cblas_sgemm_pack_get_size(162, B, n, k) / sizeof(float) + 1);
+    cblas_sgemm_pack(101, 162, trans ? 112 : 111, B, n, k, 1.0f, w, cols, buf.data());
+  }
+  void mm(const float* a, float* c, int B, float beta) const {
+    cblas_sgemm_compute(101, 111, 151, B, n, k, a, k, buf.data(), n, beta, c, n);
+  }
+};
+
 // Per-step matmul against W (N, K): c (B, N) = beta c + x (B, K) @ W^T. ``wt`` is W^T
 // (K, N) contiguous when the micro-kernel is in use (float32, small B), else null.
 template <typename T>
-inline void rec_mm(const T* x, const T* w, const T* wt, T* c, int B, int N, int K, T beta) {
+inline void rec_mm(const T* x, const T* w, const T* wt, T* c, int B, int N, int K, T beta,
+                   const PackedWeights* packed = nullptr) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (packed && packed->active()) return packed->mm(x, c, B, beta);
+  }
 #ifdef RNNKIT_SMALL_MM
   if constexpr (std::is_same_v<T, float>) {
     if (wt) return small_mm(x, B, K, wt, N, c, beta != T(0));
@@ -139,7 +169,11 @@ inline void rec_mm(const T* x, const T* w, const T* wt, T* c, int B, int N, int 
 }
 // Its gradient: c (B, K) = beta c + d (B, N) @ W, W (N, K) row-major as it is.
 template <typename T>
-inline void rec_mm_grad(const T* d, const T* w, bool small, T* c, int B, int N, int K, T beta) {
+inline void rec_mm_grad(const T* d, const T* w, bool small, T* c, int B, int N, int K, T beta,
+                        const PackedWeights* packed = nullptr) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (packed && packed->active()) return packed->mm(d, c, B, beta);
+  }
 #ifdef RNNKIT_SMALL_MM
   if constexpr (std::is_same_v<T, float>) {
     if (small) return small_mm(d, B, N, w, K, c, beta != T(0));
@@ -285,6 +319,13 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
   Tensor whr_t = small && proj ? w_hr.t().contiguous() : Tensor();  // (H, P)
   const T* WhhT = ptr<T>(whh_t);
   const T* WhrT = ptr<T>(whr_t);
+  PackedWeights pk_hh, pk_hr;  // float32 at B > 2: packed once here, used every step
+  if constexpr (std::is_same_v<T, float>) {
+    if (!small && B > 0) {
+      pk_hh.pack(Whh, GH, Hr, true, B);
+      if (proj) pk_hr.pack(Whr, Hr, H, true, B);
+    }
+  }
   const T* bhh = mode == GRU ? ptr<T>(b_hh) : nullptr;
   const bool* MK = mask.defined() ? mask.data_ptr<bool>() : nullptr;
 
@@ -299,9 +340,9 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
       if (CP) std::memcpy(CP + t * B * H, cc, sizeof(T) * B * H);
     }
     if (mode == GRU) {
-      rec_mm<T>(hc, Whh, WhhT, HS, B, GH, Hr, T(0));
+      rec_mm<T>(hc, Whh, WhhT, HS, B, GH, Hr, T(0), &pk_hh);
     } else {
-      rec_mm<T>(hc, Whh, WhhT, a, B, GH, Hr, T(1));
+      rec_mm<T>(hc, Whh, WhhT, a, B, GH, Hr, T(1), &pk_hh);
     }
     for_rows(B, GH, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
@@ -365,7 +406,7 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
         }
       }
     });
-    if (proj) rec_mm<T>(m_t, Whr, WhrT, hn, B, Hr, H, T(0));  // h' = W_hr m, (B, P)
+    if (proj) rec_mm<T>(m_t, Whr, WhrT, hn, B, Hr, H, T(0), &pk_hr);  // h' = W_hr m, (B, P)
     // Commit: a padded step outputs zero and carries the state through unchanged.
     T* y_t = Y + t * B * Hr;
     if (!MK) {
@@ -433,6 +474,13 @@ std::vector<Tensor> backward_impl(int64_t mode, const Tensor& x, const Tensor& w
   T* DM = ptr<T>(dm_buf);
   const bool* MK = mask.defined() ? mask.data_ptr<bool>() : nullptr;
   const bool small = use_small_mm<T>(B);
+  PackedWeights pk_hh, pk_hr;  // float32 at B > 2: W_hh and W_hr as they are, packed once
+  if constexpr (std::is_same_v<T, float>) {
+    if (!small && B > 0) {
+      pk_hh.pack(Whh, GH, Hr, false, B);
+      if (proj) pk_hr.pack(Whr, Hr, H, false, B);
+    }
+  }
 
   std::optional<StepGemmThreads> threads(std::in_place, B * GH * Hr);
   for (int64_t s = 0; s < Tn; ++s) {
@@ -453,7 +501,7 @@ std::vector<Tensor> backward_impl(int64_t mode, const Tensor& x, const Tensor& w
     }
     const T* dm = dh;
     if (proj) {
-      rec_mm_grad<T>(dh, Whr, small, DM, B, Hr, H, T(0));  // dm = dh @ W_hr, (B, H)
+      rec_mm_grad<T>(dh, Whr, small, DM, B, Hr, H, T(0), &pk_hr);  // dm = dh @ W_hr, (B, H)
       dm = DM;
     }
     const T* at_ = ACT + t * B * GH;
@@ -529,7 +577,7 @@ std::vector<Tensor> backward_impl(int64_t mode, const Tensor& x, const Tensor& w
         }
       }
     });
-    rec_mm_grad<T>(dph_t, Whh, small, gp, B, GH, Hr, T(1));  // g += d_pre_h @ W_hh
+    rec_mm_grad<T>(dph_t, Whh, small, gp, B, GH, Hr, T(1), &pk_hh);  // g += d_pre_h @ W_hh
   }
 
   threads.reset();
