@@ -56,8 +56,14 @@ def test_missing_binary_truncated_and_corrupt_gzip(tmp_path):
         fasta.read_fasta(tmp_path)
     binary = tmp_path / "bin.fa"
     binary.write_bytes(b">a\n\xff\xfe\x00\x01")
-    with pytest.raises(DataError, match="non-ASCII"):
+    with pytest.raises(DataError, match=r"bin\.fa: not a FASTA text file \(not UTF-8"):
         fasta.read_fasta(binary)
+    accents = tmp_path / "accents.fa"
+    accents.write_text(">x Saccharomyces cerevisiæ\nACGT\n", encoding="utf-8")
+    assert fasta.read_fasta(accents)[0].description == "Saccharomyces cerevisiæ"
+    accents.write_text(">x\nACGé\n", encoding="utf-8")
+    with pytest.raises(DataError, match="character 'É' in record 'x' is not in the dna"):
+        fasta.read_fasta(accents)
     data = gzip.compress((">a\n" + "ACGT" * 5000 + "\n").encode())
     cut = tmp_path / "cut.fa.gz"
     cut.write_bytes(data[: len(data) // 2])

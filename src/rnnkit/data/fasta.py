@@ -64,11 +64,12 @@ def _open_text_lines(path: Path) -> Iterator[str]:
         raise DataError(f"{path}: cannot read ({e.strerror})") from None
     opener = gzip.open if magic == b"\x1f\x8b" else open
     try:
-        with opener(path, "rt", encoding="ascii", newline=None) as fh:
+        # UTF-8, not ASCII: headers may name species or authors with accents; sequence
+        # lines are checked against the alphabet anyway.
+        with opener(path, "rt", encoding="utf-8", newline=None) as fh:
             yield from fh
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not a FASTA text file (non-ASCII byte at offset "
-                        f"{e.start} of a chunk; binary file?)") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a FASTA text file (not UTF-8; binary file?)") from None
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:
         raise DataError(f"{path}: gzip stream is truncated or corrupt ({e})") from None
 
