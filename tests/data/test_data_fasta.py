@@ -215,3 +215,19 @@ def test_bad_gff(tmp_path, line, message):
     path.write_text("##gff-version 3\n")
     with pytest.raises(DataError, match="no feature lines"):
         gff.read_gff(path)
+
+
+def test_prodigal_gene_headers(tmp_path):
+    path = tmp_path / "genes.fna"
+    path.write_text(">contig_7_1 # 205 # 945 # -1 # ID=1_1;partial=00\nATG\n"
+                    ">contig_7_2 # 1249 # 2211 # 1 # ID=1_2\nATG\n")
+    feats = gff.prodigal_features(path)
+    assert [(f.seqid, f.start, f.end, f.strand) for f in feats] == [
+        ("contig_7", 204, 945, "-"), ("contig_7", 1248, 2211, "+")]
+    assert feats[0].attributes["partial"] == "00"
+    path.write_text(">g_1 # 9 # 5 # 1 # ID=1\nATG\n")
+    with pytest.raises(DataError, match=r"record 'g_1': need 1 <= start <= end"):
+        gff.prodigal_features(path)
+    path.write_text(">g_1 plain description\nATG\n")
+    with pytest.raises(DataError, match="header is not '>ID # start"):
+        gff.prodigal_features(path)

@@ -84,3 +84,28 @@ def interval_tags(length: int, features: Iterable[Feature], stranded: bool = Fal
                             f"past the sequence end ({length} bp): wrong FASTA for this GFF?")
         tags[f.start:f.end] = (2 if f.strand == "-" else 1) if stranded else 1
     return tags
+
+
+def prodigal_features(path: str | Path) -> list[Feature]:
+    """Gene features from the headers of a Prodigal gene FASTA (``.fna``/``.faa``, plain
+    or gz): ``>SEQID_N # start # end # strand(1|-1) # attributes``. These are Prodigal's
+    predictions, not curated annotation; say so where they are used as labels."""
+    from rnnkit.data.fasta import iter_fasta
+
+    out = []
+    for rec in iter_fasta(path, alphabet=None):
+        fields = [f.strip() for f in rec.description.split("#")]
+        where = f"{path}: record {rec.id!r}"
+        if len(fields) < 5 or fields[0] != "":
+            raise DataError(f"{where}: header is not '>ID # start # end # strand # attrs'")
+        try:
+            start, end, strand = int(fields[1]), int(fields[2]), int(fields[3])
+        except ValueError:
+            raise DataError(f"{where}: start/end/strand are not integers") from None
+        if not 1 <= start <= end or strand not in (1, -1):
+            raise DataError(f"{where}: need 1 <= start <= end and strand 1 or -1, got "
+                            f"{start}, {end}, {strand}")
+        seqid = rec.id.rsplit("_", 1)[0]  # "<seqid>_<gene number>"
+        attrs = dict(kv.split("=", 1) for kv in fields[4].split(";") if "=" in kv)
+        out.append(Feature(seqid, "CDS", start - 1, end, "+" if strand == 1 else "-", attrs))
+    return out
