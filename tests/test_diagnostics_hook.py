@@ -37,7 +37,7 @@ def test_recorded_norms_equal_autograd(cls, backend):
     with rnnkit.diagnostics.record_hidden_grads(m) as rec:
         out, _ = m(x, lengths=lengths)
         ((out - target) ** 2).sum().backward()
-    assert m.last_backend in ("engine", "reference")
+    assert m.last_backend != "torch"  # fused kernels cannot record
     y, hs = _autograd_norms(m, x, lengths)
     ((y - target) ** 2).sum().backward()
     expected = torch.stack([h.grad.norm(dim=-1) for h in hs])  # (T, B)
@@ -69,8 +69,8 @@ def test_recording_off_outside_the_context_and_no_rnn_is_an_error():
     m = rnnkit.GRU(3, 4)
     with rnnkit.diagnostics.record_hidden_grads(m):
         pass
-    m(torch.randn(3, 1, 3))
-    assert m.last_backend == "torch"
+    assert m._grad_record is None
+    assert "per-step gradient norms" not in m.explain(torch.randn(3, 1, 3))
     with pytest.raises(ValueError, match="no RNN/LSTM/GRU"):
         with rnnkit.diagnostics.record_hidden_grads(torch.nn.Linear(3, 4)):
             pass

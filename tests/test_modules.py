@@ -93,27 +93,36 @@ def test_default_init_bounds_match_torch():
         assert p.abs().max() > 0.5 * bound  # actually drawn, not left at zero
 
 
-def test_auto_picks_fastest_and_explain_says_why():
+def _auto_choice(m, *args, **kwargs):
+    """The backend that auto ran, checked against what explain() says it would run."""
+    text = m.explain(*args, **kwargs)
+    m(*args, **kwargs)
+    assert f"runs {m.last_backend!r}" in text
+    return m.last_backend, text
+
+
+def test_auto_runs_the_first_backend_in_the_ranking_that_accepts():
+    from rnnkit.backends import BACKENDS
+
     m = rnnkit.LSTM(3, 4)
     x = torch.randn(5, 2, 3)
-    m(x)
-    assert m.last_backend == "torch"
-    text = m.explain(x, lengths=[5, 0])
-    assert "runs 'engine'" in text and "length 0" in text
-    m(x, lengths=[5, 0])
-    assert m.last_backend == "engine"
+    chosen, text = _auto_choice(m, x)
+    ranking = list(BACKENDS)
+    for faster in ranking[: ranking.index(chosen)]:  # every faster backend says why not
+        assert f"  {faster:<10} unavailable" in text or f"  {faster:<10} passed over" in text
+    chosen, text = _auto_choice(m, x, lengths=[5, 0])
+    assert chosen != "torch" and "torch      unavailable: some sequences have length 0" in text
     with rnnkit.diagnostics.record_hidden_grads(m):
-        m(x)
-        assert m.last_backend == "engine"
-        assert "per-step gradient norms" in m.explain(x)
-    assert "runs 'torch'" in m.explain()
+        chosen, text = _auto_choice(m, x)
+        assert chosen != "torch" and "per-step gradient norms" in text
+    assert "per-step gradient norms" not in m.explain(x)
 
 
 def test_auto_passes_over_torch_for_lstm_projection_on_cpu():
     m = rnnkit.LSTM(3, 4, proj_size=2)
-    m(torch.randn(5, 2, 3))
-    assert m.last_backend == "engine"
-    assert "passed over: oneDNN has no fused LSTM-with-projection" in m.explain()
+    chosen, text = _auto_choice(m, torch.randn(5, 2, 3))
+    assert chosen != "torch"
+    assert "passed over: oneDNN has no fused LSTM-with-projection" in text
 
 
 def test_explicit_backend_that_cannot_run_raises():
