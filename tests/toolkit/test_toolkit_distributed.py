@@ -29,7 +29,7 @@ def test_two_processes_match_one(text_file, tmp_path):
     assert main([*map(str, common), "--name", "one"]) == 0  # the single process, in-process
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
            "--nproc-per-node", "2", "-m", "rnnkit.cli", *map(str, common), "--name", "two"]
-    ddp = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+    ddp = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
                          env=subprocess_env())
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     one, two = losses(tmp_path / "one"), losses(tmp_path / "two")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import random
-import subprocess
 import sys
 
 from rnnkit.cli import main
@@ -48,7 +47,3 @@ def subprocess_env() -> dict:
 def rnnkit_cmd(*args) -> list[str]:
     return [sys.executable, "-m", "rnnkit.cli", *[str(a) for a in args]]
 
-
-def run_subprocess(*args, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(rnnkit_cmd(*args), capture_output=True, text=True,
-                          timeout=timeout, env=subprocess_env())
