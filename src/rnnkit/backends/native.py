@@ -115,6 +115,12 @@ def native_layer(mode, x, h0, c0, w, mask=None, reverse=False, grad_norms=None):
     return (out[0], out[1], out[2]) if c0 is not None else (out[0], out[1], None)
 
 
+def _torch_backend():
+    from rnnkit.backends.fused import TorchBackend
+
+    return TorchBackend()
+
+
 class NativeBackend:
     """C++ forward/backward time loops: one BLAS call and one fused gate loop per step."""
 
@@ -129,6 +135,25 @@ class NativeBackend:
         return native.unavailable_reason()
 
     def avoid(self, call: RNNCall) -> str | None:
+        # Where torch.nn's path measured faster (docs/PERFORMANCE.md, AMD EPYC, 1 thread,
+        # T=50): pass over native only if torch can take the call, else native is the fastest.
+        torch_backend = _torch_backend()
+        if torch_backend.why_not(call) is not None or torch_backend.avoid(call) is not None:
+            return None
+        B = call.x.shape[1]
+        tensors = (call.x, call.h0, call.c0, *(t for w in call.weights for t in w))
+        inference = not (
+            torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+        )
+        if inference and call.mode == "LSTM" and B >= 16:
+            return (
+                "oneDNN's fused LSTM inference measured faster at batch >= 16 "
+                "(native 0.80-0.99x of torch.nn)"
+            )
+        if inference and call.mode == "GRU" and B >= 64:
+            return "torch's GRU inference measured faster at batch >= 64 (native 0.68-0.86x)"
+        if call.mode == "GRU" and B >= 256:
+            return "torch's GRU training measured faster at batch >= 256 (native 0.91-0.96x)"
         return None
 
     def run(self, call: RNNCall):

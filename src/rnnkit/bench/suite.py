@@ -90,7 +90,7 @@ def machine_info() -> dict:
     }
 
 
-def run_point(p: Point, names, peak, rounds, min_sample_s, max_s, memory=True, dtype=torch.float32):
+def run_point(p: Point, names, peak, rounds, min_sample_s, max_s, dtype=torch.float32):
     """Time every candidate at point ``p``; returns one result dict."""
     keep = [n for n in names if n == BASELINE or estimate_s(p, n, peak) <= max_s]
     skipped = {n: f"estimated > {max_s:g} s per training step" for n in names if n not in keep}
@@ -120,7 +120,7 @@ def run_point(p: Point, names, peak, rounds, min_sample_s, max_s, memory=True, d
         "errors": errors,
         "results": {},
     }
-    for n, (train, _) in ok.items():
+    for n in ok:
         tr, inf = timed[f"{n}|train"]["median_s"], timed[f"{n}|infer"]["median_s"]
         r = {
             "train_s": tr,
@@ -130,7 +130,7 @@ def run_point(p: Point, names, peak, rounds, min_sample_s, max_s, memory=True, d
             "infer_gflops": p.forward_flops() / inf / 1e9,
         }
         r["train_peak_fraction"] = r["train_gflops"] / peak
-        r["peak_mem_mib"] = peak_memory_mib(train) if memory else None
+        r["peak_mem_mib"] = None  # filled by ``measure_memory`` after all timing
         res["results"][n] = r
     base = res["results"].get(BASELINE)
     if base:
@@ -138,6 +138,22 @@ def run_point(p: Point, names, peak, rounds, min_sample_s, max_s, memory=True, d
             r["train_speedup_vs_torch_nn"] = base["train_s"] / r["train_s"]
             r["infer_speedup_vs_torch_nn"] = base["infer_s"] / r["infer_s"]
     return res
+
+
+def measure_memory(report: dict, dtype=torch.float32) -> None:
+    """Peak memory of one training step per candidate, in a pass after all timing.
+
+    Separate because ``peak_memory_mib`` switches the allocator to mmap for large blocks,
+    which would change the timing of everything measured after it.
+    """
+    for res in report["points"]:
+        if not res.get("results"):
+            continue
+        p = Point(**res["point"])
+        built = candidates(p, list(res["results"]), dtype)
+        for n, fns in built.items():
+            if not isinstance(fns, Exception):
+                res["results"][n]["peak_mem_mib"] = peak_memory_mib(fns[0])
 
 
 def markdown(report: dict) -> str:
@@ -269,7 +285,7 @@ def run(
             )
             progress(f"{p.label()}: skipped (too large for this run)")
             continue
-        res = run_point(p, names, peak, rounds, min_sample_s, max_s, memory)
+        res = run_point(p, names, peak, rounds, min_sample_s, max_s)
         report["points"].append(res)
         if out is not None:  # partial results survive an interrupted run
             Path(out).mkdir(parents=True, exist_ok=True)
@@ -280,6 +296,9 @@ def run(
             f" infer x{nat.get('infer_speedup_vs_torch_nn', float('nan')):.2f} vs torch.nn"
         )
     report["peak_gflops_end"] = matmul_peak_gflops()  # drift check: the peak measured again
+    if memory:
+        progress("measuring peak memory per candidate (after all timing)")
+        measure_memory(report)
     report["seconds"] = time.time() - t0
     if out is not None:
         out = Path(out)

@@ -66,15 +66,32 @@ def _vm_kib(field: str) -> int | None:
     return None
 
 
+def _libc():
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
 def peak_memory_mib(fn: Callable[[], object]) -> float | None:
     """Peak resident-memory growth (MiB) while ``fn`` runs once; None where not measurable.
 
-    Linux only: writing 5 to /proc/self/clear_refs resets the high-water mark VmHWM, so
-    VmHWM after the call minus VmRSS before it is what the call added at its peak. Large
-    tensors are mmap'ed by the allocator and returned on free, so this tracks them; it
-    includes workspace and saved activations, as a user would see.
+    Linux/glibc only. glibc keeps freed memory for reuse, so resident memory would not show a
+    call's peak; ``M_MMAP_THRESHOLD`` is therefore fixed at 64 KiB (every larger block is
+    mmap'ed and returned on free) and ``malloc_trim`` releases the rest before the call. Then
+    writing 5 to /proc/self/clear_refs resets the high-water mark VmHWM, and VmHWM after the
+    call minus VmRSS before it is what the call added at its peak: saved activations,
+    workspace and gradients, as a user would see them. This changes the allocator for the rest
+    of the process, so the suite measures memory in a pass after all timing.
     """
+    libc = _libc()
+    if libc is None:
+        return None
+    libc.mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD
     fn()  # warm-up, so one-time allocations (caches, thread pools) are not counted
+    libc.malloc_trim(0)
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:

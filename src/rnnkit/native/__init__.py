@@ -14,6 +14,7 @@ ninja, a link error); ``unavailable_reason()`` then says why, and a single
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import platform
@@ -23,6 +24,11 @@ import warnings
 from pathlib import Path
 
 import torch
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: builds are not serialised beyond torch's own lock
+    fcntl = None
 
 SOURCE = Path(__file__).with_name("rnn_kernels.cpp")
 # -march=native: build for the processor at hand (AVX2/FMA here, AVX-512 where present);
@@ -80,6 +86,26 @@ def _ensure_ninja_on_path() -> None:
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
+@contextlib.contextmanager
+def _build_lock(build_dir: Path):
+    """Serialise builds across processes with a lock the kernel releases if its holder dies.
+
+    torch's own build lock is a plain file that a killed build (a test timeout, Ctrl-C)
+    leaves behind, after which every later process waits on it forever. Holding this flock
+    means no live rnnkit process is inside the build, so such a leftover file is stale.
+    """
+    if fcntl is None:
+        yield
+        return
+    with open(build_dir / "rnnkit.flock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            (build_dir / "lock").unlink(missing_ok=True)
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def load():
     """The compiled extension module, building it on first use; None if that is impossible."""
     global _module, _reason, _tried, build_seconds
@@ -97,13 +123,14 @@ def load():
         build_dir.mkdir(parents=True, exist_ok=True)
         fresh = not any(build_dir.glob("*.so"))
         t0 = time.perf_counter()
-        _module = cpp_extension.load(
-            name="rnnkit_native",
-            sources=[str(SOURCE)],
-            extra_cflags=CFLAGS,
-            build_directory=str(build_dir),
-            verbose=False,
-        )
+        with _build_lock(build_dir):
+            _module = cpp_extension.load(
+                name="rnnkit_native",
+                sources=[str(SOURCE)],
+                extra_cflags=CFLAGS,
+                build_directory=str(build_dir),
+                verbose=False,
+            )
         if fresh:
             build_seconds = time.perf_counter() - t0
     except Exception as exc:  # noqa: BLE001 - any build or load failure means "fall back"

@@ -27,6 +27,7 @@
 #include <c10/core/GradMode.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <type_traits>
@@ -140,6 +141,8 @@ struct PackedWeights {
   std::vector<float> buf;
   int n = 0, k = 0;
   bool active() const { return !buf.empty(); }
+  // RNNKIT_NATIVE_NO_PACK=1 turns packing off (per-step sgemm instead), for A/B timing.
+  static bool enabled() { return std::getenv("RNNKIT_NATIVE_NO_PACK") == nullptr; }
   // W is (rows, cols) row-major; trans=true packs W^T (cols x rows is op(W) = W^T).
   void pack(const float* w, int rows, int cols, bool trans, int B) {
     n = trans ? rows : cols;
@@ -181,11 +184,13 @@ inline void rec_mm_grad(const T* d, const T* w, bool small, T* c, int B, int N, 
 #endif
   mm_dw<T>(d, w, c, B, N, K, beta);
 }
-// Batch sizes up to which the micro-kernel beats MKL (see above).
+// Where the micro-kernel beats MKL: batch 1-2, and weights within ~1 MB (L2-sized). Past
+// that, both stream W from memory and the kernel's column-tiled walk over W^T (a 4*N-byte
+// stride per row) loses to MKL's contiguous one (measured 0.74-0.89x of torch.nn at H=1024).
 template <typename T>
-inline bool use_small_mm(int64_t B) {
+inline bool use_small_mm(int64_t B, int64_t weight_elems) {
 #ifdef RNNKIT_SMALL_MM
-  return std::is_same_v<T, float> && B <= 2;
+  return std::is_same_v<T, float> && B <= 2 && weight_elems <= (int64_t(1) << 18);
 #else
   return false;
 #endif
@@ -314,14 +319,14 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
   T* HS = ptr<T>(hs);
   const T* Whh = ptr<T>(w_hh);
   const T* Whr = ptr<T>(w_hr);
-  const bool small = use_small_mm<T>(B);
+  const bool small = use_small_mm<T>(B, GH * Hr);
   Tensor whh_t = small ? w_hh.t().contiguous() : Tensor();  // (Hr, G*H) for the micro-kernel
   Tensor whr_t = small && proj ? w_hr.t().contiguous() : Tensor();  // (H, P)
   const T* WhhT = ptr<T>(whh_t);
   const T* WhrT = ptr<T>(whr_t);
   PackedWeights pk_hh, pk_hr;  // float32 at B > 2: packed once here, used every step
   if constexpr (std::is_same_v<T, float>) {
-    if (!small && B > 0) {
+    if (!small && B > 0 && PackedWeights::enabled()) {
       pk_hh.pack(Whh, GH, Hr, true, B);
       if (proj) pk_hr.pack(Whr, Hr, H, true, B);
     }
@@ -473,10 +478,10 @@ std::vector<Tensor> backward_impl(int64_t mode, const Tensor& x, const Tensor& w
   T* dcp = ptr<T>(dc);
   T* DM = ptr<T>(dm_buf);
   const bool* MK = mask.defined() ? mask.data_ptr<bool>() : nullptr;
-  const bool small = use_small_mm<T>(B);
+  const bool small = use_small_mm<T>(B, GH * Hr);
   PackedWeights pk_hh, pk_hr;  // float32 at B > 2: W_hh and W_hr as they are, packed once
   if constexpr (std::is_same_v<T, float>) {
-    if (!small && B > 0) {
+    if (!small && B > 0 && PackedWeights::enabled()) {
       pk_hh.pack(Whh, GH, Hr, false, B);
       if (proj) pk_hr.pack(Whr, Hr, H, false, B);
     }
