@@ -145,3 +145,11 @@ def test_existing_run_is_not_overwritten(trained_run, capsys):
     code, _, err = run_cli(["train", "charlm", "--runs-dir", trained_run.parent,
                             "--name", "tiny", *TINY], capsys)
     assert code == 1 and "already exists" in err and "--resume" in err
+
+
+def test_print_config_shows_recipe_values_and_trains_nothing(tmp_path, capsys):
+    code, out, _ = run_cli(["train", "charlm", "--print-config", "--cell", "gru",
+                            "--runs-dir", tmp_path, "--name", "p"], capsys)
+    assert code == 0
+    assert 'cell = "gru"' in out and "hidden_size = 512" in out  # flag, then recipe value
+    assert not (tmp_path / "p").exists()

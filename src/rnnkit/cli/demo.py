@@ -15,7 +15,7 @@ import time
 
 def add_parser(sub) -> None:
     p = sub.add_parser("demo", help="3-minute Shakespeare char-LSTM (the main job)",
-                       description=__doc__)
+                       description=__doc__.replace("``", "`"))
     p.add_argument("--max-seconds", default=None, metavar="S",
                    help="training time bound [180]")
     p.add_argument("--max-steps", default=None, metavar="N", help="update ceiling [100000]")

@@ -12,7 +12,7 @@ import math
 
 def add_parser(sub) -> None:
     p = sub.add_parser("eval", help="score a trained model on a text file",
-                       description=__doc__)
+                       description=__doc__.replace("``", "`"))
     p.add_argument("checkpoint", metavar="RUN_OR_CKPT", help="run folder or checkpoint file")
     p.add_argument("--data", required=True, metavar="FILE_OR_FOLDER", help="UTF-8 text")
     p.add_argument("--batch-size", type=int, default=32, help="parallel streams [32]")

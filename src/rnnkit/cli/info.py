@@ -10,7 +10,8 @@ from pathlib import Path
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("info", help="describe a checkpoint or run folder", description=__doc__)
+    p = sub.add_parser("info", help="describe a checkpoint or run folder",
+                       description=__doc__.replace("``", "`"))
     p.add_argument("checkpoint", metavar="RUN_OR_CKPT", help="run folder or checkpoint file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=run)

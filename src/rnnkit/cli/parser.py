@@ -22,17 +22,20 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One ``--flag`` per config field; values are checked later by the config itself,
     so command line, TOML file and recipe share the same checks and messages."""
     for section, cls in SECTIONS.items():
-        group = parser.add_argument_group(f"{section} settings (override recipe and --config)")
+        group = parser.add_argument_group(
+            f"{section} settings (base values shown; the recipe, then --config, then these "
+            "flags override them)")
         types = field_types(cls)
         for f in dataclasses.fields(cls):
             base, optional = types[f.name]
             choices = f.metadata.get("choices")
-            meta = "|".join(choices) if choices else base.__name__.upper()
+            meta = ("|".join(choices) if choices else
+                    "PATH" if f.name in ("data", "valid_data") else base.__name__.upper())
             default = "none" if f.default is None else f.default
             group.add_argument(
                 f"--{flag_name(f)}", dest=f"cfg.{section}.{f.name}", metavar=meta,
                 default=argparse.SUPPRESS,
-                help=f"{f.metadata['help']} [default {default}"
+                help=f"{f.metadata['help']} [base {default}"
                      f"{'; none to unset' if optional else ''}]")
 
 

@@ -12,7 +12,7 @@ import sys
 
 def add_parser(sub) -> None:
     p = sub.add_parser("sample", help="generate text from a trained model",
-                       description=__doc__)
+                       description=__doc__.replace("``", "`"))
     p.add_argument("checkpoint", metavar="RUN_OR_CKPT", help="run folder or checkpoint file")
     p.add_argument("--prime", default="", help="text to start from (default: a newline)")
     p.add_argument("--length", type=int, default=500, help="tokens to generate [500]")

@@ -29,7 +29,8 @@ RESUMABLE = {"max_steps", "max_seconds", "eval_every", "eval_tokens", "ckpt_ever
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a recipe (see `rnnkit train --help`)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=__doc__.replace("``", "`"),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("recipe", nargs="?", help="recipe name: charlm or demo "
                    "(default: the config file's, else charlm)")
     p.add_argument("--config", metavar="FILE", help="TOML file with recipe/[model]/[data]/[train]")
@@ -40,6 +41,8 @@ def add_parser(sub) -> None:
     p.add_argument("--smoke", action="store_true",
                    help="the recipe's seconds-long configuration (for checks and tests)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config as TOML and exit (nothing is trained)")
     add_config_flags(p)
     p.set_defaults(run=run)
 
@@ -84,6 +87,11 @@ def run(args: argparse.Namespace) -> int:
                 setattr(cfg.data, key, str(Path(value).expanduser().resolve()))
         if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not args.name:
             raise ConfigError("--name is required under torchrun (all processes must agree)")
+    if args.print_config:
+        from rnnkit.train.config import to_toml
+
+        print(to_toml(cfg), end="")
+        return 0
     result = charlm.run(cfg, run_dir, resume_from=ckpt_file, progress=not args.no_progress)
     if os.environ.get("RANK", "0") == "0":
         _summary(result)
