@@ -8,8 +8,8 @@ import torch
 
 from rnnkit.data.sequences import collate
 from rnnkit.tasks import metrics
+from rnnkit.tasks.models import CELLS
 from rnnkit.tasks.seqclass import (
-    CELLS,
     POOLINGS,
     SequenceClassifier,
     SequenceTagger,

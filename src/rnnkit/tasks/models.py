@@ -16,15 +16,18 @@ CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 
 
 def make_recurrent(cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
-                   dropout: float = 0.0, backend: str = "auto") -> nn.Module:
-    """A time-major stacked rnnkit layer: ``(T, B, input_size) -> (T, B, hidden_size)``."""
+                   dropout: float = 0.0, backend: str = "auto", *, bidirectional: bool = False,
+                   batch_first: bool = False) -> nn.Module:
+    """A stacked rnnkit layer: ``(T, B, input_size) -> (T, B, D * hidden_size)``
+    (``(B, T, ...)`` with ``batch_first``); D = 2 when bidirectional."""
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
     kw = dict(num_layers=num_layers, dropout=dropout if num_layers > 1 else 0.0,
-              backend=backend)
+              backend=backend, bidirectional=bidirectional, batch_first=batch_first)
     if cell == "lstm":
         return rnnkit.LSTM(input_size, hidden_size, **kw)
     if cell == "gru":
         return rnnkit.GRU(input_size, hidden_size, **kw)
-    assert cell in ("rnn_tanh", "rnn_relu"), cell
     return rnnkit.RNN(input_size, hidden_size, nonlinearity=cell[4:], **kw)
 
 

@@ -22,30 +22,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-import rnnkit
+from rnnkit.tasks.models import make_recurrent
 
-CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 POOLINGS = ("last", "mean", "max", "attention", "steps")
 
 
 def length_mask(lengths: Tensor, T: int) -> Tensor:
     """(B,) lengths -> (B, T) bool, True on valid steps."""
     return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]
-
-
-def make_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
-             bidirectional: bool = False, dropout: float = 0.0, backend: str = "auto"
-             ) -> nn.Module:
-    """A batch-first rnnkit layer: (B, T, input_size) -> (B, T, D * hidden_size)."""
-    if cell not in CELLS:
-        raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
-    kw = dict(num_layers=num_layers, bidirectional=bidirectional, batch_first=True,
-              dropout=dropout if num_layers > 1 else 0.0, backend=backend)
-    if cell == "lstm":
-        return rnnkit.LSTM(input_size, hidden_size, **kw)
-    if cell == "gru":
-        return rnnkit.GRU(input_size, hidden_size, **kw)
-    return rnnkit.RNN(input_size, hidden_size, nonlinearity=cell[4:], **kw)
 
 
 class SequenceEncoder(nn.Module):
@@ -81,8 +65,8 @@ class SequenceEncoder(nn.Module):
             self.embed = nn.Identity()
             rnn_in = num_features
         self.drop = nn.Dropout(dropout)
-        self.rnn = make_rnn(cell, rnn_in, hidden_size, num_layers, bidirectional, dropout,
-                            backend)
+        self.rnn = make_recurrent(cell, rnn_in, hidden_size, num_layers, dropout, backend,
+                                  bidirectional=bidirectional, batch_first=True)
         self.num_directions = 2 if bidirectional else 1
         self.output_size = self.num_directions * hidden_size
 
