@@ -11,6 +11,11 @@ Definitions (used throughout rnnkit's reports):
 - effective memory span (at threshold eps, default 0.01): the smallest distance d at which
   r(d) < eps, i.e. how far back the gradient still carries at least 1% of its strength at the
   loss. If r never falls below eps inside the sequence, the span is reported as T ("at least T").
+
+These figures describe the recurrence when the loss sits at the end of the sweep (a loss on
+the last output or final state, as in the memory tasks). For a reverse direction under such a
+loss, or a lower layer that receives gradient at every step from the layer above, r(d) mixes
+many paths; read those rows as profiles, not as decay rates.
 """
 
 from __future__ import annotations

@@ -76,7 +76,9 @@ def advise(flow=None, spectra=None, saturation=None, watch=None, high_fraction=0
                     f"{f.span} of {T} steps (x{f.rho:.3f} per step): switch a tanh-RNN to "
                     "LSTM/GRU, use orthogonal recurrent init, or an LSTM forget-gate bias of 1"
                 )
-            elif f.rho > 1.05:
+            elif f.rho > 1.05 and direction == 0:
+                # Only the forward sweep ends where a sequence loss usually sits; a reverse
+                # sweep's gradient enters at its far end, so its r(d) grows by construction.
                 lines.append(
                     f"gradients grow backwards through time in {label} (x{f.rho:.3f} per step): "
                     "clip by norm, or rescale the recurrent weights (orthogonal init)"
