@@ -5,16 +5,25 @@ from __future__ import annotations
 import torch
 
 from rnnkit.backends.base import RNNCall, run_stacked
-from rnnkit.core.cells import cell_step
+from rnnkit.core.cells import cell_step, cell_step_with_gates
 
 
-def reference_layer(mode, x, h0, c0, w, mask=None, reverse=False, grad_norms=None):
-    """One layer, one direction, step by step under autograd. Returns (y, h_n, c_n)."""
+def reference_layer(mode, x, h0, c0, w, mask=None, reverse=False, grad_norms=None, gate_trace=None):
+    """One layer, one direction, step by step under autograd. Returns (y, h_n, c_n).
+
+    With a list as ``gate_trace``, appends {gate name: activations (T, B, H)} for diagnostics.
+    """
     T = x.shape[0]
     h, c = h0, c0
     ys = [None] * T
+    gates = {}
     for t in reversed(range(T)) if reverse else range(T):
-        h_new, c_new = cell_step(mode, x[t], h, c, w)
+        if gate_trace is None:
+            h_new, c_new = cell_step(mode, x[t], h, c, w)
+        else:
+            h_new, c_new, step_gates = cell_step_with_gates(mode, x[t], h, c, w)
+            for name, value in step_gates.items():
+                gates.setdefault(name, [None] * T)[t] = value
         if grad_norms is not None and h_new.requires_grad:
             h_new.register_hook(_norm_writer(grad_norms, t))
         if mask is None:
@@ -23,6 +32,8 @@ def reference_layer(mode, x, h0, c0, w, mask=None, reverse=False, grad_norms=Non
             ys[t] = torch.where(mask[t], h_new, 0)
             h = torch.where(mask[t], h_new, h)
             c = torch.where(mask[t], c_new, c) if c is not None else None
+    if gate_trace is not None:
+        gate_trace.append({name: torch.stack(v) for name, v in gates.items()})
     return torch.stack(ys), h, c
 
 

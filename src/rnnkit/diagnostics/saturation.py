@@ -10,12 +10,14 @@ For an Elman RNN the "gate" is the state itself (tanh near +-1; relu: exactly 0 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 import torch
 from torch import Tensor, nn
 
-from rnnkit.core.cells import cell_step_with_gates
+from rnnkit.backends.base import run_stacked
+from rnnkit.backends.reference import reference_layer
 from rnnkit.diagnostics.torch_twins import make_twin
 
 TANH_GATES = {"g", "n"}  # gates with a tanh; the rest are sigmoids (or the Elman state)
@@ -43,33 +45,15 @@ def _limits(mode: str, gate: str) -> tuple[float, float]:
 def trace_gates(call) -> dict[tuple[int, int], dict[str, Tensor]]:
     """Gate activations (T, B, H) for every (layer, direction) of a normalised ``RNNCall``.
 
-    Runs the reference equations without dropout (what the model computes in eval mode).
+    Runs the reference backend without dropout (what the model computes in eval mode).
     """
+    trace: list[dict[str, Tensor]] = []
+    run_stacked(
+        replace(call, training=False, grad_norms=None),
+        partial(reference_layer, gate_trace=trace),
+    )
     D = call.num_directions
-    mask = call.mask()
-    x = call.x
-    T = x.shape[0]
-    traces = {}
-    for layer in range(call.num_layers):
-        outputs = []
-        for direction in range(D):
-            k = layer * D + direction
-            h, c = call.h0[k], (call.c0[k] if call.c0 is not None else None)
-            ys, gates = [None] * T, {}
-            for t in reversed(range(T)) if direction else range(T):
-                h_new, c_new, g = cell_step_with_gates(call.mode, x[t], h, c, call.weights[k])
-                for name, value in g.items():
-                    gates.setdefault(name, [None] * T)[t] = value
-                if mask is None:
-                    ys[t], h, c = h_new, h_new, c_new
-                else:
-                    ys[t] = torch.where(mask[t], h_new, 0)
-                    h = torch.where(mask[t], h_new, h)
-                    c = torch.where(mask[t], c_new, c) if c is not None else None
-            traces[(layer, direction)] = {n: torch.stack(v) for n, v in gates.items()}
-            outputs.append(torch.stack(ys))
-        x = torch.cat(outputs, dim=2)
-    return traces
+    return {(k // D, k % D): gates for k, gates in enumerate(trace)}  # run order: k = layer*D+dir
 
 
 @torch.no_grad()
