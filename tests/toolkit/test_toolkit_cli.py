@@ -153,3 +153,30 @@ def test_print_config_shows_recipe_values_and_trains_nothing(tmp_path, capsys):
     assert code == 0
     assert 'cell = "gru"' in out and "hidden_size = 512" in out  # flag, then recipe value
     assert not (tmp_path / "p").exists()
+
+
+def test_gradients_reports_flow_spectra_saturation(trained_run, text_file, capsys):
+    code, out, err = run_cli(["gradients", trained_run, "--data", text_file, "--seq-len", 30,
+                              "--batch-size", 4], capsys)
+    assert code == 0, err
+    assert "memory span" in out and "sigma_max" in out and "near high" in out
+    assert "rnn[0].f" in out  # one row per LSTM gate
+    code, out, _ = run_cli(["gradients", trained_run, "--data", text_file, "--seq-len", 30,
+                            "--json"], capsys)
+    report = json.loads(out)
+    (layer,) = report["layers"]
+    assert len(layer["ratios"]) == 30 and layer["ratios"][0] == 1.0
+    assert {s["gate"] for s in report["saturation"]} == {"i", "f", "g", "o"}
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["--seq-len", "1"], "--seq-len must be >= 2"),
+        (["--threshold", "1.5"], "--threshold must be between 0 and 1"),
+        (["--seq-len", "100000"], "needs at least 100001"),
+    ],
+)
+def test_gradients_bad_options(trained_run, text_file, capsys, extra, match):
+    code, _, err = run_cli(["gradients", trained_run, "--data", text_file, *extra], capsys)
+    assert code == 1 and match in err and "Traceback" not in err

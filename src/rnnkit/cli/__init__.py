@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sys
 
-from rnnkit.cli import demo, evaluate, info, sample, train
+from rnnkit.cli import demo, evaluate, gradients, info, sample, train
 from rnnkit.cli.parser import OneLineParser
 
-SUBCOMMANDS = (train, sample, evaluate, demo, info)
+SUBCOMMANDS = (train, sample, evaluate, demo, info, gradients)
 
 
 def build_parser() -> OneLineParser:

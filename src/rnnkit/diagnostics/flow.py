@@ -75,6 +75,7 @@ class LayerFlow:
     rho: float
     span: int
     nonfinite_at: int | None  # first time step whose gradient is NaN/Inf, if any
+    mode: str = ""  # the layer's cell: "LSTM", "GRU", "RNN_TANH" or "RNN_RELU"
 
 
 @dataclass
@@ -131,5 +132,6 @@ def gradient_flow(
             decay_per_step(ratios),
             memory_span(ratios, threshold),
             int(bad[0]) if len(bad) else None,
+            rec.modes[key],
         )
     return GradientFlow(layers, param_norms, float(loss.detach()), threshold)

@@ -33,6 +33,7 @@ class HiddenGradRecord:
         self._names = names
         self.norms: dict[tuple[str, int, int], Tensor] = {}
         self.lengths: dict[tuple[str, int, int], Tensor | None] = {}  # (B,) or None: all T
+        self.modes: dict[tuple[str, int, int], str] = {}  # "LSTM", "GRU", "RNN_TANH", ...
 
     def buffers_for(
         self, module: nn.Module, T: int, B: int, like: Tensor, lengths: Tensor | None = None
@@ -46,6 +47,7 @@ class HiddenGradRecord:
             key = (name, k // D, k % D)
             self.norms[key] = buf
             self.lengths[key] = lengths
+            self.modes[key] = module.mode
             buffers.append(buf)
         return buffers
 

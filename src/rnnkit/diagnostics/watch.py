@@ -51,6 +51,15 @@ class GradientWatch:
         return total
 
 
+VANISHING_REMEDY = {
+    "RNN_TANH": "switch to an LSTM or GRU, or use orthogonal recurrent init",
+    "RNN_RELU": "switch to an LSTM or GRU, or use orthogonal (identity-like) recurrent init",
+    "LSTM": "start the forget gate open (forget_bias=1.0) or use orthogonal recurrent init",
+    "GRU": "use orthogonal recurrent init; check the update gate is not saturated",
+    "": "switch a plain RNN to LSTM/GRU, or use orthogonal recurrent init",
+}
+
+
 def advise(flow=None, spectra=None, saturation=None, watch=None, high_fraction=0.5) -> list[str]:
     """Warning lines, each with a remedy, from the diagnostics measured (any may be None)."""
     lines = []
@@ -73,8 +82,7 @@ def advise(flow=None, spectra=None, saturation=None, watch=None, high_fraction=0
             if f.span < T and f.rho < 1:
                 lines.append(
                     f"gradients vanish in {label}: below {flow.threshold:g} of their value after "
-                    f"{f.span} of {T} steps (x{f.rho:.3f} per step): switch a tanh-RNN to "
-                    "LSTM/GRU, use orthogonal recurrent init, or an LSTM forget-gate bias of 1"
+                    f"{f.span} of {T} steps (x{f.rho:.3f} per step): {VANISHING_REMEDY[f.mode]}"
                 )
             elif f.rho > 1.05 and direction == 0:
                 # Only the forward sweep ends where a sequence loss usually sits; a reverse
