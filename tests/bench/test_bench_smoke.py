@@ -23,7 +23,8 @@ def test_interleaved_and_memory_helpers():
 def test_point_flops():
     p = bench.Point("LSTM", 10, 2, 8)
     assert p.forward_flops() == 2 * 10 * 2 * 32 * (8 + 8)
-    assert p.train_flops() == 3 * p.forward_flops()
+    # backward: dW_ih, dW_hh and dL/dh_{t-1}; no dL/dx for the first layer's input
+    assert p.train_flops() == p.forward_flops() + 2 * 10 * 2 * 32 * (8 + 2 * 8)
 
 
 def test_smoke_grid_writes_reports(tmp_path):

@@ -51,8 +51,16 @@ class Point:
         return total
 
     def train_flops(self) -> float:
-        # Backward does two matmuls for each forward one (input and weight gradients).
-        return 3 * self.forward_flops()
+        """Forward plus backward: per layer and direction the recurrent and input-weight
+        gradients and dL/dh_{t-1} (2 T B G H (I + 2 H)), plus dL/dx except for the first
+        layer, whose input needs no gradient in the benchmark."""
+        G, H = GATES[self.cell], self.H
+        total = self.forward_flops()
+        for layer in range(self.layers):
+            I = H if layer == 0 else H * self.D
+            dx = I if layer > 0 else 0
+            total += self.D * 2 * self.T * self.B * G * H * (I + 2 * H + dx)
+        return total
 
     def as_dict(self) -> dict:
         return asdict(self)

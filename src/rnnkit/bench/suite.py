@@ -208,11 +208,14 @@ def markdown(report: dict) -> str:
             if r["peak_mem_mib"] is not None and b["peak_mem_mib"] is not None
             else "n/a"
         )
+        # GFLOP/s from the point's FLOP count, so re-rendering an old JSON uses today's count.
+        gflops = Point(**res["point"]).train_flops() / r["train_s"] / 1e9
+        best = max(report["peak_gflops"], report.get("peak_gflops_end", 0))
         loop = res["results"].get("python-loop")
         vs_loop = f"{loop['train_s'] / r['train_s']:.2f}" if loop else "n/a"
         lines.append(
             f"| {res['label']} | {r['train_s'] * 1e3:.2f} ({b['train_s'] * 1e3:.2f}) | "
-            f"{r['train_gflops']:.1f} | {100 * r['train_peak_fraction']:.1f}% | "
+            f"{gflops:.1f} | {100 * gflops / best:.1f}% | "
             f"{r.get('infer_speedup_vs_torch_nn', float('nan')):.2f} | {vs_loop} | {mem} |"
         )
     skipped = sorted(
