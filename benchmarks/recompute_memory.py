@@ -1,0 +1,52 @@
+"""Peak memory of one training step: torch.nn vs native vs native with recompute.
+
+Run: .venv/bin/python benchmarks/recompute_memory.py   (one thread; a 3-layer stack, where
+saved activations of all layers are alive at once unless recomputed)
+"""
+
+import torch
+
+import rnnkit
+from rnnkit.backends.native import recompute_activations
+from rnnkit.bench.timing import peak_memory_mib
+
+T, B, H, L = 200, 64, 256, 3
+
+
+def main():
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    for cell in ("LSTM", "GRU"):
+        _cell(cell)
+
+
+def _cell(cell):
+    ref = getattr(torch.nn, cell)(H, H, L)
+    nat = getattr(rnnkit, cell)(H, H, L, backend="native")
+    nat.load_state_dict(ref.state_dict())
+    x = torch.randn(T, B, H)
+
+    def step(m, rec=False):
+        def f():
+            ps = list(m.parameters())
+            with recompute_activations(rec):
+                out = m(x)[0]
+            torch.autograd.grad(out.sum(), ps)
+
+        return f
+
+    res = {
+        "torch.nn": peak_memory_mib(step(ref)),
+        "native": peak_memory_mib(step(nat)),
+        "native+recompute": peak_memory_mib(step(nat, True)),
+    }
+    print(
+        cell,
+        f"T={T} B={B} H={H} layers={L}:",
+        ", ".join(f"{k} {v:.1f} MiB" for k, v in res.items()),
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
