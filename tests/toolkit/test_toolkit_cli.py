@@ -180,3 +180,15 @@ def test_gradients_reports_flow_spectra_saturation(trained_run, text_file, capsy
 def test_gradients_bad_options(trained_run, text_file, capsys, extra, match):
     code, _, err = run_cli(["gradients", trained_run, "--data", text_file, *extra], capsys)
     assert code == 1 and match in err and "Traceback" not in err
+
+
+def test_bench_forwards_its_own_options(capsys):
+    code, out, err = run_cli(["bench", "--help"], capsys)
+    assert code == 0 and "usage: rnnkit bench" in out and "--grid" in out
+    code, _, err = run_cli(["bench", "--grid", "nope"], capsys)
+    assert code == 2 and "invalid choice: 'nope'" in err
+
+
+def test_unknown_option_is_still_an_error_elsewhere(capsys):
+    code, _, err = run_cli(["info", "somewhere", "--bogus"], capsys)
+    assert code == 2 and "unrecognized arguments: --bogus" in err

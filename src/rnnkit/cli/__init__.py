@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sys
 
-from rnnkit.cli import demo, evaluate, gradients, info, sample, train
+from rnnkit.cli import bench, demo, evaluate, gradients, info, sample, train
 from rnnkit.cli.parser import OneLineParser
 
-SUBCOMMANDS = (train, sample, evaluate, demo, info, gradients)
+SUBCOMMANDS = (train, sample, evaluate, demo, info, gradients, bench)
 
 
 def build_parser() -> OneLineParser:
@@ -34,7 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     from rnnkit.train.errors import RnnkitError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "passthrough", False):  # a subcommand that owns its options (bench)
+        args.options = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help()
         return 2

@@ -7,8 +7,9 @@
 
 dL/dh_t is the total gradient reaching the output state of step t: from that step's output
 and, through the recurrence, from every later step. Steps past a sequence's length get 0.
-Recording runs on the engine and reference backends (``auto`` switches to the engine while a
-record is open); torch's fused kernels cannot report it and refuse when asked explicitly.
+Recording runs on the native, engine and reference backends (``auto`` passes over torch's
+fused kernels while a record is open); those kernels cannot report it and refuse when asked
+explicitly.
 torch.nn.RNN/LSTM/GRU layers are recorded through rnnkit twins that share their parameters.
 """
 

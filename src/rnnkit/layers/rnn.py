@@ -327,8 +327,9 @@ _SHAPES_DOC = """
         {out_state_doc}
     with D = 2 if bidirectional else 1 and H_out = proj_size if proj_size > 0 else hidden_size.
     Extra keyword arguments (not in torch.nn):
-        backend: "auto" (default: the fastest backend that can run the call), "torch",
-            "engine" (rnnkit's explicit BPTT) or "reference" (plain autograd loop).
+        backend: "auto" (default: the fastest backend that can run the call), "native"
+            (rnnkit's BPTT in C++), "torch" (fused kernels), "engine" (rnnkit's explicit BPTT
+            in torch ops) or "reference" (plain autograd loop).
         recurrent_init: "default" (torch.nn's uniform) or "orthogonal" (per gate block).
 """
 
