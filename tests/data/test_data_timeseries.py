@@ -75,7 +75,7 @@ def test_ts_empty_truncated_binary(tmp_path):
         timeseries.read_ts(write(tmp_path, "t.ts", TS.split("1,2,3")[0]))
     binary = tmp_path / "b.ts"
     binary.write_bytes(b"\xff\xfe@data")
-    with pytest.raises(DataError, match="not UTF-8"):
+    with pytest.raises(DataError, match="not valid UTF-8"):
         timeseries.read_ts(binary)
     with pytest.raises(DataError, match="no such file"):
         timeseries.read_ts(tmp_path / "none.ts")

@@ -28,23 +28,14 @@ from pathlib import Path
 import torch
 
 from rnnkit.data.sequences import LabelledSequences, labels_from_names
+from rnnkit.data.text import read_text_file
 from rnnkit.train.errors import DataError
 
 MISSING = ("error", "nan")
 
 
-def _lines(path: Path):
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a folder") from None
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text (byte offset {e.start}; binary file?)") from None
-    if not text.strip():
-        raise DataError(f"{path}: file is empty")
-    return text.splitlines()
+def _lines(path: Path) -> list[str]:
+    return read_text_file(Path(path)).splitlines()  # one strict UTF-8 reader for all text
 
 
 def _number(s: str, where: str, missing: str) -> float:
