@@ -151,7 +151,7 @@ def test_print_config_shows_recipe_values_and_trains_nothing(tmp_path, capsys):
     code, out, _ = run_cli(["train", "charlm", "--print-config", "--cell", "gru",
                             "--runs-dir", tmp_path, "--name", "p"], capsys)
     assert code == 0
-    assert 'cell = "gru"' in out and "hidden_size = 512" in out  # flag, then recipe value
+    assert 'cell = "gru"' in out and "hidden_size = 384" in out  # flag, then recipe value
     assert not (tmp_path / "p").exists()
 
 

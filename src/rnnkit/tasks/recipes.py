@@ -22,7 +22,7 @@ class Recipe:
 
 RECIPES = {
     "charlm": Recipe("charlm", "character/word language model on UTF-8 text "
-                     "(default: shipped Shakespeare, 2x512 LSTM, <= 2 h)",
+                     "(default: shipped Shakespeare, 2x384 LSTM, <= 2 h)",
                      charlm.DEFAULTS, charlm.SMOKE),
     "demo": Recipe("demo", "the 3-minute Shakespeare char-LSTM behind `rnnkit demo`",
                    demo.DEFAULTS, charlm.SMOKE),
