@@ -37,8 +37,8 @@ def test_two_processes_match_one(text_file, tmp_path):
     for (_, a), (_, b) in zip(one, two, strict=True):
         assert b == pytest.approx(a, rel=1e-5, abs=1e-6)
     # The saved carried state covers all B streams in global order, as in one process.
-    s1 = ckpt_io.load(tmp_path / "one" / "ckpt-00000008.pt")["state"]
-    s2 = ckpt_io.load(tmp_path / "two" / "ckpt-00000008.pt")["state"]
+    s1 = ckpt_io.load(tmp_path / "one" / "ckpt-00000008.pt")["task"]["state"]
+    s2 = ckpt_io.load(tmp_path / "two" / "ckpt-00000008.pt")["task"]["state"]
     for a, b in zip(s1, s2, strict=True):
         assert a.shape == b.shape == (2, 4, 16)
         assert (a - b).abs().max() < 1e-4

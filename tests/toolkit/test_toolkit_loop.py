@@ -3,6 +3,8 @@ early stopping, and a clear error for an unavailable device."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -63,7 +65,8 @@ def test_clip_by_value_and_norm_are_logged(tmp_path):
 def test_early_stopping_after_patience(tmp_path, monkeypatch):
     tr = make_trainer(tmp_path, max_steps=100, early_stop=2)
     scores = iter([3.0, 2.0, 2.5, 2.4, 9.0])
-    monkeypatch.setattr(tr, "evaluate", lambda **kw: next(scores))
+    monkeypatch.setattr(tr, "evaluate", lambda: {"loss": (s := next(scores)),
+                                                 "bpc": s / math.log(2)})
     result = tr.fit()
     # evaluations at 2, 4, 6, 8: best at step 4, two without improvement -> stop at 8
     assert (result.stopped, result.steps, result.best_valid_loss) == ("early_stop", 8, 2.0)

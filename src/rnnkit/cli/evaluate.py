@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from rnnkit.data.text import read_text, tokenize
     from rnnkit.tasks.charlm import load_model
     from rnnkit.train.errors import ConfigError, DataError
-    from rnnkit.train.loop import evaluate_lm
+    from rnnkit.train.task import evaluate_lm
 
     for flag, value in (("--batch-size", args.batch_size), ("--seq-len", args.seq_len)):
         if value < 1:

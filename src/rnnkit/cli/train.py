@@ -24,7 +24,7 @@ from rnnkit.train.errors import CheckpointError, ConfigError
 # Settings that may change on --resume without changing what the run computes
 # (changing max_steps also moves the cosine horizon; that is the user's call).
 RESUMABLE = {"max_steps", "max_seconds", "eval_every", "eval_tokens", "ckpt_every",
-             "keep_last", "log_every", "device", "threads", "early_stop"}
+             "keep_last", "log_every", "device", "threads", "early_stop", "diagnose"}
 
 
 def add_parser(sub) -> None:

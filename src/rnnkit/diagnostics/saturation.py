@@ -9,7 +9,8 @@ For an Elman RNN the "gate" is the state itself (tanh near +-1; relu: exactly 0 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -56,13 +57,11 @@ def trace_gates(call) -> dict[tuple[int, int], dict[str, Tensor]]:
     return {(k // D, k % D): gates for k, gates in enumerate(trace)}  # run order: k = layer*D+dir
 
 
-@torch.no_grad()
-def gate_saturation(model: nn.Module, run_forward: Callable[[], object], eps: float = 0.05):
-    """Run ``run_forward()`` once and report the saturation of every gate of every layer.
-
-    ``run_forward`` calls the model as usual; the inputs reaching each RNN/LSTM/GRU layer
-    (rnnkit or torch.nn) are captured by forward pre-hooks and traced afterwards.
-    """
+@contextmanager
+def capture_layer_calls(model: nn.Module) -> Iterator[list]:
+    """Collect ``(name, module, args, kwargs)`` of every RNN/LSTM/GRU layer call (rnnkit or
+    torch.nn) made inside the block, through forward pre-hooks; trace them afterwards with
+    ``saturation_of``. The calls keep references to their inputs until dropped."""
     from rnnkit.layers.rnn import RNNBase
 
     calls, handles = [], []
@@ -76,10 +75,16 @@ def gate_saturation(model: nn.Module, run_forward: Callable[[], object], eps: fl
     if not handles:
         raise ValueError(f"{type(model).__name__} contains no RNN/LSTM/GRU layer")
     try:
-        run_forward()
+        yield calls
     finally:
         for h in handles:
             h.remove()
+
+
+@torch.no_grad()
+def saturation_of(calls: list, eps: float = 0.05) -> list[GateSaturation]:
+    """Gate saturation of every gate of every layer, from calls ``capture_layer_calls`` saw."""
+    from rnnkit.layers.rnn import RNNBase
 
     rows = []
     for name, module, args, kwargs in calls:
@@ -103,6 +108,18 @@ def gate_saturation(model: nn.Module, run_forward: Callable[[], object], eps: fl
                     )
                 )
     return rows
+
+
+@torch.no_grad()
+def gate_saturation(model: nn.Module, run_forward: Callable[[], object], eps: float = 0.05):
+    """Run ``run_forward()`` once and report the saturation of every gate of every layer.
+
+    ``run_forward`` calls the model as usual; the inputs reaching each RNN/LSTM/GRU layer
+    (rnnkit or torch.nn) are captured by forward pre-hooks and traced afterwards.
+    """
+    with capture_layer_calls(model) as calls:
+        run_forward()
+    return saturation_of(calls, eps)
 
 
 def _forward_args(args, kwargs):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rnnkit.data.text import Corpus
 from rnnkit.train.config import RunConfig
+from rnnkit.train.diagnose import report_section
 from rnnkit.train.loop import FitResult
 
 LN2 = math.log(2)
@@ -51,6 +52,8 @@ def write_report(run_dir: Path, cfg: RunConfig, fit: FitResult, corpus: Corpus,
         "",
         "Files: `config.toml` (repeat with `rnnkit train --config config.toml`), "
         "`metrics.jsonl`, `ckpt-*.pt`, `best.pt`, `samples.txt`.",
+        "",
+        *report_section(run_dir),
         "",
         "## Samples (final model)",
     ]

@@ -21,9 +21,10 @@ from typing import Any
 from rnnkit.train.errors import ConfigError
 
 
-def opt(default, help: str, *, flag: str | None = None, check=None, choices=None):
-    """A config field with its CLI help, optional flag name, check and allowed values."""
-    meta = {"help": help, "flag": flag, "check": check, "choices": choices}
+def opt(default, help: str, *, flag: str | None = None, check=None, choices=None, parse=None):
+    """A config field with its CLI help, optional flag name, check, allowed values and a
+    ``parse`` for string spellings beyond the plain type (e.g. ``every=50``)."""
+    meta = {"help": help, "flag": flag, "check": check, "choices": choices, "parse": parse}
     return field(default=default, metadata=meta)
 
 
@@ -36,6 +37,12 @@ class Check:
 
     def __call__(self, x) -> bool:
         return bool(self.ok(x))
+
+
+def parse_every(text: str):
+    """``every=N`` (or plain ``N``) -> N; anything else is returned for ``coerce`` to reject."""
+    key, sep, value = text.partition("=")
+    return value.strip() if sep and key.strip() == "every" else text
 
 
 positive = Check(lambda x: x > 0, "must be > 0")
@@ -118,6 +125,9 @@ class TrainConfig:
     device: str = opt("cpu", "device", choices=("cpu", "cuda", "auto"))
     threads: int | None = opt(None, "torch intra-op threads (default: torch's choice)",
                               check=positive)
+    diagnose: int | None = opt(None, "every=N: record gradient flow through time, gate "
+                               "saturation and spectra every N updates (diagnostics.jsonl, "
+                               "report heat-map)", check=positive, parse=parse_every)
 
     @property
     def k1_steps(self) -> int:
@@ -228,6 +238,9 @@ def set_field(section, name: str, value, *, source: str) -> None:
     if name not in types:
         raise ConfigError(f"{source}: unknown setting")
     base, optional = types[name]
+    parse = next(f for f in dataclasses.fields(section) if f.name == name).metadata.get("parse")
+    if parse is not None and isinstance(value, str):
+        value = parse(value)
     setattr(section, name, coerce(value, base, optional, source))
 
 

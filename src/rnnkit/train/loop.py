@@ -1,22 +1,24 @@
-"""The one training loop: stateful truncated BPTT over B parallel streams.
+"""The one training loop, shared by every recipe.
 
-One update (see ``streams.py`` for the data layout):
+The loop owns optimisation and bookkeeping; a ``Task`` (``task.py``) owns the data, the
+loss and the evaluation. One update:
 
-    window x, y  (k2, b)        b = B / processes streams of this process
-    logits, carry = model(x, state, carry_at=k1)
-    loss = mean CE over the last k1 positions           (nats per token)
+    loss = task.train_loss(model)        e.g. LMTask: a TBPTT window, state carried
     backward; clip (value, then norm); optimizer step; schedule step
-    state = carry.detach()      gradients stop here: at most k2 steps back
 
-Every ``eval_every`` updates the model is scored on the validation text; every
-``ckpt_every`` updates (and on Ctrl-C, time-out and the end) a checkpoint is written.
-A checkpoint holds everything that influences later updates (weights, optimiser and
-schedule state, RNG states, data position, carried hidden state), so a resumed run
-produces the same losses, bit for bit on CPU, as one that never stopped.
+Every ``eval_every`` updates ``task.evaluate`` scores the model (its "loss" decides the
+best checkpoint, plateau schedules and early stopping); every ``ckpt_every`` updates (and
+on Ctrl-C, time-out and the end) a checkpoint is written. A checkpoint holds everything
+that influences later updates (weights, optimiser and schedule state, RNG states, the
+task's data position and carried state), so a resumed run produces the same losses, bit
+for bit on CPU, as one that never stopped. With ``--diagnose every=N`` every N-th update
+also records gradient flow through time, gate saturation and recurrent spectra
+(``diagnose.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -25,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from rnnkit.train import checkpoint as ckpt_io
@@ -35,9 +36,8 @@ from rnnkit.train.errors import RnnkitError
 from rnnkit.train.interrupt import StopRequest
 from rnnkit.train.metrics import MetricsLog, plot_losses
 from rnnkit.train.optim import build_optimizer, build_scheduler, clip_gradients
-from rnnkit.train.streams import StreamBatcher, detach_state, eval_windows
+from rnnkit.train.task import LMTask, Task
 
-LN2 = math.log(2)
 # Why a run stopped early, least to most urgent (index = code shared between processes).
 STOP_REASONS = (None, "max_seconds", "early_stop", "interrupted")
 
@@ -47,9 +47,10 @@ class FitResult:
     steps: int
     stopped: str                 # "max_steps", "max_seconds", "early_stop" or "interrupted"
     elapsed_s: float
-    best_valid_loss: float       # nats per token (inf if never evaluated)
+    best_valid_loss: float       # the task's validation loss (inf if never evaluated)
     last_valid_loss: float
     last_checkpoint: Path | None
+    last_valid: dict[str, float] | None = None  # every metric of the last evaluation
 
 
 def resolve_device(name: str, world: World | None = None) -> torch.device:
@@ -62,23 +63,24 @@ def resolve_device(name: str, world: World | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def _rows_of_state(state, dim_rows: slice):
-    if isinstance(state, tuple):
-        return tuple(s[:, dim_rows] for s in state)
-    return state[:, dim_rows]
-
-
 class Trainer:
-    """Trains a model ``(x (T,B), state, carry_at) -> (logits (T,B,V), state)`` on token ids.
+    """Trains ``model`` on ``task`` as ``cfg.train`` says.
 
-    ``run_dir`` receives checkpoints, metrics.jsonl and loss.png (rank 0 only);
-    ``meta`` (plain dicts/lists) is stored in every checkpoint, e.g. the vocabulary.
+    For backward compatibility ``Trainer(model, train_ids, valid_ids, cfg, run_dir)``
+    builds an ``LMTask`` from token ids. ``run_dir`` receives checkpoints, metrics.jsonl
+    and loss.png (rank 0 only); ``meta`` (plain dicts/lists) is stored in every checkpoint,
+    e.g. the vocabulary.
     """
 
-    def __init__(self, model: nn.Module, train_ids: torch.Tensor, valid_ids: torch.Tensor,
-                 cfg: RunConfig, run_dir: Path | None, *, meta: dict | None = None,
+    def __init__(self, model: nn.Module, task: Task | torch.Tensor,
+                 valid_ids: torch.Tensor | None = None, cfg: RunConfig | None = None,
+                 run_dir: Path | None = None, *, meta: dict | None = None,
                  world: World | None = None, progress: bool = True, unit: str = "char"):
         self.cfg, self.t = cfg, cfg.train
+        if isinstance(task, torch.Tensor):
+            task = LMTask(task, valid_ids, self.t.batch_size, self.t.seq_len, self.t.k1_steps,
+                          eval_tokens=self.t.eval_tokens, unit=unit)
+        self.task = task
         self.world = world or World()
         self.device = resolve_device(self.t.device, self.world)
         self.model = model.to(self.device)
@@ -88,35 +90,35 @@ class Trainer:
 
             self.ddp = DDP(self.model, device_ids=[self.device.index]
                            if self.device.type == "cuda" else None)
-        self.valid_ids = valid_ids
-        self.rows = self.world.rows(self.t.batch_size)
-        try:
-            self.batcher = StreamBatcher(train_ids, self.t.batch_size, self.t.seq_len,
-                                         self.t.k1_steps, self.rows)
-        except ValueError as e:
-            raise RnnkitError(f"training text: {e}") from None
+        task.bind(self.device, self.world)
         self.opt = build_optimizer(self.model.parameters(), self.t)
         self.sched = build_scheduler(self.opt, self.t)
         self.run_dir, self.meta = run_dir, meta or {}
-        self.progress, self.unit = progress, unit
-        self.step, self.state = 0, None
-        self.best, self.last_valid, self.bad_evals, self.elapsed_before = math.inf, math.inf, 0, 0.0
+        self.progress = progress
+        self.step = 0
+        self.best, self.bad_evals, self.elapsed_before = math.inf, 0, 0.0
+        self.last_valid: dict[str, float] | None = None
+        self.diagnoser = None
+        if self.t.diagnose is not None and self.world.is_main and run_dir is not None:
+            from rnnkit.train.diagnose import Diagnoser
+
+            self.diagnoser = Diagnoser(self.model, run_dir / "diagnostics.jsonl")
+
+    @property
+    def last_valid_loss(self) -> float:
+        return math.inf if self.last_valid is None else self.last_valid["loss"]
 
     # ---------------------------------------------------------------- evaluation
     @torch.no_grad()
-    def evaluate(self, ids: torch.Tensor | None = None, max_tokens: int | None = None) -> float:
-        """Mean next-token cross-entropy (nats) over ``ids``, state carried throughout.
-        Every process scores the whole text, so all agree without communication."""
-        ids = self.valid_ids if ids is None else ids
-        return evaluate_lm(self.model, ids, self.t.batch_size, self.t.seq_len, self.device,
-                           max_tokens)
+    def evaluate(self) -> dict[str, float]:
+        """The task's validation metrics; "loss" (lower is better) is always present."""
+        metrics = self.task.evaluate(self.model)
+        if "loss" not in metrics:
+            raise RnnkitError(f"{type(self.task).__name__}.evaluate must return a 'loss'")
+        return metrics
 
     # ---------------------------------------------------------------- checkpoints
     def _payload(self) -> dict:
-        state = self.state
-        if self.world.active and state is not None:  # every stream, in global row order
-            state = (tuple(self.world.gather_rows(s, 1) for s in state)
-                     if isinstance(state, tuple) else self.world.gather_rows(state, 1))
         return {
             "format": ckpt_io.FORMAT,
             "model": self.model.state_dict(),
@@ -124,9 +126,7 @@ class Trainer:
             "scheduler": self.sched.state_dict() if self.sched is not None else None,
             "rng": ckpt_io.capture_rng(),
             "step": self.step,
-            "data": self.batcher.state_dict(),
-            "state": list(state) if isinstance(state, tuple) else state,
-            "state_is_tuple": isinstance(state, tuple),
+            "task": self.task.state_dict(),
             "loop": {"best": self.best, "last_valid": self.last_valid,
                      "bad_evals": self.bad_evals, "elapsed_s": self._elapsed()},
             "config": self.cfg.to_dict(),
@@ -155,16 +155,13 @@ class Trainer:
         except (RuntimeError, ValueError, KeyError) as e:
             raise ckpt_io.CheckpointError(f"{path}: does not match this model ({e})") from None
         self.step = int(ck["step"])
-        self.batcher.load_state_dict(ck["data"])
-        state = ck["state"]
-        if state is not None:
-            state = tuple(state) if ck["state_is_tuple"] else state
-            state = _rows_of_state(state, self.rows)
-            state = (tuple(s.to(self.device) for s in state) if isinstance(state, tuple)
-                     else state.to(self.device))
-        self.state = state
+        # Checkpoints from before tasks existed kept the LM's fields at the top level.
+        self.task.load_state_dict(ck["task"] if "task" in ck else ck)
         loop = ck["loop"]
-        self.best, self.last_valid = loop["best"], loop["last_valid"]
+        last = loop["last_valid"]
+        self.best = loop["best"]
+        self.last_valid = ({"loss": last} if isinstance(last, float) and math.isfinite(last)
+                           else last if isinstance(last, dict) else None)
         self.bad_evals, self.elapsed_before = loop["bad_evals"], loop["elapsed_s"]
         ckpt_io.restore_rng(ck["rng"])
 
@@ -173,18 +170,15 @@ class Trainer:
         return self.elapsed_before + (time.perf_counter() - self._t0)
 
     def train_step(self) -> tuple[float, float, bool]:
-        """One TBPTT update. Returns (loss in nats/token, grad norm, clipped?)."""
-        w = self.batcher.next()
-        if w.fresh:
-            self.state = None  # new epoch: streams restart from the beginning of the text
-        x, y = w.x.to(self.device), w.y.to(self.device)
-        k1 = self.t.k1_steps
+        """One update. Returns (loss, grad norm, clipped?)."""
         self.ddp.train()
-        logits, carry = self.ddp(x, self.state, carry_at=k1)          # (k2, b, V)
-        tail = logits[-k1:]                                            # (k1, b, V)
-        loss = F.cross_entropy(tail.reshape(-1, tail.size(-1)), y[-k1:].reshape(-1))
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        diagnose = self.diagnoser is not None and (self.step + 1) % self.t.diagnose == 0
+        with (self.diagnoser.recording() if diagnose else contextlib.nullcontext()):
+            loss = self.task.train_loss(self.ddp)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+        if diagnose:
+            self.diagnoser.write(self.step + 1)
         norm, clipped = clip_gradients(list(self.model.parameters()), self.t)
         self.opt.step()
         if self.sched is not None and self.t.schedule != "plateau":
@@ -192,7 +186,6 @@ class Trainer:
                 self.sched.lr_lambdas[0].time_fraction = self.world.mean(
                     self._elapsed() / self.t.max_seconds)  # processes must agree on lr
             self.sched.step()
-        self.state = detach_state(carry)
         return float(loss.detach()), norm, clipped
 
     def fit(self, resume_from: Path | None = None,
@@ -216,7 +209,7 @@ class Trainer:
         bar = _progress_bar(t.max_seconds if by_time else t.max_steps,
                             self.elapsed_before if by_time else self.step,
                             self.progress and self.world.is_main, "s" if by_time else "step")
-        tokens_per_step = t.batch_size * t.k1_steps
+        items_per_step = self.task.items_per_step
         window = {"loss": 0.0, "clipped": 0, "n": 0, "t": time.perf_counter()}
         stopped, last_ckpt, saved_step = "max_steps", None, None
         with StopRequest() as stop:
@@ -232,16 +225,19 @@ class Trainer:
                 window["n"] += 1
                 if self.step % t.log_every == 0 or self.step == t.max_steps:
                     now = time.perf_counter()
-                    rec = {"kind": "train", "step": self.step, "epoch": self.batcher.epoch,
-                           "loss": window["loss"] / window["n"],
-                           "bpc": window["loss"] / window["n"] / LN2,
+                    mean_loss = window["loss"] / window["n"]
+                    rec = {"kind": "train", "step": self.step, "epoch": self.task.epoch,
+                           "loss": mean_loss, **self.task.train_fields(mean_loss),
                            "grad_norm": norm, "clipped": window["clipped"] / window["n"],
                            "lr": self.opt.param_groups[0]["lr"],
-                           "tokens_per_s": tokens_per_step * window["n"] / (now - window["t"]),
+                           "tokens_per_s": items_per_step * window["n"] / (now - window["t"]),
                            "elapsed_s": self._elapsed()}
                     if log:
                         log.write(rec)
-                    bar.set_postfix_str(self._postfix(rec), refresh=False)
+                    bar.set_postfix_str(f"step {self.step} "
+                                        f"{self.task.describe(mean_loss, self.last_valid)} "
+                                        f"{self.task.unit}s/s={rec['tokens_per_s']:,.0f}",
+                                        refresh=False)
                     window = {"loss": 0.0, "clipped": 0, "n": 0, "t": now}
                 bar.update(min(round(self._elapsed(), 1), bar.total) - bar.n if by_time else 1)
                 if self.step % t.eval_every == 0:
@@ -263,12 +259,14 @@ class Trainer:
             self._validate(log)
         if saved_step != self.step:  # same decision on every process: save is collective
             last_ckpt = self.save() or last_ckpt
+        if self.diagnoser is not None:
+            self.diagnoser.close()
         if self.run_dir is not None and self.world.is_main:
             plot_losses(self.run_dir / "metrics.jsonl", self.run_dir / "loss.png",
                         title=f"{self.cfg.recipe}: {self.cfg.model.cell}, "
                               f"{self.cfg.model.num_layers}x{self.cfg.model.hidden_size}")
-        return FitResult(self.step, stopped, self._elapsed(), self.best, self.last_valid,
-                         last_ckpt)
+        return FitResult(self.step, stopped, self._elapsed(), self.best, self.last_valid_loss,
+                         last_ckpt, self.last_valid)
 
     def _stop_reason(self, interrupted: bool, should_stop) -> str | None:
         if interrupted or (should_stop is not None and should_stop(self.step)):
@@ -278,9 +276,10 @@ class Trainer:
         return None
 
     def _validate(self, log: MetricsLog | None) -> bool:
-        """Score the valid set, step plateau schedules, save best.pt; True = stop early."""
-        v = self.evaluate(max_tokens=self.t.eval_tokens)
-        self.last_valid = v
+        """Evaluate, step plateau schedules, save best.pt; True = stop early."""
+        metrics = self.evaluate()
+        v = metrics["loss"]
+        self.last_valid = metrics
         improved = v < self.best
         if improved:
             self.best, self.bad_evals = v, 0
@@ -289,36 +288,11 @@ class Trainer:
         if self.sched is not None and self.t.schedule == "plateau":
             self.sched.step(v)
         if log:
-            log.write({"kind": "valid", "step": self.step, "valid_loss": v,
-                       "valid_bpc": v / LN2, "best": improved})
+            log.write({"kind": "valid", "step": self.step,
+                       **{f"valid_{k}": x for k, x in metrics.items()}, "best": improved})
         if improved:
             self.save("best.pt")
         return self.t.early_stop is not None and self.bad_evals >= self.t.early_stop
-
-    def _postfix(self, rec: dict) -> str:
-        metric = (f"ppl={math.exp(min(rec['loss'], 50)):.1f}" if self.unit == "word"
-                  else f"bpc={rec['bpc']:.3f}")
-        valid = "" if math.isinf(self.last_valid) else (
-            f" valid={self.last_valid / LN2:.3f}" if self.unit == "char"
-            else f" valid_ppl={math.exp(min(self.last_valid, 50)):.1f}")
-        return (f"step {rec['step']} loss={rec['loss']:.3f} {metric}{valid} "
-                f"{self.unit}s/s={rec['tokens_per_s']:,.0f}")
-
-
-@torch.no_grad()
-def evaluate_lm(model: nn.Module, ids: torch.Tensor, batch_size: int, seq_len: int,
-                device: torch.device | str = "cpu", max_tokens: int | None = None) -> float:
-    """Mean next-token cross-entropy (nats/token) of a TokenLM-style model over ``ids``."""
-    was_training = model.training
-    model.eval()
-    total, count, state = 0.0, 0, None
-    for x, y in eval_windows(ids, batch_size, seq_len, max_tokens):
-        logits, state = model(x.to(device), state)                    # (t, b, V)
-        total += float(F.cross_entropy(logits.reshape(-1, logits.size(-1)),
-                                       y.to(device).reshape(-1), reduction="sum"))
-        count += y.numel()
-    model.train(was_training)
-    return total / max(count, 1)
 
 
 def _progress_bar(total: float, initial: float, enabled: bool, unit: str):

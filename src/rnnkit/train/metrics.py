@@ -42,10 +42,13 @@ def read_metrics(path: Path) -> list[dict]:
 
 
 def plot_losses(metrics_path: Path, out_png: Path, title: str = "") -> Path | None:
-    """Train and valid loss (bits/token) against step; None if there is nothing to plot."""
+    """Train and valid loss against step (bits/token where the task logs bpc, else the
+    task's loss); None if there is nothing to plot."""
     records = read_metrics(metrics_path)
-    train = [(r["step"], r["bpc"]) for r in records if r.get("kind") == "train"]
-    valid = [(r["step"], r["valid_bpc"]) for r in records if r.get("kind") == "valid"]
+    bits = any("bpc" in r for r in records)
+    key = "bpc" if bits else "loss"
+    train = [(r["step"], r[key]) for r in records if r.get("kind") == "train"]
+    valid = [(r["step"], r[f"valid_{key}"]) for r in records if r.get("kind") == "valid"]
     if not train and not valid:
         return None
     import matplotlib
@@ -59,7 +62,7 @@ def plot_losses(metrics_path: Path, out_png: Path, title: str = "") -> Path | No
     if valid:
         ax.plot(*zip(*valid, strict=True), "o-", label="valid", lw=2)
     ax.set_xlabel("update step")
-    ax.set_ylabel("bits per token")
+    ax.set_ylabel("bits per token" if bits else "loss")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
