@@ -48,13 +48,9 @@ def run(args: argparse.Namespace) -> int:
           f"plays, up to {t.max_steps} updates / {t.max_seconds or 'unlimited'} s")
     result = charlm.run(cfg, run_dir, progress=not args.no_progress)
     fit = result.fit
-    from rnnkit.tasks.report import quality_lines
-
     print(f"\ntrained {fit.steps} updates in {fit.elapsed_s:.0f} s (stopped by {fit.stopped})")
-    for line in quality_lines(fit.best_valid_loss, result.unigram_bits, "char"):
-        print(line.replace("**", ""))
-    if result.target is not None:
-        print(f"- target ({result.target[0]}): {'met' if result.target[1] else 'NOT met'}")
+    for line in result.summary():
+        print(line)
     for temp, text in result.samples.items():
         print(f"\n--- sample, temperature {temp} ---\n{text.strip()}")
     print(f"\nrun folder: {run_dir}  (report.md, loss.png, metrics.jsonl, samples.txt)")

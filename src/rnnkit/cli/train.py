@@ -48,7 +48,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.tasks import charlm, recipes
+    from rnnkit.tasks import recipes
     from rnnkit.train import checkpoint as ckpt_io
     from rnnkit.train.config import RunConfig, read_toml
 
@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
 
         print(to_toml(cfg), end="")
         return 0
-    result = charlm.run(cfg, run_dir, resume_from=ckpt_file, progress=not args.no_progress)
+    recipe = recipes.get(cfg.recipe)
+    result = recipe.run(cfg, run_dir, resume_from=ckpt_file, progress=not args.no_progress)
     if os.environ.get("RANK", "0") == "0":
         _summary(result)
     return 130 if result.fit.stopped == "interrupted" else 0
@@ -103,17 +104,16 @@ def _default_name(cfg) -> str:
 
 
 def _summary(result) -> None:
-    from rnnkit.tasks.report import quality_lines
+    from rnnkit.train.diagnose import read_diagnostics, warnings_from
 
     fit = result.fit
     print(f"stopped by {fit.stopped} at step {fit.steps} after {fit.elapsed_s:.0f} s")
-    for line in quality_lines(fit.best_valid_loss, result.unigram_bits,
-                              result.corpus.vocab.level):
-        print(line.replace("**", ""))
-    if result.target is not None:
-        print(f"- target ({result.target[0]}): {'met' if result.target[1] else 'NOT met'}")
+    for line in result.summary():
+        print(line)
+    for line in warnings_from(read_diagnostics(result.run_dir / "diagnostics.jsonl")):
+        print(f"warning: {line}")
     if fit.last_checkpoint is not None:
         print(f"checkpoint: {fit.last_checkpoint}")
-    print(f"run folder: {result.run_dir} (report.md, loss.png, metrics.jsonl, samples.txt)")
+    print(f"run folder: {result.run_dir} (report.md, loss.png, metrics.jsonl)")
     if fit.stopped == "interrupted":
         print(f"resume with: rnnkit train --resume {result.run_dir}")

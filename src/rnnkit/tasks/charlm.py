@@ -11,24 +11,20 @@ validation loss <= 1.45 nats/char (2.09 bpc) within 2 hours on a 2-core CPU.
 from __future__ import annotations
 
 import math
-import random
-import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-import torch
 
 from rnnkit.data import shakespeare
 from rnnkit.data.text import Corpus, Vocab, load_corpus
 from rnnkit.tasks import demo
-from rnnkit.tasks.models import TokenLM, count_parameters
-from rnnkit.tasks.report import write_report
+from rnnkit.tasks.models import TokenLM
+from rnnkit.tasks.report import describe_corpus, lm_report_lines, quality_lines
+from rnnkit.tasks.runner import Setup, run_recipe
 from rnnkit.tasks.sampler import sample_text
 from rnnkit.train import checkpoint as ckpt_io
-from rnnkit.train.config import RunConfig, to_toml
-from rnnkit.train.distributed import init_from_env, shutdown
-from rnnkit.train.loop import FitResult, Trainer, resolve_device
+from rnnkit.train.config import RunConfig
+from rnnkit.train.loop import FitResult, resolve_device
+from rnnkit.train.task import LMTask
 
 LN2 = math.log(2)
 
@@ -78,12 +74,14 @@ class RunResult:
     samples: dict[float, str]    # temperature -> text
     target: tuple[str, bool] | None = None  # the recipe's target and whether it was met
 
-
-def seed_everything(seed: int) -> None:
-    """Python, NumPy and torch generators; CPU kernels are deterministic given these."""
-    random.seed(seed)
-    np.random.seed(seed)  # noqa: NPY002 - the global generator is what other code uses
-    torch.manual_seed(seed)
+    def summary(self) -> list[str]:
+        """Validation against the unigram baseline and the target, for a terminal."""
+        lines = quality_lines(self.fit.best_valid_loss, self.unigram_bits,
+                              self.corpus.vocab.level)
+        if self.target is not None:
+            lines.append(f"- target ({self.target[0]}): "
+                         f"{'met' if self.target[1] else 'NOT met'}")
+        return [line.replace("**", "") for line in lines]
 
 
 def build_corpus(cfg: RunConfig) -> Corpus:
@@ -119,43 +117,35 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[TokenLM, Vocab, d
 def run(cfg: RunConfig, run_dir: Path, *, resume_from: Path | None = None,
         progress: bool = True, should_stop=None, sample_length: int = 400) -> RunResult:
     """Train (or resume), then write samples, the loss plot and report into ``run_dir``."""
-    cfg.validate()
-    if cfg.train.threads is not None:
-        torch.set_num_threads(cfg.train.threads)
-    # Denormal floats (tiny gradients, Adam moments) make CPU math several times slower.
-    torch.set_flush_denormal(True)
-    world = init_from_env(resolve_device(cfg.train.device))
-    try:
-        seed_everything(cfg.train.seed)
-        corpus = build_corpus(cfg)
-        model = build_model(cfg, len(corpus.vocab))
-        if world.active:  # different dropout masks per process; same initial weights
-            torch.manual_seed(cfg.train.seed + 7919 * world.rank)
-        if world.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "config.toml").write_text(to_toml(cfg))
-        trainer = Trainer(model, corpus.train, corpus.valid, cfg, run_dir,
-                          meta={"vocab": corpus.vocab.to_dict(),
-                                "data_source": corpus.source,
-                                "data_sha256": corpus.sha256,
-                                "n_params": count_parameters(model)},
-                          world=world, progress=progress, unit=corpus.vocab.level)
-        t0 = time.perf_counter()
-        fit = trainer.fit(resume_from=resume_from, should_stop=should_stop)
-        samples: dict[float, str] = {}
+    got: dict = {}
+
+    def build(cfg: RunConfig) -> Setup:
+        corpus = got["corpus"] = build_corpus(cfg)
+        t = cfg.train
+        task = LMTask(corpus.train, corpus.valid, t.batch_size, t.seq_len, t.k1_steps,
+                      eval_tokens=t.eval_tokens, unit=corpus.vocab.level)
+        return Setup(build_model(cfg, len(corpus.vocab)), task,
+                     meta={"vocab": corpus.vocab.to_dict(), "data_source": corpus.source,
+                           "data_sha256": corpus.sha256},
+                     describe=describe_corpus(corpus, t.eval_tokens), finish=finish)
+
+    def finish(trainer, fit) -> list[str]:
+        corpus = got["corpus"]
+        got["unigram"] = unigram = corpus.unigram_bits(cfg.train.eval_tokens)
+        got["target"] = target = target_check(cfg.recipe, fit.best_valid_loss, unigram)
+        got["samples"] = samples = {
+            t: sample_text(trainer.model, corpus.vocab, length=sample_length, temperature=t,
+                           seed=cfg.train.seed, device=trainer.device)
+            for t in SAMPLE_TEMPERATURES}
+        (run_dir / "samples.txt").write_text("".join(
+            f"--- temperature {t} ---\n{s}\n\n" for t, s in samples.items()))
+        return lm_report_lines(fit, corpus, unigram, samples, target)
+
+    result = run_recipe(cfg, run_dir, build, resume_from=resume_from, progress=progress,
+                        should_stop=should_stop)
+    corpus = got["corpus"]
+    unigram = got.get("unigram")
+    if unigram is None:  # not the main process: finish did not run
         unigram = corpus.unigram_bits(cfg.train.eval_tokens)
-        target = target_check(cfg.recipe, fit.best_valid_loss, unigram)
-        if world.is_main:
-            samples = {t: sample_text(trainer.model, corpus.vocab, length=sample_length,
-                                      temperature=t, seed=cfg.train.seed,
-                                      device=trainer.device)
-                       for t in SAMPLE_TEMPERATURES}
-            (run_dir / "samples.txt").write_text("".join(
-                f"--- temperature {t} ---\n{s}\n\n" for t, s in samples.items()))
-            write_report(run_dir, cfg, fit, corpus, unigram, samples,
-                         target=target,
-                         n_params=count_parameters(model),
-                         wall_s=time.perf_counter() - t0)
-        return RunResult(run_dir, fit, corpus, unigram, samples, target)
-    finally:
-        shutdown(world)
+    return RunResult(run_dir, result.fit, corpus, unigram, got.get("samples", {}),
+                     got.get("target"))

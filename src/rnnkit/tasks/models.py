@@ -17,15 +17,20 @@ CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 
 def make_recurrent(cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
                    dropout: float = 0.0, backend: str = "auto", *, bidirectional: bool = False,
-                   batch_first: bool = False) -> nn.Module:
+                   batch_first: bool = False, recurrent_init: str = "default",
+                   forget_bias: float | None = None) -> nn.Module:
     """A stacked rnnkit layer: ``(T, B, input_size) -> (T, B, D * hidden_size)``
-    (``(B, T, ...)`` with ``batch_first``); D = 2 when bidirectional."""
+    (``(B, T, ...)`` with ``batch_first``); D = 2 when bidirectional. ``recurrent_init``
+    and ``forget_bias`` (LSTM only) are the remedies for vanishing gradients."""
     if cell not in CELLS:
         raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
+    if forget_bias is not None and cell != "lstm":
+        raise ValueError(f"forget_bias applies to LSTMs only, not {cell!r}")
     kw = dict(num_layers=num_layers, dropout=dropout if num_layers > 1 else 0.0,
-              backend=backend, bidirectional=bidirectional, batch_first=batch_first)
+              backend=backend, bidirectional=bidirectional, batch_first=batch_first,
+              recurrent_init=recurrent_init)
     if cell == "lstm":
-        return rnnkit.LSTM(input_size, hidden_size, **kw)
+        return rnnkit.LSTM(input_size, hidden_size, forget_bias=forget_bias, **kw)
     if cell == "gru":
         return rnnkit.GRU(input_size, hidden_size, **kw)
     return rnnkit.RNN(input_size, hidden_size, nonlinearity=cell[4:], **kw)
@@ -42,7 +47,8 @@ class TokenLM(nn.Module):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, cfg.embed_size)
         self.rnn = make_recurrent(cfg.cell, cfg.embed_size, cfg.hidden_size, cfg.num_layers,
-                                  cfg.dropout, cfg.backend)
+                                  cfg.dropout, cfg.backend, recurrent_init=cfg.recurrent_init,
+                                  forget_bias=cfg.forget_bias)
         self.drop = nn.Dropout(cfg.dropout)
         self.decoder = nn.Linear(cfg.hidden_size, vocab_size)
 

@@ -4,10 +4,12 @@ defaults; every recipe trains through the same loop (``rnnkit.train``)."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from rnnkit.tasks import charlm, demo
+from rnnkit.tasks.runner import run_recipe
 from rnnkit.train.config import RunConfig
 from rnnkit.train.errors import ConfigError
 
@@ -18,6 +20,16 @@ class Recipe:
     summary: str
     defaults: dict[str, Any]
     smoke: dict[str, Any]
+    # run(cfg, run_dir, *, resume_from, progress, should_stop) -> result with .fit, .summary()
+    run: Callable[..., Any] = charlm.run
+
+
+def from_module(name: str, module, summary: str) -> Recipe:
+    """A recipe from a module with DEFAULTS, SMOKE and ``build(cfg) -> runner.Setup``."""
+    def run(cfg, run_dir, **kw):
+        return run_recipe(cfg, run_dir, module.build, **kw)
+
+    return Recipe(name, summary, module.DEFAULTS, module.SMOKE, run)
 
 
 RECIPES = {

@@ -1,13 +1,11 @@
-"""A short markdown report for a run folder: what was trained, how well, and samples."""
+"""Report lines for language-model runs: validation against the unigram baseline, the
+recipe's target, and samples (the run report itself is ``runner.write_report``)."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from rnnkit.data.text import Corpus
-from rnnkit.train.config import RunConfig
-from rnnkit.train.diagnose import report_section
 from rnnkit.train.loop import FitResult
 
 LN2 = math.log(2)
@@ -27,38 +25,21 @@ def quality_lines(valid_nats: float, unigram_bits: float, level: str) -> list[st
     return lines
 
 
-def write_report(run_dir: Path, cfg: RunConfig, fit: FitResult, corpus: Corpus,
-                 unigram_bits: float, samples: dict[float, str], *, n_params: int,
-                 wall_s: float, target: tuple[str, bool] | None = None) -> Path:
-    m, t = cfg.model, cfg.train
-    lines = [
-        f"# Run `{run_dir.name}`",
-        "",
-        f"- recipe `{cfg.recipe}`; data `{corpus.source}` ({corpus.train.numel():,} train / "
-        f"{corpus.valid.numel():,} valid {corpus.vocab.level} tokens, vocabulary "
-        f"{len(corpus.vocab):,}; text sha256 `{corpus.sha256[:16]}…`)",
-        f"- model: {m.cell} {m.num_layers}x{m.hidden_size}, embedding {m.embed_size}, "
-        f"dropout {m.dropout}, {n_params:,} parameters",
-        f"- training: {fit.steps:,} updates of {t.batch_size} streams x {t.k1_steps} tokens "
-        f"(k2={t.seq_len}), {t.optimizer} lr {t.lr:g} {t.schedule}; stopped by "
-        f"{fit.stopped} after {fit.elapsed_s:.0f} s training ({wall_s:.0f} s this session)",
-        *quality_lines(fit.best_valid_loss, unigram_bits, corpus.vocab.level),
-        f"- validation set: {min(corpus.valid.numel(), t.eval_tokens or corpus.valid.numel()):,}"
-        f" of {corpus.valid.numel():,} held-out tokens scored per pass",
-        *([f"- target ({target[0]}): **{'met' if target[1] else 'not met'}**"]
-          if target is not None else []),
-        "",
-        "![loss curve](loss.png)",
-        "",
-        "Files: `config.toml` (repeat with `rnnkit train --config config.toml`), "
-        "`metrics.jsonl`, `ckpt-*.pt`, `best.pt`, `samples.txt`.",
-        "",
-        *report_section(run_dir),
-        "",
-        "## Samples (final model)",
-    ]
+def describe_corpus(corpus: Corpus, eval_tokens: int | None) -> str:
+    """One line: where the text came from, its split, vocabulary and how much is scored."""
+    n_valid = corpus.valid.numel()
+    return (f"data `{corpus.source}` ({corpus.train.numel():,} train / {n_valid:,} valid "
+            f"{corpus.vocab.level} tokens, vocabulary {len(corpus.vocab):,}; text sha256 "
+            f"`{corpus.sha256[:16]}…`; {min(n_valid, eval_tokens or n_valid):,} valid tokens "
+            "scored per pass)")
+
+
+def lm_report_lines(fit: FitResult, corpus: Corpus, unigram_bits: float,
+                    samples: dict[float, str], target: tuple[str, bool] | None) -> list[str]:
+    lines = quality_lines(fit.best_valid_loss, unigram_bits, corpus.vocab.level)
+    if target is not None:
+        lines.append(f"- target ({target[0]}): **{'met' if target[1] else 'not met'}**")
+    lines += ["", "## Samples (final model)"]
     for temp, text in samples.items():
         lines += ["", f"temperature {temp}:", "", "```", text.strip("\n"), "```"]
-    path = run_dir / "report.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return lines

@@ -63,6 +63,13 @@ class ModelConfig:
     # never on the recurrent connections, so the carried state is not corrupted.
     dropout: float = opt(0.0, "dropout between layers and before the decoder", check=fraction)
     backend: str = opt("auto", "rnnkit layer backend (passed to rnnkit.LSTM etc.)")
+    bidirectional: bool = opt(False, "sequence recipes: read each sequence both ways")
+    pooling: str = opt("last", "sequence classifiers: how steps become one vector",
+                       choices=("last", "mean", "max", "attention", "steps"))
+    recurrent_init: str = opt("default", "recurrent weights: torch's uniform or orthogonal",
+                              choices=("default", "orthogonal"))
+    forget_bias: float | None = opt(None, "LSTM: initial forget-gate bias (e.g. 1.0)",
+                                    check=non_negative)
 
 
 @dataclass
@@ -79,6 +86,7 @@ class DataConfig:
     # neighbouring sentences of one speech would sit in both sets.
     valid_fraction: float = opt(0.05, "fraction of the text held out for validation",
                                 check=open_unit)
+    length: int | None = opt(None, "generated tasks: sequence length or lag T", check=positive)
 
 
 @dataclass
@@ -203,12 +211,17 @@ def field_types(section_cls: type) -> dict[str, tuple[type, bool]]:
     return out
 
 
+BOOL_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
 def coerce(value, base: type, optional: bool, where: str):
     """Convert a TOML/CLI value to the field's type, or raise ConfigError."""
     if value is None or (optional and isinstance(value, str) and value.lower() == "none"):
         if optional:
             return None
         raise ConfigError(f"{where}: a value is required")
+    if base is bool and isinstance(value, str) and value.lower() in BOOL_WORDS:
+        value = BOOL_WORDS[value.lower()]
     if base is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if base in (int, float) and isinstance(value, str):
