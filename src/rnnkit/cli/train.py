@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a recipe (see `rnnkit train --help`)",
                        description=__doc__.replace("``", "`"),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("recipe", nargs="?", help="recipe name: charlm or demo "
+    p.add_argument("recipe", nargs="?", help="recipe name (see `rnnkit train --list`) "
                    "(default: the config file's, else charlm)")
     p.add_argument("--config", metavar="FILE", help="TOML file with recipe/[model]/[data]/[train]")
     p.add_argument("--name", help="run folder name under --runs-dir (default: recipe-cell-time)")
@@ -41,6 +41,7 @@ def add_parser(sub) -> None:
     p.add_argument("--smoke", action="store_true",
                    help="the recipe's seconds-long configuration (for checks and tests)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--list", action="store_true", help="list the recipes and exit")
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved config as TOML and exit (nothing is trained)")
     add_config_flags(p)
@@ -52,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
     from rnnkit.train import checkpoint as ckpt_io
     from rnnkit.train.config import RunConfig, read_toml
 
+    if args.list:
+        for recipe in recipes.RECIPES.values():
+            print(f"{recipe.name:<16}{recipe.summary}")
+        return 0
     overrides = config_overrides(args)
     check_overrides(overrides)
     if args.resume:

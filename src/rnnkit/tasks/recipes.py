@@ -1,44 +1,30 @@
 """Recipe registry: name -> defaults, smoke config and runner. A recipe is a task plus
-defaults; every recipe trains through the same loop (``rnnkit.train``)."""
+defaults; every recipe trains through the same loop (``rnnkit.train``).
+
+Language models live in ``charlm``/``demo``; the memory benchmarks in ``memory_recipes``;
+classification and tagging on real data in ``sequence_recipes`` (each exports ``RECIPES``).
+"""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
-from rnnkit.tasks import charlm, demo
-from rnnkit.tasks.runner import run_recipe
+from rnnkit.tasks import charlm, demo, memory_recipes, sequence_recipes
+from rnnkit.tasks.runner import Recipe
 from rnnkit.train.config import RunConfig
 from rnnkit.train.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class Recipe:
-    name: str
-    summary: str
-    defaults: dict[str, Any]
-    smoke: dict[str, Any]
-    # run(cfg, run_dir, *, resume_from, progress, should_stop) -> result with .fit, .summary()
-    run: Callable[..., Any] = charlm.run
-
-
-def from_module(name: str, module, summary: str) -> Recipe:
-    """A recipe from a module with DEFAULTS, SMOKE and ``build(cfg) -> runner.Setup``."""
-    def run(cfg, run_dir, **kw):
-        return run_recipe(cfg, run_dir, module.build, **kw)
-
-    return Recipe(name, summary, module.DEFAULTS, module.SMOKE, run)
-
 
 RECIPES = {
     "charlm": Recipe("charlm", "character/word language model on UTF-8 text "
                      "(default: shipped Shakespeare, 2x384 LSTM, <= 2 h)",
-                     charlm.DEFAULTS, charlm.SMOKE),
+                     charlm.DEFAULTS, charlm.SMOKE, charlm.run),
     "demo": Recipe("demo", "the 3-minute Shakespeare char-LSTM behind `rnnkit demo`",
-                   demo.DEFAULTS, charlm.SMOKE),
+                   demo.DEFAULTS, charlm.SMOKE, charlm.run),
 }
+for _module in (memory_recipes, sequence_recipes):
+    for _name, _recipe in _module.RECIPES.items():
+        assert _name not in RECIPES, f"recipe {_name!r} is defined twice"
+        RECIPES[_name] = _recipe
 
 
 def get(name: str) -> Recipe:

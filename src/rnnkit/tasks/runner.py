@@ -5,8 +5,9 @@
     lines = setup.finish(trainer, fit)   # the recipe's own results (test metrics, samples...)
     report.md                      # config, training, those lines, diagnostics figures
 
-A recipe module provides ``DEFAULTS``, ``SMOKE`` and ``build(cfg) -> Setup``; the registry
-in ``recipes.py`` names it, and ``rnnkit train NAME`` runs it through ``run_recipe``.
+A recipe module provides ``DEFAULTS``, ``SMOKE`` and ``build(cfg) -> Setup``;
+``Recipe.from_module(name, module, summary)`` makes the registry entry (``recipes.py``),
+and ``rnnkit train NAME`` runs it through ``run_recipe``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,6 +64,27 @@ class RecipeResult:
     def summary(self) -> list[str]:
         """The recipe's result lines for a terminal (markdown emphasis removed)."""
         return [line.replace("**", "") for line in self.lines if line.startswith("- ")]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named recipe: its defaults, its seconds-long smoke settings, and how it runs:
+    ``run(cfg, run_dir, *, resume_from, progress, should_stop)`` -> a result with ``.fit``,
+    ``.run_dir`` and ``.summary()`` (lines for the terminal)."""
+
+    name: str
+    summary: str
+    defaults: dict[str, Any]
+    smoke: dict[str, Any]
+    run: Callable[..., Any]
+
+    @classmethod
+    def from_module(cls, name: str, module, summary: str) -> Recipe:
+        """A recipe from a module with ``DEFAULTS``, ``SMOKE`` and ``build(cfg) -> Setup``."""
+        def run(cfg, run_dir, **kw):
+            return run_recipe(cfg, run_dir, module.build, **kw)
+
+        return cls(name, summary, module.DEFAULTS, module.SMOKE, run)
 
 
 def run_recipe(cfg: RunConfig, run_dir: Path, build: Callable[[RunConfig], Setup], *,
