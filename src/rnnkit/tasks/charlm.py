@@ -103,6 +103,9 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[TokenLM, Vocab, d
     p = Path(path)
     file = p / "best.pt" if (p / "best.pt").is_file() else ckpt_io.resolve(p)
     ck = ckpt_io.load(file)
+    if "vocab" not in ck:
+        raise ckpt_io.CheckpointError(f"{file}: not a language-model checkpoint (recipe "
+                                      f"{ck['config'].get('recipe')!r})")
     cfg = RunConfig.from_dict(ck["config"], source=str(file))
     vocab = Vocab.from_dict(ck["vocab"])
     model = build_model(cfg, len(vocab))

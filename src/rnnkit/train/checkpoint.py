@@ -33,7 +33,7 @@ from rnnkit.train.errors import CheckpointError
 
 FORMAT = "rnnkit-checkpoint/1"
 _NAME = re.compile(r"^ckpt-(\d{8})\.pt$")
-REQUIRED = ("format", "model", "step", "config", "vocab")
+REQUIRED = ("format", "model", "step", "config")
 
 
 def ckpt_path(run_dir: Path, step: int) -> Path:
