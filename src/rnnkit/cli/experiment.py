@@ -1,0 +1,90 @@
+"""``rnnkit experiment``: the long-range memory experiments of issue #5.
+
+    rnnkit experiment memory --tasks adding,copy --lags 50,100,200,400 --steps 2000
+    rnnkit experiment memory --smoke                  # the whole pipeline in seconds
+    rnnkit experiment remedies --lags 100,200 --steps 1000
+
+Results go to RUNS_DIR/NAME/ (default runs/memory or runs/remedies): one run folder per
+training run, results.md/json and plots. Starting the same command again skips finished runs
+and resumes unfinished ones from their checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from rnnkit.cli.parser import check_runs_dir
+from rnnkit.train.errors import ConfigError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("experiment", help="long-range memory experiments (memory, remedies)",
+                       description=__doc__.replace("``", "`"),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("which", choices=("memory", "remedies"), help="which experiment")
+    p.add_argument("--tasks", default="adding,copy", help="memory: comma-separated tasks")
+    p.add_argument("--lags", default=None, help="comma-separated lags T (memory default "
+                   "50,100,200,400; remedies: T for the tanh RNN, then for the LSTM, "
+                   "default 100,200)")
+    p.add_argument("--cells", default="rnn_tanh,lstm,gru", help="memory: cells to compare")
+    p.add_argument("--steps", type=int, default=None,
+                   help="most updates per run; a run stops once it meets its target "
+                        "(default 2000 memory, 1000 remedies)")
+    p.add_argument("--seeds", default="1", help="memory: comma-separated seeds")
+    p.add_argument("--hidden-size", type=int, default=64,
+                   help="LSTM width; other cells get its parameter count")
+    p.add_argument("--lr", type=float, default=1e-3, help="memory: Adam learning rate")
+    p.add_argument("--name", help="experiment folder under --runs-dir (default: WHICH)")
+    p.add_argument("--runs-dir", default="runs", metavar="DIR")
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--smoke", action="store_true", help="tiny settings, seconds in all")
+    p.add_argument("--progress", action="store_true", help="progress bar per run")
+    p.set_defaults(run=run)
+
+
+def int_list(text: str, flag: str) -> tuple[int, ...]:
+    """``"50,100"`` -> (50, 100), or a ConfigError naming the flag."""
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"{flag}: expected comma-separated integers, got {text!r}") from None
+
+
+def names(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnkit.tasks import memory_experiment as mx
+
+    out_dir = check_runs_dir(args.runs_dir, args.name or args.which)
+    if args.which == "memory":
+        spec = mx.MemorySpec(tasks=names(args.tasks), cells=names(args.cells),
+                             seeds=int_list(args.seeds, "--seeds"), hidden_size=args.hidden_size,
+                             lr=args.lr, threads=args.threads, smoke=args.smoke)
+        if args.lags is not None:
+            spec.lags = int_list(args.lags, "--lags")
+        if args.steps is not None:
+            spec.steps = args.steps
+        if args.smoke:
+            for key, value in mx.SMOKE_SPEC.items():
+                if key == "lags" and args.lags is not None:
+                    continue
+                setattr(spec, key, value)
+        rows = mx.run_memory(out_dir, spec, progress=args.progress)
+        solved = sum(r["solved"] for r in rows)
+        print(f"{len(rows)} runs, {solved} solved; results: {out_dir / 'results.md'}")
+        return 0
+    spec = mx.RemediesSpec(hidden_size=args.hidden_size, threads=args.threads, smoke=args.smoke)
+    if args.lags is not None:
+        lags = int_list(args.lags, "--lags")
+        if len(lags) != 2:
+            raise ConfigError("--lags: remedies takes two lags (tanh RNN, LSTM), e.g. 100,200")
+        spec.lag, spec.lstm_lag = lags
+    if args.steps is not None:
+        spec.steps = args.steps
+    if args.smoke:
+        spec.lag, spec.lstm_lag, spec.steps, spec.hidden_size = 8, 8, 12, 8
+    mx.run_remedies(out_dir, spec, progress=args.progress)
+    print(f"results: {out_dir / 'remedies.md'}")
+    return 0
