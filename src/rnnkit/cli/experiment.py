@@ -31,8 +31,8 @@ def add_parser(sub) -> None:
                    help="most updates per run; a run stops once it meets its target "
                         "(default 2000 memory, 1000 remedies)")
     p.add_argument("--seeds", default="1", help="memory: comma-separated seeds")
-    p.add_argument("--hidden-size", type=int, default=64,
-                   help="LSTM width; other cells get its parameter count")
+    p.add_argument("--hidden-size", type=int, default=None,
+                   help="LSTM width; other cells get its parameter count (default 64)")
     p.add_argument("--lr", type=float, default=1e-3, help="memory: Adam learning rate")
     p.add_argument("--name", help="experiment folder under --runs-dir (default: WHICH)")
     p.add_argument("--runs-dir", default="runs", metavar="DIR")
@@ -60,22 +60,26 @@ def run(args: argparse.Namespace) -> int:
     out_dir = check_runs_dir(args.runs_dir, args.name or args.which)
     if args.which == "memory":
         spec = mx.MemorySpec(tasks=names(args.tasks), cells=names(args.cells),
-                             seeds=int_list(args.seeds, "--seeds"), hidden_size=args.hidden_size,
-                             lr=args.lr, threads=args.threads, smoke=args.smoke)
+                             seeds=int_list(args.seeds, "--seeds"), lr=args.lr,
+                             threads=args.threads, smoke=args.smoke)
+        if args.smoke:  # tiny sizes first; options given explicitly still win
+            for key, value in mx.SMOKE_SPEC.items():
+                setattr(spec, key, value)
         if args.lags is not None:
             spec.lags = int_list(args.lags, "--lags")
         if args.steps is not None:
             spec.steps = args.steps
-        if args.smoke:
-            for key, value in mx.SMOKE_SPEC.items():
-                if key == "lags" and args.lags is not None:
-                    continue
-                setattr(spec, key, value)
+        if args.hidden_size is not None:
+            spec.hidden_size = args.hidden_size
         rows = mx.run_memory(out_dir, spec, progress=args.progress)
         solved = sum(r["solved"] for r in rows)
         print(f"{len(rows)} runs, {solved} solved; results: {out_dir / 'results.md'}")
         return 0
-    spec = mx.RemediesSpec(hidden_size=args.hidden_size, threads=args.threads, smoke=args.smoke)
+    spec = mx.RemediesSpec(threads=args.threads, smoke=args.smoke)
+    if args.smoke:
+        spec.lag, spec.lstm_lag, spec.steps, spec.hidden_size = 8, 8, 12, 8
+    if args.hidden_size is not None:
+        spec.hidden_size = args.hidden_size
     if args.lags is not None:
         lags = int_list(args.lags, "--lags")
         if len(lags) != 2:
@@ -83,8 +87,6 @@ def run(args: argparse.Namespace) -> int:
         spec.lag, spec.lstm_lag = lags
     if args.steps is not None:
         spec.steps = args.steps
-    if args.smoke:
-        spec.lag, spec.lstm_lag, spec.steps, spec.hidden_size = 8, 8, 12, 8
     mx.run_remedies(out_dir, spec, progress=args.progress)
     print(f"results: {out_dir / 'remedies.md'}")
     return 0
