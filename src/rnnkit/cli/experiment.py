@@ -33,7 +33,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seeds", default="1", help="memory: comma-separated seeds")
     p.add_argument("--hidden-size", type=int, default=None,
                    help="LSTM width; other cells get its parameter count (default 64)")
-    p.add_argument("--lr", type=float, default=1e-3, help="memory: Adam learning rate")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-2)")
     p.add_argument("--name", help="experiment folder under --runs-dir (default: WHICH)")
     p.add_argument("--runs-dir", default="runs", metavar="DIR")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = check_runs_dir(args.runs_dir, args.name or args.which)
     if args.which == "memory":
         spec = mx.MemorySpec(tasks=names(args.tasks), cells=names(args.cells),
-                             seeds=int_list(args.seeds, "--seeds"), lr=args.lr,
+                             seeds=int_list(args.seeds, "--seeds"),
                              threads=args.threads, smoke=args.smoke)
         if args.smoke:  # tiny sizes first; options given explicitly still win
             for key, value in mx.SMOKE_SPEC.items():
@@ -71,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
             spec.steps = args.steps
         if args.hidden_size is not None:
             spec.hidden_size = args.hidden_size
+        if args.lr is not None:
+            spec.lr = args.lr
         rows = mx.run_memory(out_dir, spec, progress=args.progress)
         solved = sum(r["solved"] for r in rows)
         print(f"{len(rows)} runs, {solved} solved; results: {out_dir / 'results.md'}")
@@ -87,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         spec.lag, spec.lstm_lag = lags
     if args.steps is not None:
         spec.steps = args.steps
+    if args.lr is not None:
+        spec.lr = args.lr
     mx.run_remedies(out_dir, spec, progress=args.progress)
     print(f"results: {out_dir / 'remedies.md'}")
     return 0
