@@ -1,0 +1,133 @@
+"""``rnnkit predict RECIPE --fasta FILE``: apply a trained sequence classifier to new data.
+
+    rnnkit predict splice --fasta my.fa.gz            # newest splice run under runs/
+    rnnkit predict splice --fasta my.fa --run runs/splice-seed1 --min-prob 0.9
+    rnnkit predict promoters --fasta my.fa --all      # every window, background included
+
+The recipe's reader (``READERS[recipe]["predict"]``, see ``tasks/genome_recipes.py``)
+turns the file into model inputs, e.g. sliding windows over every record; each gets the
+model's class and probability, printed as tab-separated lines (``--output`` writes them to
+a file). Items predicted as the recipe's background class ("n" = no junction) are left out
+unless ``--all``. Without ``--run`` the newest run of that recipe with a ``best.pt`` under
+``--runs-dir`` is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tomllib
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("predict", help="classify a user's sequences with a trained recipe",
+                       description=__doc__.replace("``", "`"),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("recipe", help="recipe whose model to use (e.g. splice, promoters)")
+    p.add_argument("--fasta", "--data", dest="data", required=True, metavar="FILE",
+                   help="input file (FASTA, plain or gzipped, for the genome recipes)")
+    p.add_argument("--run", dest="run_path", metavar="RUN_OR_CKPT",
+                   help="trained run folder or checkpoint (default: the newest run of "
+                   "RECIPE under --runs-dir)")
+    p.add_argument("--runs-dir", default="runs", metavar="DIR", help="where to look [runs]")
+    p.add_argument("--all", action="store_true", help="also print background predictions")
+    p.add_argument("--min-prob", type=float, default=0.5, metavar="P",
+                   help="print only predictions at least this probable [0.5]")
+    p.add_argument("--batch-size", type=int, default=512, help="items per forward pass [512]")
+    p.add_argument("--output", metavar="FILE", help="write the table here instead of stdout")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    p.set_defaults(run=run)
+
+
+def newest_run(runs_dir: str | Path, recipe: str) -> Path:
+    """The most recently modified run folder of ``recipe`` (by its config.toml) with a
+    best.pt, searched up to two levels below ``runs_dir``."""
+    from rnnkit.train.errors import CheckpointError
+
+    found = []
+    for cfg_file in list(Path(runs_dir).glob("*/config.toml")) + \
+            list(Path(runs_dir).glob("*/*/config.toml")):
+        best = cfg_file.parent / "best.pt"
+        try:
+            same = tomllib.loads(cfg_file.read_text()).get("recipe") == recipe
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue  # a half-written or foreign folder is not a candidate
+        if same and best.is_file():
+            found.append((best.stat().st_mtime, cfg_file.parent))
+    if not found:
+        raise CheckpointError(f"no trained {recipe!r} run with a best.pt under {runs_dir}/; "
+                              f"train one (rnnkit train {recipe}) or pass --run")
+    return max(found)[1]
+
+
+def reader_for(recipe: str, kind: str) -> dict:
+    """The recipe's READERS entry, which must have ``kind`` ("predict" or "labelled")."""
+    from rnnkit.tasks.sequence_recipes import READERS
+    from rnnkit.train.errors import ConfigError
+
+    entry = READERS.get(recipe, {})
+    if kind not in entry:
+        have = sorted(r for r, e in READERS.items() if kind in e)
+        raise ConfigError(f"recipe {recipe!r} has no {kind} reader (recipes with one: "
+                          f"{', '.join(have) or 'none'})")
+    return entry
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from rnnkit.data.sequences import pad_batch
+    from rnnkit.tasks.classify import load_classifier
+    from rnnkit.train.errors import CheckpointError, ConfigError
+    from rnnkit.train.loop import resolve_device
+
+    entry = reader_for(args.recipe, "predict")
+    if not 0.0 <= args.min_prob <= 1.0:
+        raise ConfigError(f"--min-prob must be in [0, 1] (got {args.min_prob})")
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1 (got {args.batch_size})")
+    source = args.run_path or newest_run(args.runs_dir, args.recipe)
+    model, spec, cfg, _ = load_classifier(source, str(resolve_device(args.device)))
+    if cfg.recipe != args.recipe:
+        raise CheckpointError(f"{source}: trained by recipe {cfg.recipe!r}, not "
+                              f"{args.recipe!r}")
+    classes = spec["classes"]
+    skip = None if args.all else entry.get("background")
+    device = next(model.parameters()).device
+    out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115
+    counts = dict.fromkeys(classes, 0)
+    n_items = 0
+    try:
+        out.write("\t".join([*entry.get("columns", ("id",)), "class", "probability",
+                             *(f"p_{c}" for c in classes)]) + "\n")
+        batch: list = []
+
+        def flush() -> None:
+            keys, xs = zip(*batch, strict=True)
+            x, lengths = pad_batch(xs)  # readers may yield items of different lengths
+            with torch.no_grad():
+                p = torch.softmax(model(x.to(device), lengths), dim=-1).cpu()
+            for key, row in zip(keys, p, strict=True):
+                k = int(row.argmax())
+                if classes[k] == skip or float(row[k]) < args.min_prob:
+                    continue
+                counts[classes[k]] += 1
+                out.write("\t".join([*map(str, key), classes[k], f"{float(row[k]):.4f}",
+                                     *(f"{float(v):.4f}" for v in row)]) + "\n")
+            batch.clear()
+
+        for key, x in entry["predict"](args.data, spec):
+            batch.append((key if isinstance(key, tuple) else (key,), x))
+            n_items += 1
+            if len(batch) == args.batch_size:
+                flush()
+        if batch:
+            flush()
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    shown = ", ".join(f"{c} {n:,}" for c, n in counts.items() if c != skip)
+    sys.stderr.write(f"{args.data}: {n_items:,} items scored with {source}; printed: "
+                     f"{shown or 'none'}\n")
+    return 0

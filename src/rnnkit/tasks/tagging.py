@@ -1,0 +1,189 @@
+"""Per-step tagging as a recipe: the tagging counterpart of ``classify.classifier_setup``.
+
+A recipe loads its data as ``TaggedSequences`` (one tag per step) and returns
+``tagger_setup(cfg, train, valid, test)``:
+
+    train/valid  -> BatchTask: cross-entropy over valid steps; validation loss, per-step
+                    accuracy and macro-F1 decide the best checkpoint (by loss)
+    finish       -> best.pt scored on the test set (per-step report, confusion.png,
+                    test_report.json), beside any baselines the recipe scored itself
+
+Checkpoints carry ``meta["tagger"]`` (tag names, vocabulary size) so the model can be
+rebuilt without the recipe's data (``load_tagger``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.data.sequences import pad_batch
+from rnnkit.tasks.metrics import (
+    ClassificationReport,
+    confusion_matrix,
+    plot_confusion,
+    report_from_confusion,
+)
+from rnnkit.tasks.runner import Setup, load_best
+from rnnkit.tasks.seqclass import SequenceTagger, tagging_loss, valid_steps
+from rnnkit.train import checkpoint as ckpt_io
+from rnnkit.train.config import RunConfig
+from rnnkit.train.errors import CheckpointError, DataError
+from rnnkit.train.task import BatchTask, to_device
+
+
+@dataclass
+class TaggedSequences:
+    """N sequences with one tag per step: ``inputs[i]`` (T_i,) int64 or (T_i, F) float,
+    ``tags[i]`` (T_i,) int64 in [0, len(classes))."""
+
+    inputs: list[Tensor]
+    tags: list[Tensor]
+    classes: list[str]
+    ids: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        if not self.ids:
+            self.ids = [str(k) for k in range(len(self.inputs))]
+        assert len(self.inputs) == len(self.tags) == len(self.ids), "ragged dataset"
+        assert all(len(x) == len(t) for x, t in zip(self.inputs, self.tags, strict=True))
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        return self.inputs[i], self.tags[i]
+
+    def tag_counts(self) -> Tensor:
+        """(K,) int64 number of steps with each tag."""
+        return torch.bincount(torch.cat(self.tags), minlength=len(self.classes))
+
+
+def collate_tags(batch: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor, Tensor]:
+    """[(x_i, tags_i)] -> x (B, T_max, ...), lengths (B,), tags (B, T_max) (padding 0,
+    ignored by the loss and metrics through the lengths)."""
+    xs, ts = zip(*batch, strict=True)
+    x, lengths = pad_batch(xs)
+    tags, _ = pad_batch(ts)
+    return x, lengths, tags
+
+
+def tagger_loss(model: nn.Module, batch) -> Tensor:
+    x, lengths, tags = batch
+    return tagging_loss(model(x, lengths), tags, lengths)
+
+
+def build_tagger(cfg: RunConfig, spec: dict) -> SequenceTagger:
+    """The tagger ``spec`` (classes, vocab_size, num_features) and ``cfg.model`` describe."""
+    m = cfg.model
+    return SequenceTagger(
+        len(spec["classes"]), vocab_size=spec["vocab_size"],
+        num_features=None if spec["vocab_size"] is not None else spec["num_features"],
+        embed_size=m.embed_size, cell=m.cell, hidden_size=m.hidden_size,
+        num_layers=m.num_layers, bidirectional=m.bidirectional, dropout=m.dropout,
+        backend=m.backend)
+
+
+@torch.no_grad()
+def tag_predictions(model: nn.Module, batches) -> tuple[Tensor, Tensor]:
+    """(true tags, predicted tags) over the valid steps of batches of (x, lengths, tags)."""
+    ys, preds = [], []
+    for x, lengths, tags in batches:
+        logits = model(x, lengths)
+        ys.append(valid_steps(tags, lengths).cpu())
+        preds.append(valid_steps(logits.argmax(-1), lengths).cpu())
+    return torch.cat(ys), torch.cat(preds)
+
+
+def score_tags(model: nn.Module, batches, classes: list[str]
+               ) -> tuple[dict, ClassificationReport]:
+    """Mean per-step loss, accuracy and macro-F1 over batches, and the full report."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            steps = sum(int(b[1].sum()) for b in batches)
+            loss = sum(float(tagger_loss(model, b)) * int(b[1].sum()) for b in batches)
+            y, pred = tag_predictions(model, batches)
+    finally:
+        model.train(was_training)
+    report = report_from_confusion(confusion_matrix(y, pred, len(classes)), classes)
+    return {"loss": loss / max(steps, 1), "accuracy": report.accuracy,
+            "macro_f1": report.macro_f1}, report
+
+
+def batches_of(data: TaggedSequences, batch_size: int, device) -> list:
+    """``data`` in order as device batches."""
+    return [to_device(collate_tags([data[j] for j in range(i, min(i + batch_size,
+                                                                  len(data)))]), device)
+            for i in range(0, len(data), batch_size)]
+
+
+def tagger_setup(cfg: RunConfig, train: TaggedSequences, valid: TaggedSequences,
+                 test: TaggedSequences | None = None, *, spec: dict, describe: str = "",
+                 meta: dict | None = None,
+                 baselines: list[tuple[str, ClassificationReport]] | None = None) -> Setup:
+    """Model + BatchTask + test-set report for a tagging recipe.
+
+    ``spec``: {"classes", "vocab_size", "num_features", ...} (stored in checkpoints).
+    ``baselines``: (name, report on the same test steps) printed beside the model's scores.
+    """
+    for name, part in (("training", train), ("validation", valid), ("test", test)):
+        if part is not None and len(part) == 0:
+            raise DataError(f"the {name} set is empty")
+    classes = spec["classes"]
+    model = build_tagger(cfg, spec)
+    task = BatchTask(train, valid, cfg.train.batch_size, collate_tags, tagger_loss,
+                     seed=cfg.train.seed,
+                     metrics=lambda model, batches: score_tags(model, batches, classes)[0])
+
+    def finish(trainer, fit) -> list[str]:
+        load_best(trainer)
+        part, name = (test, "test") if test is not None else (valid, "validation")
+        metrics, report = score_tags(trainer.model, batches_of(part, cfg.train.batch_size,
+                                                               trainer.device), classes)
+        run_dir = trainer.run_dir
+        n_steps = int(part.tag_counts().sum())
+        plot_confusion(report.confusion, classes, run_dir / "confusion.png",
+                       title=f"{cfg.recipe}: {name} set ({n_steps:,} steps)")
+        (run_dir / "test_report.json").write_text(json.dumps(
+            {"split": name, "steps": n_steps, **metrics, "report": report.to_dict(),
+             "baselines": {b: r.to_dict() for b, r in baselines or []}}, indent=1))
+        lines = [f"- {name} per-step accuracy: **{metrics['accuracy']:.2%}**, macro-F1 "
+                 f"**{metrics['macro_f1']:.3f}**, F1 per tag "
+                 + ", ".join(f"{c} {f:.3f}" for c, f in zip(classes, report.f1, strict=True))
+                 + f" ({n_steps:,} steps)"]
+        for b, r in baselines or []:
+            lines.append(f"- baseline ({b}): accuracy {r.accuracy:.2%}, macro-F1 "
+                         f"{r.macro_f1:.3f}, F1 per tag " + ", ".join(
+                             f"{c} {f:.3f}" for c, f in zip(classes, r.f1, strict=True)))
+        lines += ["", "![confusion matrix](confusion.png)", "", "```", str(report), "```"]
+        return lines
+
+    return Setup(model, task, meta={"tagger": spec, **(meta or {})},
+                 describe=describe or f"{len(train):,} train / {len(valid):,} valid"
+                 f"{f' / {len(test):,} test' if test is not None else ''} sequences, "
+                 f"{len(classes)} tags", finish=finish)
+
+
+def load_tagger(path: str | Path, device: str = "cpu"
+                ) -> tuple[SequenceTagger, dict, RunConfig, dict]:
+    """(model in eval mode, spec, config, checkpoint) from a tagging run or file."""
+    p = Path(path)
+    file = p / "best.pt" if (p / "best.pt").is_file() else ckpt_io.resolve(p)
+    ck = ckpt_io.load(file)
+    if "tagger" not in ck:
+        raise CheckpointError(f"{file}: not a tagging checkpoint "
+                              f"(recipe {ck.get('config', {}).get('recipe')!r})")
+    cfg = RunConfig.from_dict(ck["config"], source=str(file))
+    model = build_tagger(cfg, ck["tagger"])
+    try:
+        model.load_state_dict(ck["model"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{file}: weights do not fit its config ({e})") from None
+    return model.to(device).eval(), ck["tagger"], cfg, ck
