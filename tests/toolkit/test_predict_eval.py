@@ -134,3 +134,36 @@ def test_eval_bad_labelled_files(runs, tmp_path, capsys, content, needle):
     f.write_text(content)
     code, _, err = run_cli(["eval", runs / "sp", "--data", f], capsys)
     assert_one_line_error(code, err, needle)
+
+
+@pytest.fixture(scope="module")
+def genes_run(tmp_path_factory) -> tuple[Path, Path]:
+    """A smoke genes (tagger) run on a toy genome with a GFF3 beside it."""
+    import random
+
+    root = tmp_path_factory.mktemp("genes")
+    rng = random.Random(0)
+    (root / "toy.fna").write_text(">chr1\n" + "".join(rng.choice("ACGT") for _ in range(3000))
+                                  + "\n")
+    (root / "toy.gff3").write_text("".join(f"chr1\tt\tCDS\t{s + 1}\t{s + 250}\t.\t+\t0\t.\n"
+                                           for s in range(100, 2700, 400)))
+    assert main(["train", "genes", *SMOKE, "--data", str(root / "toy.fna"), "--runs-dir",
+                 str(root), "--name", "g"]) == 0
+    return root / "g", root / "toy.fna"
+
+
+def test_genes_predict_intervals_and_eval(genes_run, tmp_path, capsys):
+    run, genome = genes_run
+    fa = tmp_path / "new.fa.gz"
+    with gzip.open(fa, "wt") as fh:
+        fh.write(">n1\n" + "ACGT" * 40 + "NNNN" + "TTGCA" * 30 + "\n")
+    code, out, err = run_cli(["predict", "genes", "--fasta", fa, "--run", run, "--all",
+                              "--min-prob", "0"], capsys)
+    assert code == 0, err
+    rows = [ln.split("\t") for ln in out.splitlines()[1:]]
+    covered = sum(int(e) - int(s) + 1 for _, s, e, _, _ in rows)
+    assert covered == 160 + 150  # every base but the 4 N
+    code, out, err = run_cli(["eval", run, "--data", genome], capsys)
+    assert code == 0 and "per-step scores" in out and "macro-F1" in out, err
+    code, _, err = run_cli(["predict", "splice", "--fasta", fa, "--run", run], capsys)
+    assert_one_line_error(code, err, "trained by recipe 'genes'")

@@ -1,15 +1,18 @@
-"""``rnnkit predict RECIPE --fasta FILE``: apply a trained sequence classifier to new data.
+"""``rnnkit predict RECIPE --fasta FILE``: apply a trained classifier or tagger to new data.
 
     rnnkit predict splice --fasta my.fa.gz            # newest splice run under runs/
     rnnkit predict splice --fasta my.fa --run runs/splice-seed1 --min-prob 0.9
     rnnkit predict promoters --fasta my.fa --all      # every window, background included
+    rnnkit predict genes --fasta genome.fna.gz        # gene intervals (a tagger)
 
 The recipe's reader (``READERS[recipe]["predict"]``, see ``tasks/genome_recipes.py``)
 turns the file into model inputs, e.g. sliding windows over every record; each gets the
 model's class and probability, printed as tab-separated lines (``--output`` writes them to
 a file). Items predicted as the recipe's background class ("n" = no junction) are left out
-unless ``--all``. Without ``--run`` the newest run of that recipe with a ``best.pt`` under
-``--runs-dir`` is used.
+unless ``--all``. Taggers print runs of one tag per record instead (``record start end
+tag mean_probability``, 1-based inclusive). Without ``--run`` the newest run of that recipe
+with a ``best.pt`` under ``--runs-dir`` is used. Splice windows are read on the given
+strand only: scan the reverse complement for the other one.
 """
 
 from __future__ import annotations
@@ -75,10 +78,7 @@ def reader_for(recipe: str, kind: str) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from rnnkit.data.sequences import pad_batch
-    from rnnkit.tasks.classify import load_classifier
+    from rnnkit.cli.evaluate import checkpoint_kind
     from rnnkit.train.errors import CheckpointError, ConfigError
     from rnnkit.train.loop import resolve_device
 
@@ -88,46 +88,111 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1 (got {args.batch_size})")
     source = args.run_path or newest_run(args.runs_dir, args.recipe)
-    model, spec, cfg, _ = load_classifier(source, str(resolve_device(args.device)))
+    device = str(resolve_device(args.device))
+    if checkpoint_kind(source) == "tagger":
+        from rnnkit.tasks.tagging import load_tagger
+
+        model, spec, cfg, _ = load_tagger(source, device)
+        write = write_intervals
+    else:
+        from rnnkit.tasks.classify import load_classifier
+
+        model, spec, cfg, _ = load_classifier(source, device)
+        write = write_classes
     if cfg.recipe != args.recipe:
         raise CheckpointError(f"{source}: trained by recipe {cfg.recipe!r}, not "
                               f"{args.recipe!r}")
-    classes = spec["classes"]
-    skip = None if args.all else entry.get("background")
-    device = next(model.parameters()).device
     out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115
-    counts = dict.fromkeys(classes, 0)
-    n_items = 0
     try:
-        out.write("\t".join([*entry.get("columns", ("id",)), "class", "probability",
-                             *(f"p_{c}" for c in classes)]) + "\n")
-        batch: list = []
-
-        def flush() -> None:
-            keys, xs = zip(*batch, strict=True)
-            x, lengths = pad_batch(xs)  # readers may yield items of different lengths
-            with torch.no_grad():
-                p = torch.softmax(model(x.to(device), lengths), dim=-1).cpu()
-            for key, row in zip(keys, p, strict=True):
-                k = int(row.argmax())
-                if classes[k] == skip or float(row[k]) < args.min_prob:
-                    continue
-                counts[classes[k]] += 1
-                out.write("\t".join([*map(str, key), classes[k], f"{float(row[k]):.4f}",
-                                     *(f"{float(v):.4f}" for v in row)]) + "\n")
-            batch.clear()
-
-        for key, x in entry["predict"](args.data, spec):
-            batch.append((key if isinstance(key, tuple) else (key,), x))
-            n_items += 1
-            if len(batch) == args.batch_size:
-                flush()
-        if batch:
-            flush()
+        summary = write(model, spec, entry, args, out)
     finally:
         if out is not sys.stdout:
             out.close()
-    shown = ", ".join(f"{c} {n:,}" for c, n in counts.items() if c != skip)
-    sys.stderr.write(f"{args.data}: {n_items:,} items scored with {source}; printed: "
-                     f"{shown or 'none'}\n")
+    sys.stderr.write(f"{args.data}: {summary} (model {source})\n")
     return 0
+
+
+def batched(entry: dict, args, spec: dict):
+    """(keys, padded x, lengths) batches of the reader's items."""
+    from rnnkit.data.sequences import pad_batch
+
+    batch: list = []
+    for key, x in entry["predict"](args.data, spec):
+        batch.append((key if isinstance(key, tuple) else (key,), x))
+        if len(batch) == args.batch_size:
+            keys, xs = zip(*batch, strict=True)
+            yield keys, *pad_batch(xs)  # readers may yield items of different lengths
+            batch = []
+    if batch:
+        keys, xs = zip(*batch, strict=True)
+        yield keys, *pad_batch(xs)
+
+
+def write_classes(model, spec: dict, entry: dict, args, out) -> str:
+    """Classifier: one line per item (background and improbable ones left out)."""
+    import torch
+
+    classes = spec["classes"]
+    skip = None if args.all else entry.get("background")
+    device = next(model.parameters()).device
+    counts, n_items = dict.fromkeys(classes, 0), 0
+    out.write("\t".join([*entry.get("columns", ("id",)), "class", "probability",
+                         *(f"p_{c}" for c in classes)]) + "\n")
+    for keys, x, lengths in batched(entry, args, spec):
+        with torch.no_grad():
+            p = torch.softmax(model(x.to(device), lengths), dim=-1).cpu()
+        n_items += len(keys)
+        for key, row in zip(keys, p, strict=True):
+            k = int(row.argmax())
+            if classes[k] == skip or float(row[k]) < args.min_prob:
+                continue
+            counts[classes[k]] += 1
+            out.write("\t".join([*map(str, key), classes[k], f"{float(row[k]):.4f}",
+                                 *(f"{float(v):.4f}" for v in row)]) + "\n")
+    shown = ", ".join(f"{c} {n:,}" for c, n in counts.items() if c != skip)
+    return f"{n_items:,} items scored; printed: {shown or 'none'}"
+
+
+def write_intervals(model, spec: dict, entry: dict, args, out) -> str:
+    """Tagger: the reader's (record, offset) chunks are tagged and joined into runs of
+    one tag per record, printed as 1-based inclusive intervals with their mean
+    probability; bases that are N get no tag (the model never saw them in training)."""
+    import torch
+
+    from rnnkit.data.fasta import N_INDEX
+
+    classes = spec["classes"]
+    skip = None if args.all else entry.get("background")
+    device = next(model.parameters()).device
+    out.write("record\tstart\tend\ttag\tmean_probability\n")
+    state = {"record": None, "tags": [], "probs": [], "n": 0, "bases": 0}
+
+    def flush_record() -> None:
+        if state["record"] is None:
+            return
+        tags, probs = torch.cat(state["tags"]), torch.cat(state["probs"])
+        state["bases"] += len(tags)
+        change = torch.nonzero(tags[1:] != tags[:-1]).flatten() + 1
+        bounds = [0, *change.tolist(), len(tags)]
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            k = int(tags[a])
+            mean_p = float(probs[a:b].mean())
+            if k < 0 or classes[k] == skip or mean_p < args.min_prob:
+                continue
+            state["n"] += 1
+            out.write(f"{state['record']}\t{a + 1}\t{b}\t{classes[k]}\t{mean_p:.4f}\n")
+        state.update(record=None, tags=[], probs=[])
+
+    for keys, x, lengths in batched(entry, args, spec):
+        with torch.no_grad():
+            p = torch.softmax(model(x.to(device), lengths), dim=-1).cpu()
+        best_p, tags = p.max(-1)
+        tags[x == N_INDEX] = -1
+        for (record, _), t, bp, n in zip(keys, tags, best_p, lengths, strict=True):
+            if record != state["record"]:
+                flush_record()
+                state["record"] = record
+            state["tags"].append(t[:n])
+            state["probs"].append(bp[:n])
+    flush_record()
+    return f"{state['bases']:,} bases tagged; {state['n']:,} intervals printed"

@@ -53,6 +53,18 @@ def window_scanner(window: int, anchor: int | None = None
     return read
 
 
+def genome_chunks(path: str | Path, spec: dict) -> Iterator[tuple[tuple, Tensor]]:
+    """A ``predict`` reader for taggers: every record in consecutive chunks of the model's
+    training length ``spec["length"]`` (the last one shorter). Yields ((record, offset),
+    chunk (L,) int64) with 0-based ``offset``; ``rnnkit predict`` joins the chunks' tags
+    back into per-record intervals."""
+    length = int(spec.get("length") or 500)
+    for rec in fasta.iter_fasta(path, alphabet="dna"):
+        x = fasta.encode_index(rec.sequence, where=f"{path}: record {rec.id!r}")
+        for s in range(0, len(x), length):
+            yield (rec.id, s), x[s:s + length]
+
+
 def _class_of(description: str) -> str | None:
     words = description.split()
     for w in words:

@@ -6,7 +6,8 @@ READERS contract (also followed by ``signal_recipes``; ``sequence_recipes`` merg
     READERS[recipe] = {
         "predict":  fn(path, spec) -> iterable of (key, x)   # rnnkit predict RECIPE --data
                     # key: a tuple of printable fields naming the item (file, record,
-                    # window start...), x: one model input ((T,) int64 or (T, F) float)
+                    # window start...), x: one model input ((T,) int64 or (T, F) float);
+                    # for taggers key = (record, 0-based offset of x in the record)
         "columns":  names of the key's fields, for the output header   [default ("id",)]
         "background": a class whose predictions are only printed with --all (e.g. "n":
                     no junction), or None                               [optional]
@@ -56,6 +57,8 @@ READERS: dict = {
                    f"FASTA '>ID +|-' or TSV with class/sequence columns, {PROMOTER_WINDOW} nt",
     },
     "genes": {
+        "predict": genome_io.genome_chunks,
+        "background": "non-gene",
         "labelled": genes.read_labelled,
         "formats": "genome FASTA (plain/gz) with its GFF3 or Prodigal gene FASTA beside it",
     },

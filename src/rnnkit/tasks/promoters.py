@@ -12,7 +12,8 @@ What ``rnnkit train promoters`` does, all through the one training loop (``Train
 
 1. Choose the number of epochs *before* LOO: 5-fold stratified cross-validation over the
    106 sequences, each fold trained for up to ``max_steps`` updates and evaluated after
-   every epoch; the epoch count with the lowest mean validation loss wins. (Every sequence
+   every epoch; the epoch count with the best mean validation accuracy (smoothed over 5
+   epochs) wins. (Every sequence
    takes part in this one choice, the usual practice for this data set; no fold's model
    or weights see its own held-out sequence.)
 2. Leave-one-out: 106 models, each trained on 105 sequences for exactly that many epochs
@@ -53,10 +54,16 @@ REFERENCES = (("KBANN (Towell & Shavlik 1994)", 4), ("backprop MLP (same source)
 INNER_FOLDS = 5
 VOCAB_SIZE = 5  # A, C, G, T, N
 
+SMOOTH_EPOCHS = 5  # the epoch choice averages validation accuracy over this many epochs
+
+# Attention pooling with a learned score per position: promoter elements (-35 and -10
+# boxes) sit at roughly fixed offsets in these aligned windows. Chosen over max and
+# plain attention pooling by the inner CV alone (mean validation accuracy 0.84-0.88 vs
+# 0.81-0.84), never by LOO. Batch 32 keeps each of the 106 folds to a few updates/epoch.
 DEFAULTS = {
     "model": {"cell": "lstm", "hidden_size": 16, "num_layers": 1, "embed_size": 8,
-              "dropout": 0.3, "bidirectional": True, "pooling": "max"},
-    "train": {"batch_size": 16, "optimizer": "adamw", "lr": 5e-3, "weight_decay": 1e-2,
+              "dropout": 0.3, "bidirectional": True, "pooling": "attention"},
+    "train": {"batch_size": 32, "optimizer": "adamw", "lr": 1e-2, "weight_decay": 1e-2,
               "schedule": "constant", "warmup_steps": 0, "max_steps": 360,
               "eval_every": 1000, "ckpt_every": 1000, "log_every": 7, "threads": 1,
               "clip_norm": 5.0},
@@ -125,7 +132,11 @@ def stratified_folds(labels: torch.Tensor, k: int, seed: int) -> list[list[int]]
 
 def choose_epochs(cfg: RunConfig, spec: dict, data: LabelledSequences
                   ) -> tuple[int, list[float]]:
-    """Inner ``INNER_FOLDS``-fold CV: (best epoch count, mean validation loss per epoch)."""
+    """Inner ``INNER_FOLDS``-fold CV: (best epoch count, mean validation accuracy per
+    epoch). Best = the highest accuracy averaged over ``SMOOTH_EPOCHS`` consecutive epochs
+    (one epoch's accuracy over ~21 sequences per fold is too noisy to pick alone);
+    accuracy rather than loss, because loss keeps rising from overconfidence on a few
+    sequences while the errors, which LOO counts, still fall."""
     bs = cfg.train.batch_size
     losses: list[list[float]] = []
     for f, held in enumerate(stratified_folds(data.labels, INNER_FOLDS, cfg.train.seed)):
@@ -134,10 +145,13 @@ def choose_epochs(cfg: RunConfig, spec: dict, data: LabelledSequences
         epochs = max(1, cfg.train.max_steps // spe)
         _, history = train_fold(cfg, spec, data.subset(rest), data.subset(held),
                                 epochs * spe, spe, cfg.train.seed * 1000 + f)
-        losses.append([h["loss"] for h in history[:epochs]])
+        losses.append([h["accuracy"] for h in history[:epochs]])
     n = min(len(h) for h in losses)
     mean = [sum(h[e] for h in losses) / len(losses) for e in range(n)]
-    return 1 + min(range(n), key=mean.__getitem__), mean
+    w = min(SMOOTH_EPOCHS, n)
+    smooth = [sum(mean[e:e + w]) / w for e in range(n - w + 1)]
+    start = max(range(len(smooth)), key=smooth.__getitem__)
+    return start + w // 2 + 1, mean  # the middle epoch of the best window
 
 
 def leave_one_out(cfg: RunConfig, spec: dict, data: LabelledSequences, epochs: int
@@ -169,7 +183,7 @@ def loo_lines(folds: list[dict], epochs: int, seconds: float) -> list[str]:
              "accuracy), "
              f"{epochs} epochs per fold (chosen by {INNER_FOLDS}-fold inner CV), "
              f"{seconds:.0f} s"]
-    lines += [f"- reference ({name}): {e}/{n} errors" for name, e in REFERENCES]
+    lines += [f"- reference ({name}): {e}/106 errors" for name, e in REFERENCES]
     return lines
 
 
@@ -184,15 +198,17 @@ def run(cfg: RunConfig, run_dir: Path, *, resume_from: Path | None = None,
         torch.set_num_threads(cfg.train.threads)
     torch.set_flush_denormal(True)
     data = load_promoters()
-    spec = classifier_spec(cfg, data, vocab_size=VOCAB_SIZE)
-    t0 = time.perf_counter()
+    extra = {"position_bias": len(data.inputs[0])} if cfg.model.pooling == "attention" else {}
+    spec = classifier_spec(cfg, data, vocab_size=VOCAB_SIZE, **extra)
+    t0, cpu0 = time.perf_counter(), time.process_time()
     epochs, curve = choose_epochs(cfg, spec, data)
     folds = leave_one_out(cfg, spec, data, epochs)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     lines = loo_lines(folds, epochs, seconds)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "loo.json").write_text(json.dumps(
-        {"epochs": epochs, "inner_cv_mean_valid_loss": curve, "seconds": seconds,
+        {"epochs": epochs, "inner_cv_mean_valid_accuracy": curve, "seconds": seconds,
+         "cpu_seconds": cpu,
          "errors": sum(f["label"] != f["pred"] for f in folds), "n": len(folds),
          "folds": folds}, indent=1))
     final = fold_config(cfg, epochs * steps_per_epoch(len(data), cfg.train.batch_size),
