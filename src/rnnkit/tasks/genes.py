@@ -16,7 +16,8 @@ order; the first 70% of chunks train, the next 10% validate (best checkpoint by 
 the last 20% test, as contiguous blocks so no test gene was seen in part. Reported: per-base
 accuracy, F1 of each tag and macro-F1 on the test bases, beside two baselines fitted on
 the training bases: the majority tag, and a GC-content rule (gene where the GC fraction
-of the surrounding 120 bases exceeds a threshold).
+of the surrounding 120 bases exceeds a threshold). The loss weights the tags by inverse
+square-root frequency (non-genes are the rare tag), which favours macro-F1 over accuracy.
 """
 
 from __future__ import annotations
@@ -65,10 +66,16 @@ def build(cfg: RunConfig) -> Setup:
     baselines = [("majority tag", genome_tags.majority_tags(train, test)),
                  (f"GC rule, 120-base window, threshold {thr:.2f} fitted on train", gc)]
     n_bases = sum(len(b) for b in genome.bases)
+    # Non-genes are ~12% of a bacterial genome: plain cross-entropy settles for "gene"
+    # almost everywhere. Inverse-square-root frequency weights lift the rare tag's recall
+    # (and macro-F1) without the instability of full inverse-frequency weights.
+    freq = train.tag_counts().double().clamp_min(1)
+    w = (freq.sum() / freq).sqrt()
+    weights = (w / w.mean()).tolist()
     spec = {"classes": list(chunks.classes), "vocab_size": VOCAB_SIZE, "num_features": None,
             "length": length}
     return tagger_setup(
-        cfg, train, valid, test, spec=spec, baselines=baselines,
+        cfg, train, valid, test, spec=spec, baselines=baselines, tag_weights=weights,
         meta={"genome": str(path), "annotation": str(genome.annotation)},
         describe=f"{path.name}: {n_bases:,} bases, {genome.n_genes} genes from "
         f"{genome.annotation.name}; {masked:,} bases in chunks with N masked out; chunks of "

@@ -73,9 +73,11 @@ def collate_tags(batch: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor
     return x, lengths, tags
 
 
-def tagger_loss(model: nn.Module, batch) -> Tensor:
+def tagger_loss(model: nn.Module, batch, weight: Tensor | None = None) -> Tensor:
+    """Mean (optionally tag-weighted) cross-entropy over the valid steps of a batch."""
     x, lengths, tags = batch
-    return tagging_loss(model(x, lengths), tags, lengths)
+    return tagging_loss(model(x, lengths), tags, lengths,
+                        None if weight is None else weight.to(x.device))
 
 
 def build_tagger(cfg: RunConfig, spec: dict) -> SequenceTagger:
@@ -100,15 +102,17 @@ def tag_predictions(model: nn.Module, batches) -> tuple[Tensor, Tensor]:
     return torch.cat(ys), torch.cat(preds)
 
 
-def score_tags(model: nn.Module, batches, classes: list[str]
+def score_tags(model: nn.Module, batches, classes: list[str], weight: Tensor | None = None
                ) -> tuple[dict, ClassificationReport]:
-    """Mean per-step loss, accuracy and macro-F1 over batches, and the full report."""
+    """Mean per-step loss (weighted as in training), accuracy and macro-F1 over batches,
+    and the full report."""
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
             steps = sum(int(b[1].sum()) for b in batches)
-            loss = sum(float(tagger_loss(model, b)) * int(b[1].sum()) for b in batches)
+            loss = sum(float(tagger_loss(model, b, weight)) * int(b[1].sum())
+                       for b in batches)
             y, pred = tag_predictions(model, batches)
     finally:
         model.train(was_training)
@@ -127,20 +131,26 @@ def batches_of(data: TaggedSequences, batch_size: int, device) -> list:
 def tagger_setup(cfg: RunConfig, train: TaggedSequences, valid: TaggedSequences,
                  test: TaggedSequences | None = None, *, spec: dict, describe: str = "",
                  meta: dict | None = None,
-                 baselines: list[tuple[str, ClassificationReport]] | None = None) -> Setup:
+                 baselines: list[tuple[str, ClassificationReport]] | None = None,
+                 tag_weights: list[float] | None = None) -> Setup:
     """Model + BatchTask + test-set report for a tagging recipe.
 
     ``spec``: {"classes", "vocab_size", "num_features", ...} (stored in checkpoints).
     ``baselines``: (name, report on the same test steps) printed beside the model's scores.
+    ``tag_weights``: per-tag loss weights (training and validation loss), e.g. to make a
+    rare tag count for F1; None = plain cross-entropy.
     """
     for name, part in (("training", train), ("validation", valid), ("test", test)):
         if part is not None and len(part) == 0:
             raise DataError(f"the {name} set is empty")
     classes = spec["classes"]
     model = build_tagger(cfg, spec)
-    task = BatchTask(train, valid, cfg.train.batch_size, collate_tags, tagger_loss,
+    weight = None if tag_weights is None else torch.tensor(tag_weights, dtype=torch.float32)
+    task = BatchTask(train, valid, cfg.train.batch_size, collate_tags,
+                     lambda model, batch: tagger_loss(model, batch, weight),
                      seed=cfg.train.seed,
-                     metrics=lambda model, batches: score_tags(model, batches, classes)[0])
+                     metrics=lambda model, batches: score_tags(model, batches, classes,
+                                                               weight)[0])
 
     def finish(trainer, fit) -> list[str]:
         load_best(trainer)
