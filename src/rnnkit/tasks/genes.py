@@ -52,7 +52,8 @@ SMOKE = {
 def read_labelled(path, spec: dict):
     """``eval`` reader: a genome with its annotation beside it -> every N-free chunk of the
     model's training length (all of them: a new genome has no train/test split)."""
-    return genome_tags.chunk(genome_tags.load_genome_tags(path), spec["length"])[0]
+    length = spec.get("length") or DEFAULTS["data"]["length"]  # runs before "length" was kept
+    return genome_tags.chunk(genome_tags.load_genome_tags(path), length)[0]
 
 
 def build(cfg: RunConfig) -> Setup:
