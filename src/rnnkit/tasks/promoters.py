@@ -138,16 +138,16 @@ def choose_epochs(cfg: RunConfig, spec: dict, data: LabelledSequences
     accuracy rather than loss, because loss keeps rising from overconfidence on a few
     sequences while the errors, which LOO counts, still fall."""
     bs = cfg.train.batch_size
-    losses: list[list[float]] = []
+    accs: list[list[float]] = []
     for f, held in enumerate(stratified_folds(data.labels, INNER_FOLDS, cfg.train.seed)):
         rest = [i for i in range(len(data)) if i not in set(held)]
         spe = steps_per_epoch(len(rest), bs)
         epochs = max(1, cfg.train.max_steps // spe)
         _, history = train_fold(cfg, spec, data.subset(rest), data.subset(held),
                                 epochs * spe, spe, cfg.train.seed * 1000 + f)
-        losses.append([h["accuracy"] for h in history[:epochs]])
-    n = min(len(h) for h in losses)
-    mean = [sum(h[e] for h in losses) / len(losses) for e in range(n)]
+        accs.append([h["accuracy"] for h in history[:epochs]])
+    n = min(len(h) for h in accs)
+    mean = [sum(h[e] for h in accs) / len(accs) for e in range(n)]
     w = min(SMOOTH_EPOCHS, n)
     smooth = [sum(mean[e:e + w]) / w for e in range(n - w + 1)]
     start = max(range(len(smooth)), key=smooth.__getitem__)
