@@ -18,14 +18,7 @@ from rnnkit.data.dna_datasets import load_splice  # noqa: E402
 from rnnkit.tasks import genome_tags, promoters, splice  # noqa: E402
 from rnnkit.train.errors import DataError  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_flush_denormal(False)
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_globals")
 
 
 def write_genome(folder: Path, length: int = 3000, n_run: tuple[int, int] | None = None,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from rnnkit.cli import main
 from rnnkit.tasks import memory_recipes, recipes
@@ -18,13 +17,7 @@ from rnnkit.train.metrics import read_metrics
 NAMES = ("adding", "copy", "temporal", "digits", "pdigits")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_flush_denormal(False)
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_globals")
 
 
 def train_cli(name, tmp_path, *extra):

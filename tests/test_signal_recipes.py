@@ -13,6 +13,8 @@ import torch
 
 from rnnkit.cli import main
 
+pytestmark = pytest.mark.usefixtures("torch_globals")
+
 SMOKE = ["--smoke", "--no-progress", "--threads", "1"]
 
 

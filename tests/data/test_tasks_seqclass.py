@@ -18,13 +18,7 @@ from rnnkit.tasks.seqclass import (
     valid_steps,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models; the machine is shared
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_globals")
 
 
 @pytest.mark.parametrize("cell", CELLS)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 from tk_helpers import make_text
 
 
@@ -18,12 +17,6 @@ def text_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _torch_globals():
-    """One thread: tiny models gain nothing from more, and on a busy 2-core machine extra
-    OpenMP threads slow training tenfold. Training also turns on flush-to-zero. Both are
-    restored so other tests see torch's defaults."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _torch_globals(torch_globals):
+    """Every toolkit test trains: one thread, torch's globals restored (tests/conftest.py)."""
     yield
-    torch.set_flush_denormal(False)
-    torch.set_num_threads(threads)

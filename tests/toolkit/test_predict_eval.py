@@ -116,7 +116,7 @@ def test_wrong_checkpoint_kind(runs, examples, tmp_path, capsys, text_file):
     fa = write_scan(tmp_path / "s.fa", examples)
     code, _, err = run_cli(["predict", "splice", "--fasta", fa, "--run", tmp_path / "lm"],
                            capsys)
-    assert_one_line_error(code, err, "not a sequence-classification checkpoint")
+    assert_one_line_error(code, err, "not a classifier checkpoint")
     # an LM run still evaluates text as before
     code, out, err = run_cli(["eval", tmp_path / "lm", "--data", text_file], capsys)
     assert code == 0 and "bits/char" in out, err

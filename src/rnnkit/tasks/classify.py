@@ -25,11 +25,10 @@ from torch import Tensor, nn
 from rnnkit.data.sequences import LabelledSequences, collate
 from rnnkit.tasks.metrics import ClassificationReport, plot_confusion, report_from_confusion
 from rnnkit.tasks.metrics import confusion_matrix as make_confusion
-from rnnkit.tasks.runner import Setup, load_best
+from rnnkit.tasks.runner import Setup, load_best, load_run_model
 from rnnkit.tasks.seqclass import SequenceClassifier
-from rnnkit.train import checkpoint as ckpt_io
 from rnnkit.train.config import RunConfig
-from rnnkit.train.errors import CheckpointError, DataError
+from rnnkit.train.errors import DataError
 from rnnkit.train.task import BatchTask
 
 
@@ -143,17 +142,4 @@ def classifier_setup(cfg: RunConfig, train: LabelledSequences, valid: LabelledSe
 def load_classifier(path: str | Path, device: str = "cpu"
                     ) -> tuple[SequenceClassifier, dict, RunConfig, dict]:
     """(model in eval mode, spec, config, checkpoint) from a classification run or file."""
-    p = Path(path)
-    file = p / "best.pt" if (p / "best.pt").is_file() else ckpt_io.resolve(p)
-    ck = ckpt_io.load(file)
-    if "classifier" not in ck:
-        raise CheckpointError(f"{file}: not a sequence-classification checkpoint "
-                              f"(recipe {ck.get('config', {}).get('recipe')!r})")
-    cfg = RunConfig.from_dict(ck["config"], source=str(file))
-    spec = ck["classifier"]
-    model = build_classifier(cfg, spec)
-    try:
-        model.load_state_dict(ck["model"])
-    except RuntimeError as e:
-        raise CheckpointError(f"{file}: weights do not fit its config ({e})") from None
-    return model.to(device).eval(), spec, cfg, ck
+    return load_run_model(path, "classifier", build_classifier, device)

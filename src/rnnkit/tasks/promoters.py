@@ -68,11 +68,11 @@ DEFAULTS = {
               "eval_every": 1000, "ckpt_every": 1000, "log_every": 7, "threads": 1,
               "clip_norm": 5.0},
 }
-# ``eval_tokens`` (a cap on what one evaluation scores) caps the LOO folds here: None
-# scores all 106; the smoke run leaves out 4 sequences (evenly spread) to stay seconds-long.
+# The smoke run leaves out only 4 sequences (evenly spread, ``--folds 4``) to stay seconds-long.
 SMOKE = {
     "model": {"hidden_size": 4, "embed_size": 4, "dropout": 0.0},
-    "train": {"max_steps": 2, "batch_size": 128, "eval_tokens": 4},
+    "data": {"folds": 4},
+    "train": {"max_steps": 2, "batch_size": 128},
 }
 
 
@@ -157,9 +157,9 @@ def choose_epochs(cfg: RunConfig, spec: dict, data: LabelledSequences
 def leave_one_out(cfg: RunConfig, spec: dict, data: LabelledSequences, epochs: int
                   ) -> list[dict]:
     """Train ``len(data)`` models, each without one sequence; predict that sequence
-    (only ``cfg.train.eval_tokens`` evenly spread folds when that cap is set)."""
+    (only ``cfg.data.folds`` evenly spread folds when that is set)."""
     out = []
-    n, cap = len(data), cfg.train.eval_tokens
+    n, cap = len(data), cfg.data.folds
     held_out = range(n) if cap is None or cap >= n else \
         sorted({round(k * (n - 1) / max(1, cap - 1)) for k in range(cap)})
     for i in held_out:
@@ -178,7 +178,7 @@ def loo_lines(folds: list[dict], epochs: int, seconds: float) -> list[str]:
     """Report lines: LOO errors beside the published references."""
     errors = sum(f["label"] != f["pred"] for f in folds)
     n = len(folds)
-    capped = "" if n == 106 else " (folds capped by eval_tokens)"
+    capped = "" if n == 106 else " (only --folds of the 106 folds)"
     lines = [f"- leave-one-out errors: **{errors}/{n}**{capped} ({1 - errors / n:.2%} "
              "accuracy), "
              f"{epochs} epochs per fold (chosen by {INNER_FOLDS}-fold inner CV), "

@@ -150,6 +150,28 @@ def write_report(run_dir: Path, cfg: RunConfig, fit: FitResult, setup: Setup,
     return path
 
 
+def load_run_model(path: str | Path, kind: str, build: Callable[[RunConfig, dict], nn.Module],
+                   device: str = "cpu") -> tuple[nn.Module, dict, RunConfig, dict]:
+    """(model in eval mode, spec, config, checkpoint) from a run folder (its best.pt, else
+    the newest checkpoint) or a checkpoint file whose metadata holds ``ck[kind]`` (the
+    spec ``build(cfg, spec)`` rebuilds the model from, e.g. "classifier", "tagger")."""
+    from rnnkit.train import checkpoint as ckpt_io
+
+    p = Path(path)
+    file = p / "best.pt" if (p / "best.pt").is_file() else ckpt_io.resolve(p)
+    ck = ckpt_io.load(file)
+    if kind not in ck:
+        raise ckpt_io.CheckpointError(f"{file}: not a {kind} checkpoint "
+                                      f"(recipe {ck.get('config', {}).get('recipe')!r})")
+    cfg = RunConfig.from_dict(ck["config"], source=str(file))
+    model = build(cfg, ck[kind])
+    try:
+        model.load_state_dict(ck["model"])
+    except RuntimeError as e:
+        raise ckpt_io.CheckpointError(f"{file}: weights do not fit its config ({e})") from None
+    return model.to(device).eval(), ck[kind], cfg, ck
+
+
 def load_best(trainer: Trainer) -> None:
     """Load best.pt's weights into the trainer's model (for test-set scoring after fit)."""
     from rnnkit.train import checkpoint as ckpt_io

@@ -29,11 +29,10 @@ from rnnkit.tasks.metrics import (
     plot_confusion,
     report_from_confusion,
 )
-from rnnkit.tasks.runner import Setup, load_best
+from rnnkit.tasks.runner import Setup, load_best, load_run_model
 from rnnkit.tasks.seqclass import SequenceTagger, tagging_loss, valid_steps
-from rnnkit.train import checkpoint as ckpt_io
 from rnnkit.train.config import RunConfig
-from rnnkit.train.errors import CheckpointError, DataError
+from rnnkit.train.errors import DataError
 from rnnkit.train.task import BatchTask, to_device
 
 
@@ -184,16 +183,4 @@ def tagger_setup(cfg: RunConfig, train: TaggedSequences, valid: TaggedSequences,
 def load_tagger(path: str | Path, device: str = "cpu"
                 ) -> tuple[SequenceTagger, dict, RunConfig, dict]:
     """(model in eval mode, spec, config, checkpoint) from a tagging run or file."""
-    p = Path(path)
-    file = p / "best.pt" if (p / "best.pt").is_file() else ckpt_io.resolve(p)
-    ck = ckpt_io.load(file)
-    if "tagger" not in ck:
-        raise CheckpointError(f"{file}: not a tagging checkpoint "
-                              f"(recipe {ck.get('config', {}).get('recipe')!r})")
-    cfg = RunConfig.from_dict(ck["config"], source=str(file))
-    model = build_tagger(cfg, ck["tagger"])
-    try:
-        model.load_state_dict(ck["model"])
-    except RuntimeError as e:
-        raise CheckpointError(f"{file}: weights do not fit its config ({e})") from None
-    return model.to(device).eval(), ck["tagger"], cfg, ck
+    return load_run_model(path, "tagger", build_tagger, device)

@@ -87,6 +87,8 @@ class DataConfig:
     valid_fraction: float = opt(0.05, "fraction of the text held out for validation",
                                 check=open_unit)
     length: int | None = opt(None, "generated tasks: sequence length or lag T", check=positive)
+    folds: int | None = opt(None, "cross-validation recipes: run only this many folds, "
+                            "evenly spread (default: all)", check=positive)
 
 
 @dataclass
