@@ -95,6 +95,28 @@ def batches_of(data: LabelledSequences, batch_size: int, device) -> list:
                       device) for i in range(0, len(data), batch_size)]
 
 
+def check_splits(train, valid, test) -> None:
+    """DataError naming the first empty split (test may be None)."""
+    for name, part in (("training", train), ("validation", valid), ("test", test)):
+        if part is not None and len(part) == 0:
+            raise DataError(f"the {name} set is empty")
+
+
+def describe_splits(train, valid, test, n_labels: int, labels: str) -> str:
+    return (f"{len(train):,} train / {len(valid):,} valid"
+            f"{f' / {len(test):,} test' if test is not None else ''} sequences, "
+            f"{n_labels} {labels}")
+
+
+def save_scored_split(run_dir: Path, title: str, report: ClassificationReport,
+                      classes: list[str], payload: dict) -> None:
+    """confusion.png and test_report.json (``payload`` plus the full report) of the split
+    that ``finish`` scored."""
+    plot_confusion(report.confusion, classes, run_dir / "confusion.png", title=title)
+    (run_dir / "test_report.json").write_text(json.dumps(
+        {**payload, "report": report.to_dict()}, indent=1))
+
+
 def classifier_setup(cfg: RunConfig, train: LabelledSequences, valid: LabelledSequences,
                      test: LabelledSequences | None = None, *, describe: str = "",
                      spec: dict | None = None, meta: dict | None = None,
@@ -104,9 +126,7 @@ def classifier_setup(cfg: RunConfig, train: LabelledSequences, valid: LabelledSe
     ``baseline`` = (name, accuracy) of a reference (published result, majority class...)
     printed beside the test accuracy.
     """
-    for name, part in (("training", train), ("validation", valid), ("test", test)):
-        if part is not None and len(part) == 0:
-            raise DataError(f"the {name} set is empty")
+    check_splits(train, valid, test)
     spec = spec or classifier_spec(cfg, train)
     classes = spec["classes"]
     model = build_classifier(cfg, spec)
@@ -119,11 +139,8 @@ def classifier_setup(cfg: RunConfig, train: LabelledSequences, valid: LabelledSe
         part, name = (test, "test") if test is not None else (valid, "validation")
         metrics, report = score(trainer.model, batches_of(part, cfg.train.batch_size,
                                                           trainer.device), classes)
-        run_dir = trainer.run_dir
-        plot_confusion(report.confusion, classes, run_dir / "confusion.png",
-                       title=f"{cfg.recipe}: {name} set ({len(part)} sequences)")
-        (run_dir / "test_report.json").write_text(json.dumps(
-            {"split": name, "n": len(part), **metrics, "report": report.to_dict()}, indent=1))
+        save_scored_split(trainer.run_dir, f"{cfg.recipe}: {name} set ({len(part)} sequences)",
+                          report, classes, {"split": name, "n": len(part), **metrics})
         majority = max(part.class_counts().values()) / len(part)
         lines = [f"- {name} accuracy: **{metrics['accuracy']:.2%}** "
                  f"({len(part):,} sequences), macro-F1 {metrics['macro_f1']:.3f}",
@@ -134,9 +151,8 @@ def classifier_setup(cfg: RunConfig, train: LabelledSequences, valid: LabelledSe
         return lines
 
     return Setup(model, task, meta={"classifier": spec, **(meta or {})},
-                 describe=describe or f"{len(train):,} train / {len(valid):,} valid"
-                 f"{f' / {len(test):,} test' if test is not None else ''} sequences, "
-                 f"{len(classes)} classes", finish=finish)
+                 describe=describe or describe_splits(train, valid, test, len(classes),
+                                                      "classes"), finish=finish)
 
 
 def load_classifier(path: str | Path, device: str = "cpu"

@@ -14,7 +14,6 @@ rebuilt without the recipe's data (``load_tagger``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,16 +22,15 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.data.sequences import pad_batch
+from rnnkit.tasks.classify import check_splits, describe_splits, save_scored_split
 from rnnkit.tasks.metrics import (
     ClassificationReport,
     confusion_matrix,
-    plot_confusion,
     report_from_confusion,
 )
 from rnnkit.tasks.runner import Setup, load_best, load_run_model
 from rnnkit.tasks.seqclass import SequenceTagger, tagging_loss, valid_steps
 from rnnkit.train.config import RunConfig
-from rnnkit.train.errors import DataError
 from rnnkit.train.task import BatchTask, to_device
 
 
@@ -139,9 +137,7 @@ def tagger_setup(cfg: RunConfig, train: TaggedSequences, valid: TaggedSequences,
     ``tag_weights``: per-tag loss weights (training and validation loss), e.g. to make a
     rare tag count for F1; None = plain cross-entropy.
     """
-    for name, part in (("training", train), ("validation", valid), ("test", test)):
-        if part is not None and len(part) == 0:
-            raise DataError(f"the {name} set is empty")
+    check_splits(train, valid, test)
     classes = spec["classes"]
     model = build_tagger(cfg, spec)
     weight = None if tag_weights is None else torch.tensor(tag_weights, dtype=torch.float32)
@@ -156,13 +152,11 @@ def tagger_setup(cfg: RunConfig, train: TaggedSequences, valid: TaggedSequences,
         part, name = (test, "test") if test is not None else (valid, "validation")
         metrics, report = score_tags(trainer.model, batches_of(part, cfg.train.batch_size,
                                                                trainer.device), classes)
-        run_dir = trainer.run_dir
         n_steps = int(part.tag_counts().sum())
-        plot_confusion(report.confusion, classes, run_dir / "confusion.png",
-                       title=f"{cfg.recipe}: {name} set ({n_steps:,} steps)")
-        (run_dir / "test_report.json").write_text(json.dumps(
-            {"split": name, "steps": n_steps, **metrics, "report": report.to_dict(),
-             "baselines": {b: r.to_dict() for b, r in baselines or []}}, indent=1))
+        save_scored_split(trainer.run_dir, f"{cfg.recipe}: {name} set ({n_steps:,} steps)",
+                          report, classes,
+                          {"split": name, "steps": n_steps, **metrics,
+                           "baselines": {b: r.to_dict() for b, r in baselines or []}})
         lines = [f"- {name} per-step accuracy: **{metrics['accuracy']:.2%}**, macro-F1 "
                  f"**{metrics['macro_f1']:.3f}**, F1 per tag "
                  + ", ".join(f"{c} {f:.3f}" for c, f in zip(classes, report.f1, strict=True))
@@ -175,9 +169,8 @@ def tagger_setup(cfg: RunConfig, train: TaggedSequences, valid: TaggedSequences,
         return lines
 
     return Setup(model, task, meta={"tagger": spec, **(meta or {})},
-                 describe=describe or f"{len(train):,} train / {len(valid):,} valid"
-                 f"{f' / {len(test):,} test' if test is not None else ''} sequences, "
-                 f"{len(classes)} tags", finish=finish)
+                 describe=describe or describe_splits(train, valid, test, len(classes),
+                                                      "tags"), finish=finish)
 
 
 def load_tagger(path: str | Path, device: str = "cpu"
