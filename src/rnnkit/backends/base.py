@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rnnkit.core.cells import LayerWeights
+from rnnkit.core.gated_cell import GatedCell
 
 
 @dataclass
@@ -33,6 +34,8 @@ class RNNCall:
     training: bool
     lengths: Tensor | None = None
     grad_norms: list[Tensor] | None = None
+    cell: GatedCell | None = None  # a user-defined cell (mode "CUSTOM"); c0 then holds the
+    # states after h, (L*D, S-1, B, H), or is None when h is the only state
 
     @property
     def num_directions(self) -> int:

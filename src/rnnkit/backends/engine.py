@@ -13,6 +13,8 @@ class EngineBackend:
     description = "rnnkit's explicit BPTT engine (batched input and weight-gradient matmuls)"
 
     def why_not(self, call: RNNCall) -> str | None:
+        if call.cell is not None:
+            return "it runs the built-in cells only (a GatedCell runs on native or reference)"
         return None
 
     def avoid(self, call: RNNCall) -> str | None:

@@ -22,6 +22,8 @@ class TorchBackend:
     description = "torch's fused kernels (oneDNN on CPU, cuDNN on GPU)"
 
     def why_not(self, call: RNNCall) -> str | None:
+        if call.cell is not None:
+            return "it runs the built-in cells only (a GatedCell runs on native or reference)"
         if call.grad_norms is not None:
             return "fused kernels cannot report per-step gradient norms (diagnostics are on)"
         if call.lengths is not None and int(call.lengths.min()) == 0:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
+import torch.nn.functional as F
 
 from rnnkit.backends.base import RNNCall, run_stacked
 from rnnkit.core.cells import cell_step, cell_step_with_gates
@@ -37,6 +40,26 @@ def reference_layer(mode, x, h0, c0, w, mask=None, reverse=False, grad_norms=Non
     return torch.stack(ys), h, c
 
 
+def reference_cell_layer(cell, mode, x, h0, c0, w, mask=None, reverse=False, grad_norms=None):
+    """A GatedCell's layer, step by step under autograd: what users write by hand for a
+    custom cell, and the specification its native kernel is tested against."""
+    T = x.shape[0]
+    xg = F.linear(x, w.w_ih, w.b_ih)  # (T, B, G*H): the input parts of every step at once
+    states = [h0, *c0] if c0 is not None else [h0]
+    ys = [None] * T
+    for t in reversed(range(T)) if reverse else range(T):
+        new = cell.apply(xg[t], F.linear(states[0], w.w_hh, w.b_hh), states)
+        if grad_norms is not None and new[0].requires_grad:
+            new[0].register_hook(_norm_writer(grad_norms, t))
+        if mask is None:
+            ys[t], states = new[0], new
+        else:
+            ys[t] = torch.where(mask[t], new[0], 0)
+            states = [torch.where(mask[t], n, s) for n, s in zip(new, states, strict=True)]
+    rest = torch.stack(states[1:]) if len(states) > 1 else None
+    return torch.stack(ys), states[0], rest
+
+
 def _norm_writer(buffer, t):
     def hook(grad):
         buffer[t] = torch.linalg.vector_norm(grad.detach(), dim=-1)
@@ -57,4 +80,6 @@ class ReferenceBackend:
         return None
 
     def run(self, call: RNNCall):
+        if call.cell is not None:
+            return run_stacked(call, functools.partial(reference_cell_layer, call.cell))
         return run_stacked(call, reference_layer)

@@ -16,6 +16,7 @@ from torch import nn
 
 import rnnkit
 from rnnkit.backends import BACKENDS
+from rnnkit.core.gated_cell import GatedCell, gated_gru, gated_lstm
 
 GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1}
 
@@ -121,6 +122,33 @@ def _rnnkit(p: Point, ref: nn.RNNBase, backend: str):
     return m
 
 
+def _tanh_step(x, h, state):
+    return {"h": (x.a + h.a).tanh()}
+
+
+def gated_cell_for(cell: str) -> GatedCell:
+    """The benchmark's cell written as a user-defined GatedCell (same weights as torch.nn)."""
+    if cell == "LSTM":
+        return gated_lstm()
+    if cell == "GRU":
+        return gated_gru()
+    return GatedCell("tanh_rnn", ("a",), _tanh_step)
+
+
+def _custom(p: Point, ref: nn.RNNBase, backend: str):
+    m = rnnkit.CustomRNN(
+        gated_cell_for(p.cell),
+        p.H,
+        p.H,
+        p.layers,
+        bidirectional=p.bidirectional,
+        backend=backend,
+        dtype=ref.weight_ih_l0.dtype,
+    )
+    m.load_state_dict(ref.state_dict())
+    return m
+
+
 def _steps(model, x, first_output: bool):
     params = [q for q in model.parameters() if q.requires_grad]
 
@@ -147,6 +175,8 @@ STEP_OVERHEAD_S = {
     "rnnkit:engine": 3e-4,
     "rnnkit:reference": 6e-4,
     "python-loop": 4e-4,
+    "custom:native": 1e-5,
+    "custom:reference": 8e-4,
     "compiled-loop": 1e-4,
 }
 
@@ -160,7 +190,9 @@ def estimate_s(p: Point, name: str, gflops: float) -> float:
 def candidates(p: Point, names: list[str], dtype=torch.float32, seed: int = 0):
     """{name: (train_fn, infer_fn)} for the requested candidate names at point ``p``.
 
-    Names: "torch.nn", "rnnkit:<backend>", "python-loop", "compiled-loop". A candidate that
+    Names: "torch.nn", "rnnkit:<backend>", "python-loop", "compiled-loop", and
+    "custom:native" / "custom:reference" (the cell written as a GatedCell: its generated
+    kernels / its equations in a Python loop under autograd). A candidate that
     cannot be built here (e.g. torch.compile failing) is returned as the exception instead.
     """
     torch.manual_seed(seed)
@@ -176,6 +208,8 @@ def candidates(p: Point, names: list[str], dtype=torch.float32, seed: int = 0):
                 if backend not in BACKENDS:
                     raise ValueError(f"no rnnkit backend {backend!r}")
                 out[name] = _steps(_rnnkit(p, ref, backend), x, True)
+            elif name in ("custom:native", "custom:reference"):
+                out[name] = _steps(_custom(p, ref, name.split(":", 1)[1]), x, True)
             elif name == "python-loop":
                 out[name] = _steps(PythonLoop(ref, p.cell), x, False)
             elif name == "compiled-loop":

@@ -334,7 +334,8 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--candidates",
         default=",".join(DEFAULT_CANDIDATES),
-        help="comma-separated: torch.nn, rnnkit:<backend>, python-loop, compiled-loop",
+        help="comma-separated: torch.nn, rnnkit:<backend>, python-loop, compiled-loop, "
+        "custom:native, custom:reference (the cell as a GatedCell)",
     )
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median over them)")
     ap.add_argument("--min-sample", type=float, default=0.05, help="seconds per timed sample")

@@ -49,7 +49,9 @@ class _Layout:
 
 
 class RNNBase(nn.Module):
-    """Shared machinery of RNN, LSTM and GRU; use those classes."""
+    """Shared machinery of RNN, LSTM, GRU and CustomRNN; use those classes."""
+
+    cell = None  # CustomRNN: the GatedCell it runs
 
     def __init__(
         self,
@@ -110,7 +112,7 @@ class RNNBase(nn.Module):
 
         # Parameters in torch.nn's order and names, so state_dicts are interchangeable.
         factory = {"device": device, "dtype": dtype}
-        gate_size = GATES[mode] * hidden_size
+        gate_size = self._gate_count() * hidden_size
         real_hidden = proj_size or hidden_size
         D = 2 if bidirectional else 1
         self._all_weights: list[list[str]] = []
@@ -134,6 +136,9 @@ class RNNBase(nn.Module):
         self._grad_record = None  # set by rnnkit.diagnostics.record_hidden_grads
         self.last_backend: str | None = None
         self.reset_parameters()
+
+    def _gate_count(self) -> int:
+        return GATES[self.mode]
 
     @property
     def _owner(self) -> str:
@@ -283,6 +288,7 @@ class RNNBase(nn.Module):
             self.training,
             lengths,
             grad_norms,
+            self.cell,
         )
         return call, layout
 

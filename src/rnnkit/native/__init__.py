@@ -30,7 +30,9 @@ try:
 except ImportError:  # not POSIX: builds are not serialised beyond torch's own lock
     fcntl = None
 
-SOURCE = Path(__file__).with_name("rnn_kernels.cpp")
+HERE = Path(__file__).parent
+SOURCE = HERE / "rnn_kernels.cpp"
+HEADERS = (HERE / "rnn_common.h", HERE / "custom_loop.h")  # included by built-in and generated code
 # -march=native: build for the processor at hand (AVX2/FMA here, AVX-512 where present);
 # -fopenmp-simd: honour the `omp simd` hints on the gate loops without linking OpenMP;
 # -fno-trapping-math: lets GCC vectorise the float-to-int step of exp (torch builds so too).
@@ -66,13 +68,15 @@ def _cpu_key() -> str:
         return platform.processor()
 
 
-def _build_key() -> str:
+def build_key() -> str:
+    """Hash of what every build depends on besides its own source: headers, flags, torch, CPU."""
     h = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), " ".join(CFLAGS).encode(), torch.__version__.encode()):
+    for part in (*(p.read_bytes() for p in HEADERS), " ".join(CFLAGS).encode()):
         h.update(part)
+    h.update(torch.__version__.encode())
     h.update(_cpu_key().encode())
     h.update(sys.version.encode())
-    return h.hexdigest()[:16]
+    return h.hexdigest()
 
 
 def _ensure_ninja_on_path() -> None:
@@ -106,6 +110,25 @@ def _build_lock(build_dir: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _compile(name: str, source: Path, build_dir: Path):
+    """cpp_extension.load under our lock; returns (module, seconds if it was built, else None)."""
+    from torch.utils import cpp_extension
+
+    _ensure_ninja_on_path()
+    fresh = not any(build_dir.glob("*.so"))
+    t0 = time.perf_counter()
+    with _build_lock(build_dir):
+        module = cpp_extension.load(
+            name=name,
+            sources=[str(source)],
+            extra_cflags=CFLAGS,
+            extra_include_paths=[str(HERE)],
+            build_directory=str(build_dir),
+            verbose=False,
+        )
+    return module, (time.perf_counter() - t0 if fresh else None)
+
+
 def load():
     """The compiled extension module, building it on first use; None if that is impossible."""
     global _module, _reason, _tried, build_seconds
@@ -116,23 +139,11 @@ def load():
         _reason = "disabled by the RNNKIT_DISABLE_NATIVE environment variable"
         return None
     try:
-        from torch.utils import cpp_extension
-
-        _ensure_ninja_on_path()
-        build_dir = cache_dir() / _build_key()
+        key = hashlib.sha256(SOURCE.read_bytes() + build_key().encode()).hexdigest()[:16]
+        build_dir = cache_dir() / key
         build_dir.mkdir(parents=True, exist_ok=True)
-        fresh = not any(build_dir.glob("*.so"))
-        t0 = time.perf_counter()
-        with _build_lock(build_dir):
-            _module = cpp_extension.load(
-                name="rnnkit_native",
-                sources=[str(SOURCE)],
-                extra_cflags=CFLAGS,
-                build_directory=str(build_dir),
-                verbose=False,
-            )
-        if fresh:
-            build_seconds = time.perf_counter() - t0
+        _module, seconds = _compile("rnnkit_native", SOURCE, build_dir)
+        build_seconds = seconds if seconds is not None else build_seconds
     except Exception as exc:  # noqa: BLE001 - any build or load failure means "fall back"
         _module = None
         _reason = f"the native extension could not be built or loaded ({_summary(exc)})"
@@ -143,6 +154,25 @@ def load():
             stacklevel=2,
         )
     return _module
+
+
+def build_extension(name: str, source_text: str, key: str):
+    """Compile generated C++ (a custom cell) into the cache; returns (module, None) or
+    (None, reason). Failures warn once per source, as for the built-in kernels."""
+    try:
+        build_dir = cache_dir() / "cells" / key
+        build_dir.mkdir(parents=True, exist_ok=True)
+        source = build_dir / f"{name}.cpp"
+        if not source.exists() or source.read_text() != source_text:
+            tmp = source.with_suffix(".tmp")
+            tmp.write_text(source_text)
+            os.replace(tmp, source)  # never a half-written source for a concurrent build
+        module, _ = _compile(name, source, build_dir)
+        return module, None
+    except Exception as exc:  # noqa: BLE001 - any build or load failure means "fall back"
+        reason = f"the custom cell could not be built or loaded ({_summary(exc)})"
+        warnings.warn(f"rnnkit: {reason}", NativeUnavailableWarning, stacklevel=3)
+        return None, reason
 
 
 def _summary(exc: Exception) -> str:
@@ -166,4 +196,11 @@ def _reset_for_tests() -> None:
     _module, _reason, _tried = None, None, False
 
 
-__all__ = ["NativeUnavailableWarning", "cache_dir", "load", "unavailable_reason"]
+__all__ = [
+    "NativeUnavailableWarning",
+    "build_extension",
+    "build_key",
+    "cache_dir",
+    "load",
+    "unavailable_reason",
+]
