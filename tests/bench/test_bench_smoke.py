@@ -28,7 +28,7 @@ def test_point_flops():
 
 
 def test_smoke_grid_writes_reports(tmp_path):
-    names = "torch.nn,rnnkit:native,rnnkit:engine,python-loop"
+    names = "torch.nn,rnnkit:native,rnnkit:engine,python-loop,custom:native,custom:reference"
     code = bench.main(
         [
             "--grid",

@@ -24,7 +24,7 @@ def make_trainer(tmp_path, **train) -> Trainer:
     cfg.validate()
     torch.manual_seed(0)
     ids = torch.randint(0, 10, (400,))
-    return Trainer(TokenLM(10, cfg.model), ids, ids[:100], cfg, tmp_path, progress=False)
+    return Trainer(TokenLM(10, cfg.model), ids, cfg, tmp_path, valid_ids=ids[:100], progress=False)
 
 
 def logged(tmp_path, key):

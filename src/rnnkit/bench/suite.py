@@ -59,6 +59,11 @@ def grid(name: str) -> list[Point]:
         pts += [Point("LSTM", 1000, 1, 64), Point("GRU", 1000, 16, 64)]
         pts += [Point(c, 50, 16, 256, 2, True) for c in ("LSTM", "GRU")]
         return pts
+    if name == "custom":  # user-defined gated cells (GatedCell) against the built-ins
+        return [
+            Point(c, 50, B, H)
+            for c, B, H in itertools.product(("LSTM", "GRU"), (1, 16, 64, 256), (64, 256))
+        ]
     if name == "issue":
         return [
             Point(c, T, B, H, L, bi)
@@ -71,7 +76,7 @@ def grid(name: str) -> list[Point]:
                 (False, True),
             )
         ]
-    raise ValueError(f"unknown grid {name!r}; choose smoke, docs or issue")
+    raise ValueError(f"unknown grid {name!r}; choose smoke, docs, custom or issue")
 
 
 def machine_info() -> dict:
@@ -330,7 +335,7 @@ def run(
 def main(argv=None) -> int:
     """Command line: ``--grid``, ``--candidates``, ``--rounds``, ``--out``... (see --help)."""
     ap = argparse.ArgumentParser(prog="rnnkit bench", description=__doc__.splitlines()[0])
-    ap.add_argument("--grid", default="docs", choices=("smoke", "docs", "issue"))
+    ap.add_argument("--grid", default="docs", choices=("smoke", "docs", "custom", "issue"))
     ap.add_argument(
         "--candidates",
         default=",".join(DEFAULT_CANDIDATES),

@@ -185,18 +185,15 @@ class RNNBase(nn.Module):
         return s
 
     def _layer_weights(self) -> list[LayerWeights]:
+        # Read _parameters directly: nn.Module.__getattr__ costs microseconds per name, and
+        # this runs on every forward call (see "Python around the kernel" in PERFORMANCE.md).
+        params = self._parameters
         weights = []
         for names in self._all_weights:
-            p = {name.split("_l")[0]: getattr(self, name) for name in names}
-            weights.append(
-                LayerWeights(
-                    p["weight_ih"],
-                    p["weight_hh"],
-                    p.get("bias_ih"),
-                    p.get("bias_hh"),
-                    p.get("weight_hr"),
-                )
-            )
+            p = dict.fromkeys(("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
+            for name in names:
+                p[name.split("_l")[0]] = params[name]
+            weights.append(LayerWeights(*p.values()))
         return weights
 
     # ---- forward ---------------------------------------------------------------------------

@@ -10,12 +10,14 @@ and returns the module, or None with ``cell_unavailable_reason`` saying why.
 from __future__ import annotations
 
 import hashlib
+import weakref
 
 from rnnkit import native
 from rnnkit.core.gated_cell import GatedCell, Graph
 
 _modules: dict[str, object] = {}
 _reasons: dict[str, str] = {}
+_keys: weakref.WeakKeyDictionary[GatedCell, str] = weakref.WeakKeyDictionary()
 
 _FORWARD = {
     "add": "{0} + {1}",
@@ -214,17 +216,22 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {{
 """
 
 
-def _key(source: str) -> str:
-    return hashlib.sha256(source.encode() + native.build_key().encode()).hexdigest()[:16]
+def _key(cell: GatedCell) -> str:
+    """The build key of ``cell``'s source, computed once per cell object: this runs on every
+    forward call, and writing the source costs more than a small step."""
+    key = _keys.get(cell)
+    if key is None:
+        key = hashlib.sha256(cell_source(cell).encode() + native.build_key().encode()).hexdigest()
+        key = _keys[cell] = key[:16]
+    return key
 
 
 def load_cell(cell: GatedCell):
     """The compiled module for ``cell`` (built once per distinct source), or None."""
-    source = cell_source(cell)
-    key = _key(source)
+    key = _key(cell)
     if key in _modules or key in _reasons:
         return _modules.get(key)
-    module, reason = native.build_extension(f"rnnkit_cell_{key}", source, key)
+    module, reason = native.build_extension(f"rnnkit_cell_{key}", cell_source(cell), key)
     if module is None:
         _reasons[key] = reason
     else:
@@ -237,4 +244,4 @@ def cell_unavailable_reason(cell: GatedCell) -> str | None:
     if native.unavailable_reason() is not None:
         return native.unavailable_reason()
     load_cell(cell)
-    return _reasons.get(_key(cell_source(cell)))
+    return _reasons.get(_key(cell))

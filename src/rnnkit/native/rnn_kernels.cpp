@@ -129,12 +129,14 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
             const T g = A::tanh(ag[j]), o = A::sigmoid(ao[j]);
             const T cv = f * cp[j] + i * g;
             const T tv = A::tanh(cv);
-            ai[j] = i;
-            af[j] = f;
-            ag[j] = g;
-            ao[j] = o;
+            if (save) {  // inference keeps no activations (GCC unswitches this loop)
+              ai[j] = i;
+              af[j] = f;
+              ag[j] = g;
+              ao[j] = o;
+              tc[j] = tv;
+            }
             cnr[j] = cv;
-            tc[j] = tv;
             mr[j] = o * tv;
           }
         } else if (mode == GRU) {
@@ -155,10 +157,12 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
             const T z = A::sigmoid(xz[j] + sz[j] + bz);
             const T hv = sn[j] + bn;
             const T n = A::tanh(xn[j] + r * hv);
-            xr[j] = r;
-            xz[j] = z;
-            xn[j] = n;
-            hnn[j] = hv;
+            if (save) {
+              xr[j] = r;
+              xz[j] = z;
+              xn[j] = n;
+              hnn[j] = hv;
+            }
             out[j] = n + z * (hp[j] - n);
           }
         } else {

@@ -66,16 +66,16 @@ def resolve_device(name: str, world: World | None = None) -> torch.device:
 class Trainer:
     """Trains ``model`` on ``task`` as ``cfg.train`` says.
 
-    For backward compatibility ``Trainer(model, train_ids, valid_ids, cfg, run_dir)``
-    builds an ``LMTask`` from token ids. ``run_dir`` receives checkpoints, metrics.jsonl
+    ``task`` may also be a tensor of token ids: with ``valid_ids`` it becomes an ``LMTask``
+    (the language-model shortcut). ``run_dir`` receives checkpoints, metrics.jsonl
     and loss.png (rank 0 only); ``meta`` (plain dicts/lists) is stored in every checkpoint,
     e.g. the vocabulary.
     """
 
-    def __init__(self, model: nn.Module, task: Task | torch.Tensor,
-                 valid_ids: torch.Tensor | None = None, cfg: RunConfig | None = None,
-                 run_dir: Path | None = None, *, meta: dict | None = None,
-                 world: World | None = None, progress: bool = True, unit: str = "char"):
+    def __init__(self, model: nn.Module, task: Task | torch.Tensor, cfg: RunConfig,
+                 run_dir: Path | None = None, *, valid_ids: torch.Tensor | None = None,
+                 meta: dict | None = None, world: World | None = None, progress: bool = True,
+                 unit: str = "char"):
         self.cfg, self.t = cfg, cfg.train
         if isinstance(task, torch.Tensor):
             task = LMTask(task, valid_ids, self.t.batch_size, self.t.seq_len, self.t.k1_steps,
