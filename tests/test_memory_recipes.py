@@ -116,6 +116,7 @@ def test_experiment_smoke_writes_table_json_and_plots(tmp_path, capsys):
     (["--lags", "5,x"], "expected comma-separated integers"),
     (["--cells", "lstm,transformer"], "unknown cell 'transformer'"),
     (["--steps", "0"], "--steps: must be > 0"),
+    (["--chrono", "rnn_tanh"], "--chrono: gated cells only"),
 ])
 def test_bad_experiment_options_give_one_line(argv, message, tmp_path, capsys):
     code = main(["experiment", "memory", "--smoke", "--runs-dir", str(tmp_path), *argv])
@@ -139,3 +140,68 @@ def test_targets_and_result_lines():
     lines = memory_recipes.result_lines("adding", {"loss": 0.0835, "mse": 0.0835,
                                                    "baseline": 1 / 6}, 100)
     assert "ratio 0.501" in lines[0] and "NOT met" in lines[-1]
+
+
+def test_chrono_init_spreads_gate_time_scales():
+    import math
+
+    import torch
+
+    from rnnkit.tasks.memory_models import chrono_init_
+
+    torch.manual_seed(0)
+    lstm = MemoryNet("lstm", 10, 16, 10, per_step=True)
+    chrono_init_(lstm, 120)
+    H = 16
+    b_ih, b_hh = lstm.rnn.bias_ih_l0, lstm.rnn.bias_hh_l0
+    forget, inp = b_ih[H:2 * H], b_ih[:H]
+    assert forget.min() >= 0 and forget.max() <= math.log(119) + 1e-6
+    assert torch.equal(inp, -forget)                     # b_i = -b_f
+    assert not b_hh[:2 * H].any()                       # torch adds b_hh: zeroed there
+    gru = MemoryNet("gru", 10, 16, 10, per_step=True)
+    before = gru.rnn.bias_ih_l0.detach().clone()
+    chrono_init_(gru, 120)
+    z = gru.rnn.bias_ih_l0[H:2 * H]                     # update gate (r, z, n)
+    assert z.min() >= 0 and not gru.rnn.bias_hh_l0[H:2 * H].any()
+    assert torch.equal(gru.rnn.bias_ih_l0[:H], before[:H])  # reset gate untouched
+    with pytest.raises(ValueError, match="gated cell"):
+        chrono_init_(MemoryNet("rnn_tanh", 10, 16, 10), 120)
+    with pytest.raises(ValueError, match="t_max"):
+        chrono_init_(lstm, 2)
+
+
+def test_memory_spec_takes_per_task_settings_unless_given():
+    from rnnkit.tasks import memory_experiment as mx
+
+    spec = mx.MemorySpec(tasks=("adding", "copy"), lags=(100,))
+    runs = {r.name: r for r in mx.memory_runs(spec)}
+    for task in ("adding", "copy"):
+        st = mx.TASK_SETTINGS[task]
+        lstm = runs[f"{task}-T100-lstm"]
+        assert lstm.overrides["model"]["hidden_size"] == st.hidden_size
+        assert lstm.overrides["train"]["lr"] == st.lr
+        assert lstm.overrides["train"]["max_steps"] == st.steps
+        for cell in ("rnn_tanh", "lstm", "gru"):
+            expect = mx.sequence_length(task, 100) if cell in st.chrono else None
+            assert runs[f"{task}-T100-{cell}"].chrono == expect
+    assert mx.sequence_length("copy", 100) == 120 and mx.sequence_length("adding", 100) == 100
+    given = mx.MemorySpec(tasks=("copy",), lags=(100,), hidden_size=32, lr=0.05, steps=7,
+                          chrono=("lstm",))
+    rnn, lstm, gru = mx.memory_runs(given)
+    assert lstm.overrides["model"]["hidden_size"] == 32 and lstm.chrono == 120
+    assert rnn.chrono is None and gru.chrono is None
+    assert lstm.overrides["train"]["lr"] == 0.05 and lstm.overrides["train"]["max_steps"] == 7
+
+
+def test_remedies_subset_and_optimizer(tmp_path, capsys):
+    code = main(["experiment", "remedies", "--smoke", "--runs-dir", str(tmp_path),
+                 "--comparisons", "clipping", "--optimizer", "sgd"])
+    assert code == 0, capsys.readouterr().err
+    rows = json.loads((tmp_path / "remedies" / "remedies.json").read_text())["rows"]
+    assert [r["variant"] for r in rows] == ["clip 1.0", "no clip"]
+    assert "plain SGD" in (tmp_path / "remedies" / "remedies.md").read_text()
+    cfg = (tmp_path / "remedies" / "clipping-no clip" / "config.toml").read_text()
+    assert 'optimizer = "sgd"' in cfg
+    code = main(["experiment", "remedies", "--smoke", "--runs-dir", str(tmp_path),
+                 "--name", "bad", "--comparisons", "clip"])
+    assert code == 1 and "--comparisons" in capsys.readouterr().err

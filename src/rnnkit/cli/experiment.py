@@ -33,7 +33,18 @@ def add_parser(sub) -> None:
     p.add_argument("--seeds", default="1", help="memory: comma-separated seeds")
     p.add_argument("--hidden-size", type=int, default=None,
                    help="LSTM width; other cells get its parameter count (default 64)")
-    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-2)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default 1e-2)")
+    p.add_argument("--forget-bias", type=float, default=None,
+                   help="memory: the LSTMs' initial forget-gate bias (default: torch's init)")
+    p.add_argument("--chrono", default=None, metavar="CELLS",
+                   help="memory: comma-separated cells (lstm, gru) whose gate biases start "
+                        "chrono-initialised (Tallec & Ollivier 2018); 'none' for none "
+                        "(default: none)")
+    p.add_argument("--optimizer", choices=("adam", "sgd"), default=None,
+                   help="remedies: optimiser (default adam; sgd = plain SGD, no momentum)")
+    p.add_argument("--comparisons", default=None,
+                   help="remedies: comma-separated subset of clipping,init,forget (default all)")
     p.add_argument("--name", help="experiment folder under --runs-dir (default: WHICH)")
     p.add_argument("--runs-dir", default="runs", metavar="DIR")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -73,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
             spec.hidden_size = args.hidden_size
         if args.lr is not None:
             spec.lr = args.lr
+        if args.forget_bias is not None:
+            spec.forget_bias = args.forget_bias
+        if args.chrono is not None:
+            spec.chrono = () if args.chrono.strip() == "none" else names(args.chrono)
         rows = mx.run_memory(out_dir, spec, progress=args.progress)
         solved = sum(r["solved"] for r in rows)
         print(f"{len(rows)} runs, {solved} solved; results: {out_dir / 'results.md'}")
@@ -91,6 +106,10 @@ def run(args: argparse.Namespace) -> int:
         spec.steps = args.steps
     if args.lr is not None:
         spec.lr = args.lr
+    if args.optimizer is not None:
+        spec.optimizer = args.optimizer
+    if args.comparisons is not None:
+        spec.groups = names(args.comparisons)
     mx.run_remedies(out_dir, spec, progress=args.progress)
     print(f"results: {out_dir / 'remedies.md'}")
     return 0

@@ -82,5 +82,49 @@ def scale_recurrent_(model: nn.Module, radius: float) -> None:
                 p.mul_(radius / max(rho, 1e-12))
 
 
-__all__ = ["MemoryNet", "count_parameters", "hidden_size_for_budget", "parameter_count",
-           "scale_recurrent_"]
+@torch.no_grad()
+def chrono_init_(model: nn.Module, t_max: int, generator: torch.Generator | None = None) -> None:
+    """Chrono initialisation (Tallec & Ollivier 2018, "Can recurrent neural networks warp
+    time?"): gate biases that give the cell memory time scales spread over 1 ... ``t_max``.
+
+    LSTM (gates i, f, g, o): forget bias b_f ~ log U(1, t_max - 1) per unit and input bias
+    b_i = -b_f, so a unit both keeps its cell state and writes little into it while the
+    input is uninformative. GRU (gates r, z, n; h' = (1 - z) n + z h): update bias
+    b_z ~ log U(1, t_max - 1), so z starts near 1 and h is carried forward. The values go
+    into ``bias_ih``; the ``bias_hh`` part of those gates becomes 0 (torch adds the two).
+    A plain RNN has no gates: ValueError.
+    """
+    if t_max < 3:
+        raise ValueError(f"chrono init needs t_max >= 3, got {t_max}")
+    found = False
+    for module in model.modules():
+        mode = getattr(module, "mode", None) or type(module).__name__.upper()
+        if not hasattr(module, "hidden_size") or not any(
+                n.startswith("bias_ih") for n, _ in module.named_parameters(recurse=False)):
+            continue
+        H = module.hidden_size
+        for name, p in module.named_parameters(recurse=False):
+            if not name.startswith(("bias_ih", "bias_hh")):
+                continue
+            if "LSTM" in mode:
+                blocks = {"f": slice(H, 2 * H), "i": slice(0, H)}
+            elif "GRU" in mode:
+                blocks = {"f": slice(H, 2 * H)}  # the update gate z
+            else:
+                raise ValueError(f"chrono init needs a gated cell (LSTM, GRU), not {mode}")
+            if name.startswith("bias_hh"):
+                for sl in blocks.values():
+                    p[sl].zero_()
+                continue
+            u = torch.rand(H, generator=generator, dtype=p.dtype) * (t_max - 2) + 1
+            b = torch.log(u).to(p.device)
+            p[blocks["f"]].copy_(b)
+            if "i" in blocks:
+                p[blocks["i"]].copy_(-b)
+            found = True
+    if not found:
+        raise ValueError("chrono init: no recurrent layer with gate biases (bias_ih) found")
+
+
+__all__ = ["MemoryNet", "chrono_init_", "count_parameters", "hidden_size_for_budget",
+           "parameter_count", "scale_recurrent_"]
