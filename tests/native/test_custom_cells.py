@@ -215,3 +215,24 @@ def test_generated_source_is_cached_per_cell():
     assert codegen.load_cell(MGU) is codegen.load_cell(rnnkit.GatedCell("mgu", ("f", "n"), mgu_step))
     src = codegen.cell_source(gated_lstm())
     assert "FUSED = true" in src and "A::sigmoid" in src
+
+
+def test_diagnostics_cover_custom_cells():
+    from rnnkit import diagnostics as dg
+
+    torch.manual_seed(5)
+    layer = rnnkit.CustomRNN(MGU, 4, 8)
+    x = torch.randn(20, 2, 4)
+    flow = dg.gradient_flow(layer, lambda: layer(x)[0][-1].pow(2).sum())
+    ref = rnnkit.CustomRNN(MGU, 4, 8, backend="reference")
+    ref.load_state_dict(layer.state_dict())
+    flow_ref = dg.gradient_flow(ref, lambda: ref(x)[0][-1].pow(2).sum())
+    (key, f), (_, f_ref) = *flow.layers.items(), *flow_ref.layers.items()
+    assert layer.last_backend == "native" and ref.last_backend == "reference"
+    torch.testing.assert_close(f.norms, f_ref.norms, rtol=1e-4, atol=1e-9)
+    assert f.norms.shape == (20, 2) and float(f.norms[-1].min()) > 0
+    spectra = dg.recurrent_spectra(layer)
+    assert [b.gate for b in spectra] == ["f", "n"]
+    assert all(isinstance(line, str) for line in dg.advise(flow, spectra))
+    with pytest.raises(ValueError, match="not a CustomRNN"):
+        dg.gate_saturation(layer, lambda: layer(x))

@@ -66,6 +66,8 @@ def capture_layer_calls(model: nn.Module) -> Iterator[list]:
 
     calls, handles = [], []
     for name, module in model.named_modules():
+        if getattr(module, "cell", None) is not None:
+            continue  # CustomRNN: its "gates" are arbitrary expressions, not sigmoid/tanh outputs
         if isinstance(module, RNNBase) or type(module) in (nn.RNN, nn.LSTM, nn.GRU):
 
             def capture(mod, args, kwargs, name=name):
@@ -73,7 +75,10 @@ def capture_layer_calls(model: nn.Module) -> Iterator[list]:
 
             handles.append(module.register_forward_pre_hook(capture, with_kwargs=True))
     if not handles:
-        raise ValueError(f"{type(model).__name__} contains no RNN/LSTM/GRU layer")
+        raise ValueError(
+            f"{type(model).__name__} contains no RNN/LSTM/GRU layer (gate saturation covers "
+            "the built-in cells, not a CustomRNN)"
+        )
     try:
         yield calls
     finally:

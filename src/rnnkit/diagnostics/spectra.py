@@ -51,7 +51,8 @@ def recurrent_spectra(model: nn.Module) -> list[BlockSpectrum]:
         mode = layer_mode(module)
         if mode is None:
             continue
-        gates = GATE_NAMES[mode]
+        cell = getattr(module, "cell", None)  # CustomRNN: the GatedCell's own gate names
+        gates = cell.gates if cell is not None else GATE_NAMES[mode]
         D = 2 if module.bidirectional else 1
         for layer in range(module.num_layers):
             for direction in range(D):

@@ -56,6 +56,8 @@ VANISHING_REMEDY = {
     "RNN_RELU": "switch to an LSTM or GRU, or use orthogonal (identity-like) recurrent init",
     "LSTM": "start the forget gate open (forget_bias=1.0) or use orthogonal recurrent init",
     "GRU": "use orthogonal recurrent init; check the update gate is not saturated",
+    "CUSTOM": "give the cell an additive path for its state (as LSTM's c or GRU's z * h), "
+    "or use orthogonal recurrent init",
     "": "switch a plain RNN to LSTM/GRU, or use orthogonal recurrent init",
 }
 
@@ -82,7 +84,7 @@ def advise(flow=None, spectra=None, saturation=None, watch=None, high_fraction=0
             if f.span < T and f.rho < 1:
                 lines.append(
                     f"gradients vanish in {label}: below {flow.threshold:g} of their value after "
-                    f"{f.span} of {T} steps (x{f.rho:.3f} per step): {VANISHING_REMEDY[f.mode]}"
+                    f"{f.span} of {T} steps (x{f.rho:.3f} per step): {VANISHING_REMEDY.get(f.mode, VANISHING_REMEDY[''])}"
                 )
             elif f.rho > 1.05 and direction == 0:
                 # Only the forward sweep ends where a sequence loss usually sits; a reverse
