@@ -9,6 +9,7 @@ accumulates between calls); inference is forward under ``no_grad``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 import torch
@@ -108,20 +109,6 @@ def _torch_nn(p: Point, dtype) -> nn.RNNBase:
     return cls(p.H, p.H, p.layers, bidirectional=p.bidirectional, dtype=dtype)
 
 
-def _rnnkit(p: Point, ref: nn.RNNBase, backend: str):
-    cls = {"LSTM": rnnkit.LSTM, "GRU": rnnkit.GRU, "RNN_TANH": rnnkit.RNN}[p.cell]
-    m = cls(
-        p.H,
-        p.H,
-        p.layers,
-        bidirectional=p.bidirectional,
-        backend=backend,
-        dtype=ref.weight_ih_l0.dtype,
-    )
-    m.load_state_dict(ref.state_dict())
-    return m
-
-
 def _tanh_step(x, h, state):
     return {"h": (x.a + h.a).tanh()}
 
@@ -135,9 +122,13 @@ def gated_cell_for(cell: str) -> GatedCell:
     return GatedCell("tanh_rnn", ("a",), _tanh_step)
 
 
-def _custom(p: Point, ref: nn.RNNBase, backend: str):
-    m = rnnkit.CustomRNN(
-        gated_cell_for(p.cell),
+def _rnnkit(p: Point, ref: nn.RNNBase, backend: str, custom: bool = False):
+    """rnnkit's layer for ``p`` with ``ref``'s weights; ``custom``: the cell as a GatedCell."""
+    if custom:
+        make = functools.partial(rnnkit.CustomRNN, gated_cell_for(p.cell))
+    else:
+        make = {"LSTM": rnnkit.LSTM, "GRU": rnnkit.GRU, "RNN_TANH": rnnkit.RNN}[p.cell]
+    m = make(
         p.H,
         p.H,
         p.layers,
@@ -209,7 +200,7 @@ def candidates(p: Point, names: list[str], dtype=torch.float32, seed: int = 0):
                     raise ValueError(f"no rnnkit backend {backend!r}")
                 out[name] = _steps(_rnnkit(p, ref, backend), x, True)
             elif name in ("custom:native", "custom:reference"):
-                out[name] = _steps(_custom(p, ref, name.split(":", 1)[1]), x, True)
+                out[name] = _steps(_rnnkit(p, ref, name.split(":", 1)[1], custom=True), x, True)
             elif name == "python-loop":
                 out[name] = _steps(PythonLoop(ref, p.cell), x, False)
             elif name == "compiled-loop":
