@@ -201,3 +201,21 @@ def test_small_batch_micro_kernel_matches_torch_nn(cell, B, H):
     torch.testing.assert_close(results[0][0], results[1][0], atol=1e-5, rtol=1e-5)
     for a, b in zip(results[0][1:], results[1][1:], strict=True):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("cls", "B", "H", "grad", "runs"),
+    [
+        (rnnkit.LSTM, 16, 64, False, "native"),  # faster than oneDNN since session 3
+        (rnnkit.LSTM, 16, 256, False, "torch"),  # oneDNN inference measured faster
+        (rnnkit.GRU, 64, 64, False, "torch"),
+        (rnnkit.GRU, 16, 64, False, "native"),
+        (rnnkit.GRU, 256, 64, True, "native"),  # training: native at every measured size
+    ],
+)
+def test_auto_follows_the_measured_ranking(cls, B, H, grad, runs):
+    layer = cls(8, H)
+    x = torch.randn(3, B, 8)
+    with torch.set_grad_enabled(grad):
+        layer(x)
+    assert layer.last_backend == runs
