@@ -1,4 +1,4 @@
-"""Peak memory of one training step: torch.nn vs native vs native with recompute.
+"""Peak memory and time of one training step: torch.nn vs native vs native with recompute.
 
 Run: .venv/bin/python benchmarks/recompute_memory.py   (one thread; a 3-layer stack, where
 saved activations of all layers are alive at once unless recomputed)
@@ -8,7 +8,7 @@ import torch
 
 import rnnkit
 from rnnkit.backends.native import recompute_activations
-from rnnkit.bench.timing import peak_memory_mib
+from rnnkit.bench.timing import interleaved, peak_memory_mib
 
 T, B, H, L = 200, 64, 256, 3
 
@@ -35,15 +35,15 @@ def _cell(cell):
 
         return f
 
-    res = {
-        "torch.nn": peak_memory_mib(step(ref)),
-        "native": peak_memory_mib(step(nat)),
-        "native+recompute": peak_memory_mib(step(nat, True)),
-    }
+    steps = {"torch.nn": step(ref), "native": step(nat), "native+recompute": step(nat, True)}
+    mem = {k: peak_memory_mib(f) for k, f in steps.items()}
+    times = interleaved(steps, rounds=5, min_sample_s=0.2)  # medians of interleaved rounds
     print(
         cell,
         f"T={T} B={B} H={H} layers={L}:",
-        ", ".join(f"{k} {v:.1f} MiB" for k, v in res.items()),
+        ", ".join(
+            f"{k} {mem[k]:.1f} MiB {times[k]['median_s'] * 1e3:.0f} ms" for k in steps
+        ),
         flush=True,
     )
 
