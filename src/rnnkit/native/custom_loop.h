@@ -62,7 +62,7 @@ std::vector<Tensor> custom_forward_impl(const Tensor& x, const Tensor& s0, const
   T* Y = ptr<T>(y);
   const T* Whh = ptr<T>(w_hh);
   const T* bhh = Cell::FUSED ? nullptr : ptr<T>(b_hh);
-  const bool small = use_small_mm<T>(B, GH * H);
+  const bool small = use_small_mm<T>(B, GH, H);
   Tensor whh_t = small ? w_hh.t().contiguous() : Tensor();
   const T* WhhT = ptr<T>(whh_t);
   PackedWeights pk_hh;
@@ -157,7 +157,7 @@ std::vector<Tensor> custom_backward_impl(const Tensor& x, const Tensor& w_ih, co
   T* DH = ptr<T>(dh);
   T* NR = ptr<T>(norms);
   const bool* MK = mask.defined() ? mask.data_ptr<bool>() : nullptr;
-  const bool small = use_small_mm<T>(B, GH * H);
+  const bool small = use_small_mm<T>(B, GH, H);
   PackedWeights pk_hh;
   if constexpr (std::is_same_v<T, float>) {
     if (!small && B > 0 && PackedWeights::enabled()) pk_hh.pack(Whh, GH, H, false, B);

@@ -110,6 +110,7 @@ inline void small_mm_tile(const float* h, int K, const float* M, int N, float* o
 }
 inline void small_mm(const float* h, int B, int K, const float* M, int N, float* out, bool acc_in) {
   int b = 0;
+  for (; b + 6 <= B; b += 6) small_mm_tile<6, 2>(h + b * K, K, M, N, out + b * N, acc_in);
   for (; b + 4 <= B; b += 4) small_mm_tile<4, 2>(h + b * K, K, M, N, out + b * N, acc_in);
   for (; b + 2 <= B; b += 2) small_mm_tile<2, 4>(h + b * K, K, M, N, out + b * N, acc_in);
   for (; b < B; ++b) small_mm_tile<1, 8>(h + b * K, K, M, N, out + b * N, acc_in);
@@ -169,13 +170,22 @@ inline void rec_mm_grad(const T* d, const T* w, bool small, T* c, int B, int N, 
 #endif
   mm_dw<T>(d, w, c, B, N, K, beta);
 }
-// Where the micro-kernel beats MKL: batch 1-2, and weights within ~1 MB (L2-sized). Past
-// that, both stream W from memory and the kernel's column-tiled walk over W^T (a 4*N-byte
-// stride per row) loses to MKL's contiguous one (measured 0.74-0.89x of torch.nn at H=1024).
+// Where the micro-kernel beats MKL's packed GEMM (benchmarks/micro_small_gemm.cpp, AMD
+// EPYC, one thread): batch 1-2 with weights within ~1 MB (L2-sized); and, with its 6-row x
+// 16-column tile (12 accumulators), batch 3-8 when the recurrent matrix is at most 64 wide
+// and 2^14 elements. Per GEMM it took 0.68-0.82x MKL's time at H = 64, B = 4-16 (and lost
+// at H = 128); per training step / inference, two A/B runs of benchmarks/small_mm_ab.py gave
+// 0.78-1.11x at B = 4-8 (mostly faster) but 0.93-1.17x at B = 16 (no gain), hence 8. Past ~1 MB both stream W from memory and the kernel's column-tiled
+// walk over W^T loses to MKL's contiguous one (0.74-0.89x of torch.nn at H = 1024).
+// RNNKIT_NATIVE_SMALL_MM_MAX_B caps the batch for the second rule (A/B timing; default 8).
 template <typename T>
-inline bool use_small_mm(int64_t B, int64_t weight_elems) {
+inline bool use_small_mm(int64_t B, int64_t rows, int64_t cols) {
 #ifdef RNNKIT_SMALL_MM
-  return std::is_same_v<T, float> && B <= 2 && weight_elems <= (int64_t(1) << 18);
+  if (!std::is_same_v<T, float>) return false;
+  if (B <= 2) return rows * cols <= (int64_t(1) << 18);
+  const char* env = std::getenv("RNNKIT_NATIVE_SMALL_MM_MAX_B");  // per call: A/B in one process
+  const int64_t max_b = env ? std::atoll(env) : 8;
+  return B <= max_b && cols <= 64 && rows * cols <= (int64_t(1) << 14);
 #else
   return false;
 #endif

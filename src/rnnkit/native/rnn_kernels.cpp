@@ -81,7 +81,7 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
   T* HS = ptr<T>(hs);
   const T* Whh = ptr<T>(w_hh);
   const T* Whr = ptr<T>(w_hr);
-  const bool small = use_small_mm<T>(B, GH * Hr);
+  const bool small = use_small_mm<T>(B, GH, Hr);
   Tensor whh_t = small ? w_hh.t().contiguous() : Tensor();  // (Hr, G*H) for the micro-kernel
   Tensor whr_t = small && proj ? w_hr.t().contiguous() : Tensor();  // (H, P)
   const T* WhhT = ptr<T>(whh_t);
@@ -244,7 +244,7 @@ std::vector<Tensor> backward_impl(int64_t mode, const Tensor& x, const Tensor& w
   T* dcp = ptr<T>(dc);
   T* DM = ptr<T>(dm_buf);
   const bool* MK = mask.defined() ? mask.data_ptr<bool>() : nullptr;
-  const bool small = use_small_mm<T>(B, GH * Hr);
+  const bool small = use_small_mm<T>(B, GH, Hr);
   PackedWeights pk_hh, pk_hr;  // float32 at B > 2: W_hh and W_hr as they are, packed once
   if constexpr (std::is_same_v<T, float>) {
     if (!small && B > 0 && PackedWeights::enabled()) {
