@@ -1,6 +1,7 @@
 """``rnnkit experiment``: the long-range memory experiments of issue #5.
 
-    rnnkit experiment memory --tasks adding,copy --lags 50,100,200,400 --steps 2000
+    rnnkit experiment memory --tasks adding --lags 50,100,200 --steps 2000
+    rnnkit experiment memory --tasks copy --lags 100          # LSTM 128, lr 1e-2, chrono
     rnnkit experiment memory --smoke                  # the whole pipeline in seconds
     rnnkit experiment remedies --lags 100,200 --steps 1000
 
@@ -29,10 +30,11 @@ def add_parser(sub) -> None:
     p.add_argument("--cells", default="rnn_tanh,lstm,gru", help="memory: cells to compare")
     p.add_argument("--steps", type=int, default=None,
                    help="most updates per run; a run stops once it meets its target "
-                        "(default 2000 memory, 1000 remedies)")
+                        "(default: memory per task, copy 12000, others 2000; remedies 1000)")
     p.add_argument("--seeds", default="1", help="memory: comma-separated seeds")
     p.add_argument("--hidden-size", type=int, default=None,
-                   help="LSTM width; other cells get its parameter count (default 64)")
+                   help="LSTM width; other cells get its parameter count (default: "
+                        "copy 128, others 64)")
     p.add_argument("--lr", type=float, default=None,
                    help="learning rate (default 1e-2)")
     p.add_argument("--forget-bias", type=float, default=None,
@@ -40,7 +42,7 @@ def add_parser(sub) -> None:
     p.add_argument("--chrono", default=None, metavar="CELLS",
                    help="memory: comma-separated cells (lstm, gru) whose gate biases start "
                         "chrono-initialised (Tallec & Ollivier 2018); 'none' for none "
-                        "(default: none)")
+                        "(default: copy lstm,gru; others none)")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default=None,
                    help="remedies: optimiser (default adam; sgd = plain SGD, no momentum)")
     p.add_argument("--comparisons", default=None,
