@@ -8,14 +8,15 @@ import pytest
 from tk_helpers import run_cli
 
 from rnnkit.tasks import charlm, recipes
-from rnnkit.train.checkpoint import list_checkpoints
+from rnnkit.train.checkpoint import list_checkpoints, load
 from rnnkit.train.metrics import read_metrics
 
 
-def tiny_config(text_file, **train):
+def tiny_config(text_file, cell="lstm", **train):
     # Dropout > 0 so the torch RNG matters; GRU/LSTM both carry state across windows.
     return recipes.resolve("charlm", smoke=True, cli_overrides={
-        "model": {"hidden_size": 16, "embed_size": 8, "dropout": 0.1, "num_layers": 2},
+        "model": {"hidden_size": 16, "embed_size": 8, "dropout": 0.1, "num_layers": 2,
+                  "cell": cell},
         "data": {"data": str(text_file)},
         "train": {"max_steps": 24, "log_every": 1, "eval_every": 8, "ckpt_every": 100,
                   **train}})
@@ -62,3 +63,22 @@ def test_cli_resume_continues_the_saved_config(text_file, tmp_path, capsys):
     code, _, err = run_cli(["train", "--resume", tmp_path / "r", "--hidden-size", "20"],
                            capsys)
     assert code == 1 and "cannot change --hidden-size" in err
+
+
+@pytest.mark.parametrize("cell", ["mgu", "lstm_cifg"])
+def test_gated_cells_train_and_resume_exactly(text_file, tmp_path, cell):
+    """The toolkit's extra cells run on generated native kernels (rnnkit.GatedCell) and
+    carry their (one- or two-tensor) state through checkpoints like GRU and LSTM."""
+    whole = charlm.run(tiny_config(text_file, cell, max_steps=10), tmp_path / "whole",
+                       progress=False, sample_length=5)
+    part = tmp_path / "part"
+    charlm.run(tiny_config(text_file, cell, max_steps=10), part, progress=False,
+               should_stop=lambda step: step == 6, sample_length=5)
+    charlm.run(tiny_config(text_file, cell, max_steps=10), part,
+               resume_from=list_checkpoints(part)[-1], progress=False, sample_length=5)
+    assert losses(part) == losses(tmp_path / "whole")
+    assert whole.fit.steps == 10
+    ck = load(list_checkpoints(tmp_path / "whole")[-1])
+    gates = {"mgu": 2, "lstm_cifg": 3}[cell]
+    assert ck["config"]["model"]["cell"] == cell
+    assert ck["model"]["rnn.weight_hh_l0"].shape == (gates * 16, 16)

@@ -10,9 +10,10 @@ import torch
 from torch import nn
 
 import rnnkit
+from rnnkit.core.gated_cell import GATED_CELLS
 from rnnkit.train.config import ModelConfig
 
-CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
+CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu", *GATED_CELLS)  # the last: GatedCells
 
 
 def make_recurrent(cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
@@ -33,6 +34,8 @@ def make_recurrent(cell: str, input_size: int, hidden_size: int, num_layers: int
         return rnnkit.LSTM(input_size, hidden_size, forget_bias=forget_bias, **kw)
     if cell == "gru":
         return rnnkit.GRU(input_size, hidden_size, **kw)
+    if cell in GATED_CELLS:  # generated native kernels (rnnkit.GatedCell)
+        return rnnkit.CustomRNN(GATED_CELLS[cell](), input_size, hidden_size, **kw)
     return rnnkit.RNN(input_size, hidden_size, nonlinearity=cell[4:], **kw)
 
 

@@ -55,7 +55,8 @@ open_unit = Check(lambda x: 0.0 < x < 1.0, "must be in (0, 1)")
 class ModelConfig:
     """Embedding -> recurrent stack -> linear decoder."""
 
-    cell: str = opt("lstm", "recurrent cell", choices=("lstm", "gru", "rnn_tanh", "rnn_relu"))
+    cell: str = opt("lstm", "recurrent cell (mgu, lstm_cifg: gated cells on generated kernels)",
+                    choices=("lstm", "gru", "rnn_tanh", "rnn_relu", "mgu", "lstm_cifg"))
     hidden_size: int = opt(256, "hidden units per layer", check=positive)
     num_layers: int = opt(1, "stacked recurrent layers", flag="layers", check=positive)
     embed_size: int = opt(64, "token embedding width", check=positive)
