@@ -212,7 +212,8 @@ def test_recompute_gives_the_same_gradients():
 
 @needs_native
 def test_generated_source_is_cached_per_cell():
-    assert codegen.load_cell(MGU) is codegen.load_cell(rnnkit.GatedCell("mgu", ("f", "n"), mgu_step))
+    same = rnnkit.GatedCell("mgu", ("f", "n"), mgu_step)
+    assert codegen.load_cell(MGU) is codegen.load_cell(same)
     src = codegen.cell_source(gated_lstm())
     assert "FUSED = true" in src and "A::sigmoid" in src
 
@@ -227,7 +228,7 @@ def test_diagnostics_cover_custom_cells():
     ref = rnnkit.CustomRNN(MGU, 4, 8, backend="reference")
     ref.load_state_dict(layer.state_dict())
     flow_ref = dg.gradient_flow(ref, lambda: ref(x)[0][-1].pow(2).sum())
-    (key, f), (_, f_ref) = *flow.layers.items(), *flow_ref.layers.items()
+    (_, f), (_, f_ref) = *flow.layers.items(), *flow_ref.layers.items()
     assert layer.last_backend == "native" and ref.last_backend == "reference"
     torch.testing.assert_close(f.norms, f_ref.norms, rtol=1e-4, atol=1e-9)
     assert f.norms.shape == (20, 2) and float(f.norms[-1].min()) > 0

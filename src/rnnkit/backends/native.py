@@ -22,8 +22,8 @@ import functools
 import torch
 
 from rnnkit import native
-from rnnkit.native import codegen
 from rnnkit.backends.base import RNNCall, run_stacked
+from rnnkit.native import codegen
 
 _MODES = {"RNN_TANH": 0, "RNN_RELU": 1, "LSTM": 2, "GRU": 3}
 _RECOMPUTE = contextvars.ContextVar("rnnkit_native_recompute", default=False)
@@ -124,7 +124,9 @@ class NativeCellBPTT(torch.autograd.Function):
     def forward(ctx, x, s0, w_ih, w_hh, b_ih, b_hh, ext, mask, reverse, grad_norms):
         # s0 (S, B, H): h first, then the cell's other states
         recompute = _RECOMPUTE.get()
-        y, s_n, pre, rs, sp = ext.forward(x, s0, w_ih, w_hh, b_ih, b_hh, mask, reverse, not recompute)
+        y, s_n, pre, rs, sp = ext.forward(
+            x, s0, w_ih, w_hh, b_ih, b_hh, mask, reverse, not recompute
+        )
         if recompute:
             ctx.save_for_backward(x, s0, w_ih, w_hh, b_ih, b_hh, mask)
         else:
@@ -142,7 +144,9 @@ class NativeCellBPTT(torch.autograd.Function):
             )
         if ctx.recompute:
             x, s0, w_ih, w_hh, b_ih, b_hh, mask = ctx.saved_tensors
-            _, _, pre, rs, sp = ctx.ext.forward(x, s0, w_ih, w_hh, b_ih, b_hh, mask, ctx.reverse, True)
+            _, _, pre, rs, sp = ctx.ext.forward(
+                x, s0, w_ih, w_hh, b_ih, b_hh, mask, ctx.reverse, True
+            )
         else:
             x, w_ih, w_hh, pre, rs, sp, mask = ctx.saved_tensors
         need = ctx.needs_input_grad

@@ -178,12 +178,15 @@ class GatedCell:
                 raise ValueError(f"GatedCell {self.name!r}: needs at least one {kind}")
             for n in names:
                 if not (isinstance(n, str) and n.isidentifier() and not keyword.iskeyword(n)):
-                    raise ValueError(f"GatedCell {self.name!r}: {kind} name {n!r} is not a Python identifier")
+                    raise ValueError(
+                        f"GatedCell {self.name!r}: {kind} name {n!r} is not a Python identifier"
+                    )
             if len(set(names)) != len(names):
                 raise ValueError(f"GatedCell {self.name!r}: repeated {kind} names in {names}")
         if self.states[0] != "h":
             raise ValueError(
-                f"GatedCell {self.name!r}: the first state must be 'h' (the output), got {self.states}"
+                f"GatedCell {self.name!r}: the first state must be 'h' (the output), "
+                f"got {self.states}"
             )
         if not callable(step):
             raise TypeError(f"GatedCell {self.name!r}: step must be a function")
@@ -259,7 +262,9 @@ def _fuse(g: Graph, G: int) -> bool:
     for k in range(G):
         xi, hi = leaf[("x", k)], leaf[("h", k)]
         ux, uh = users.get(xi, []), users.get(hi, [])
-        if len(ux) != 1 or ux != uh or g.nodes[ux[0]].op != "add" or xi in g.outputs or hi in g.outputs:
+        if len(ux) != 1 or ux != uh or g.nodes[ux[0]].op != "add":
+            return False
+        if xi in g.outputs or hi in g.outputs:
             return False
     return True
 

@@ -84,7 +84,8 @@ def advise(flow=None, spectra=None, saturation=None, watch=None, high_fraction=0
             if f.span < T and f.rho < 1:
                 lines.append(
                     f"gradients vanish in {label}: below {flow.threshold:g} of their value after "
-                    f"{f.span} of {T} steps (x{f.rho:.3f} per step): {VANISHING_REMEDY.get(f.mode, VANISHING_REMEDY[''])}"
+                    f"{f.span} of {T} steps (x{f.rho:.3f} per step): "
+                    f"{VANISHING_REMEDY.get(f.mode, VANISHING_REMEDY[''])}"
                 )
             elif f.rho > 1.05 and direction == 0:
                 # Only the forward sweep ends where a sequence loss usually sits; a reverse

@@ -51,7 +51,9 @@ class CustomRNN(RNNBase):
         recurrent_init: str = "default",
     ) -> None:
         if not isinstance(cell, GatedCell):
-            raise TypeError(f"CustomRNN: cell must be a rnnkit.GatedCell, got {type(cell).__name__}")
+            raise TypeError(
+                f"CustomRNN: cell must be a rnnkit.GatedCell, got {type(cell).__name__}"
+            )
         self.cell = cell
         super().__init__(
             "CUSTOM",

@@ -142,7 +142,7 @@ def _backward_lines(graph: Graph, loads: dict[int, str]) -> list[str]:
     for k, i in fused_adds.items():
         by_load[f"dx{k}[j]"] = i
     for target, i in sorted(by_load.items()):
-        lines.append(f"{target} = {'g%d' % i if i in declared else 'T(0)'};")
+        lines.append(f"{target} = {f'g{i}' if i in declared else 'T(0)'};")
     return lines
 
 
