@@ -27,8 +27,12 @@ import torch
 from rnnkit.diagnostics import gradient_flow
 from rnnkit.tasks import memory_recipes as mr
 from rnnkit.tasks import recipes
-from rnnkit.tasks.memory_models import (chrono_init_, hidden_size_for_budget, parameter_count,
-                                        scale_recurrent_)
+from rnnkit.tasks.memory_models import (
+    chrono_init_,
+    hidden_size_for_budget,
+    parameter_count,
+    scale_recurrent_,
+)
 from rnnkit.tasks.runner import run_recipe, seed_everything
 from rnnkit.train import checkpoint as ckpt_io
 from rnnkit.train.config import RunConfig
