@@ -39,6 +39,19 @@ def recompute_activations(enabled: bool = True):
         _RECOMPUTE.reset(token)
 
 
+def _records_graph(tensors) -> bool:
+    """Whether autograd records this call (else it is inference: nothing to save)."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def _refuse_double_backward() -> None:
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            "rnnkit's native backend does not support double backward (create_graph=True); "
+            "use backend='reference' for higher-order gradients"
+        )
+
+
 class NativeBPTT(torch.autograd.Function):
     """One layer, one direction; forward and backward sweeps in ``rnn_kernels.cpp``."""
 
@@ -65,11 +78,7 @@ class NativeBPTT(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dy, dh_n, dc_n=None):
-        if torch.is_grad_enabled():
-            raise RuntimeError(
-                "rnnkit's native backend does not support double backward (create_graph=True); "
-                "use backend='reference' for higher-order gradients"
-            )
+        _refuse_double_backward()
         if ctx.recompute:
             x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, mask = ctx.saved_tensors
             _, _, _, act, aux, h_prev, c_prev, m_all = native.load().forward(
@@ -109,7 +118,7 @@ def native_layer(mode, x, h0, c0, w, mask=None, reverse=False, grad_norms=None):
     if mask is not None:
         mask = mask.squeeze(-1)  # (T, B)
     tensors = (x, h0, c0, *w)
-    if not (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)):
+    if not _records_graph(tensors):
         # Inference: no graph, so skip the autograd Function and save nothing.
         y, h_n, c_n, *_ = native.load().forward(_MODES[mode], *tensors, mask, reverse, False)
         return y, h_n, (c_n if c0 is not None else None)
@@ -137,11 +146,7 @@ class NativeCellBPTT(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dy, ds_n):
-        if torch.is_grad_enabled():
-            raise RuntimeError(
-                "rnnkit's native backend does not support double backward (create_graph=True); "
-                "use backend='reference' for higher-order gradients"
-            )
+        _refuse_double_backward()
         if ctx.recompute:
             x, s0, w_ih, w_hh, b_ih, b_hh, mask = ctx.saved_tensors
             _, _, pre, rs, sp = ctx.ext.forward(
@@ -169,7 +174,7 @@ def native_cell_layer(cell, mode, x, h0, c0, w, mask=None, reverse=False, grad_n
         mask = mask.squeeze(-1)  # (T, B)
     s0 = h0.unsqueeze(0) if c0 is None else torch.cat([h0.unsqueeze(0), c0])
     tensors = (x, s0, w.w_ih, w.w_hh, w.b_ih, w.b_hh)
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
+    if _records_graph(tensors):
         y, s_n = NativeCellBPTT.apply(*tensors, ext, mask, reverse, grad_norms)
     else:
         y, s_n, *_ = ext.forward(*tensors, mask, reverse, False)
@@ -207,9 +212,7 @@ class NativeBackend:
             return None
         B = call.x.shape[1]
         tensors = (call.x, call.h0, call.c0, *(t for w in call.weights for t in w))
-        inference = not (
-            torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-        )
+        inference = not _records_graph(tensors)
         H = call.weights[0].w_hh.shape[1]
         if inference and call.mode == "LSTM" and B >= 16 and H >= 256:
             return (

@@ -14,7 +14,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from rnnkit import backends
 from rnnkit.core.gated_cell import GatedCell
 from rnnkit.layers.checks import check_input_tensor, check_shape
 from rnnkit.layers.rnn import _SHAPES_DOC, RNNBase
@@ -100,14 +99,9 @@ class CustomRNN(RNNBase):
         rest = None if S == 1 else torch.stack(states[1:], dim=1)
         return states[0], rest
 
-    def forward(self, input, hx=None, lengths=None):
-        """Run the stack. See the class docstring for shapes."""
-        call, layout = self._make_call(input, hx, lengths)
-        backend = backends.select(self.backend, call)
-        y, h_n, rest = backend.run(call)  # rest (L*D, S-1, B, H) or None
-        self.last_backend = backend.name
+    def _final_state(self, h_n: Tensor, rest: Tensor | None, unbatched: bool):
+        """h_n alone, or (h_n, s2_n, ...) from the other states stacked (L*D, S-1, B, H)."""
         states = [h_n] + ([] if rest is None else list(rest.unbind(1)))
-        if layout.unbatched:
+        if unbatched:
             states = [s.squeeze(1) for s in states]
-        out = layout.restore(y)
-        return (out, states[0]) if len(states) == 1 else (out, tuple(states))
+        return states[0] if len(states) == 1 else tuple(states)

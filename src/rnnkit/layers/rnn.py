@@ -295,11 +295,14 @@ class RNNBase(nn.Module):
         backend = backends.select(self.backend, call)
         y, h_n, c_n = backend.run(call)
         self.last_backend = backend.name
-        if layout.unbatched:
+        return layout.restore(y), self._final_state(h_n, c_n, layout.unbatched)
+
+    def _final_state(self, h_n: Tensor, c_n: Tensor | None, unbatched: bool):
+        """The state a caller gets back: h_n, or (h_n, c_n) for LSTM."""
+        if unbatched:
             h_n = h_n.squeeze(1)
             c_n = c_n.squeeze(1) if c_n is not None else None
-        out = layout.restore(y)
-        return (out, (h_n, c_n)) if self.mode == "LSTM" else (out, h_n)
+        return (h_n, c_n) if self.mode == "LSTM" else h_n
 
     def explain(self, input=None, hx=None, lengths=None) -> str:
         """Say which backend runs for this input (a 1-step dummy if None) and why.
