@@ -117,6 +117,7 @@ def test_experiment_smoke_writes_table_json_and_plots(tmp_path, capsys):
     (["--cells", "lstm,transformer"], "unknown cell 'transformer'"),
     (["--steps", "0"], "--steps: must be > 0"),
     (["--chrono", "rnn_tanh"], "--chrono: gated cells only"),
+    (["--min-lr-ratio", "2"], "--min-lr-ratio: must be in [0, 1]"),
 ])
 def test_bad_experiment_options_give_one_line(argv, message, tmp_path, capsys):
     code = main(["experiment", "memory", "--smoke", "--runs-dir", str(tmp_path), *argv])
@@ -191,6 +192,18 @@ def test_memory_spec_takes_per_task_settings_unless_given():
     assert lstm.overrides["model"]["hidden_size"] == 32 and lstm.chrono == 120
     assert rnn.chrono is None and gru.chrono is None
     assert lstm.overrides["train"]["lr"] == 0.05 and lstm.overrides["train"]["max_steps"] == 7
+    assert lstm.overrides["train"]["schedule"] == "constant"
+    assert "min_lr_ratio" not in lstm.overrides["train"]
+
+
+def test_memory_spec_cosine_schedule_reaches_the_run_config():
+    from rnnkit.tasks import memory_experiment as mx
+
+    spec = mx.MemorySpec(tasks=("copy",), lags=(100,), cells=("lstm",), steps=20000,
+                         schedule="cosine", min_lr_ratio=0.01)
+    (run,) = mx.memory_runs(spec)
+    t = run.config().train
+    assert (t.schedule, t.min_lr_ratio, t.max_steps, t.warmup_steps) == ("cosine", 0.01, 20000, 0)
 
 
 def test_remedies_subset_and_optimizer(tmp_path, capsys):

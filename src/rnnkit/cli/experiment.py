@@ -43,6 +43,11 @@ def add_parser(sub) -> None:
                    help="memory: comma-separated cells (lstm, gru) whose gate biases start "
                         "chrono-initialised (Tallec & Ollivier 2018); 'none' for none "
                         "(default: copy lstm,gru; others none)")
+    p.add_argument("--schedule", choices=("constant", "cosine"), default=None,
+                   help="memory: learning-rate schedule (default constant); cosine decays "
+                        "to --min-lr-ratio x --lr at --steps")
+    p.add_argument("--min-lr-ratio", type=float, default=None,
+                   help="memory: the cosine floor as a fraction of --lr (default 0.1)")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default=None,
                    help="remedies: optimiser (default adam; sgd = plain SGD, no momentum)")
     p.add_argument("--comparisons", default=None,
@@ -88,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
             spec.lr = args.lr
         if args.forget_bias is not None:
             spec.forget_bias = args.forget_bias
+        if args.schedule is not None:
+            spec.schedule = args.schedule
+        if args.min_lr_ratio is not None:
+            spec.min_lr_ratio = args.min_lr_ratio
         if args.chrono is not None:
             spec.chrono = () if args.chrono.strip() == "none" else names(args.chrono)
         rows = mx.run_memory(out_dir, spec, progress=args.progress)

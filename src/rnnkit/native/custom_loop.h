@@ -43,9 +43,9 @@ std::vector<Tensor> custom_forward_impl(const Tensor& x, const Tensor& s0, const
   {
     StepGemmThreads threads(Tn * B * GH * I, kBatchedThreadedMacs);
     if (b_ih.defined()) {
-      pre = at::addmm(Cell::FUSED ? b_ih + b_hh : b_ih, x2, w_ih.t());
+      pre = batched_mm(x2, w_ih.t(), Cell::FUSED ? b_ih + b_hh : b_ih);
     } else {
-      pre = at::mm(x2, w_ih.t());
+      pre = batched_mm(x2, w_ih.t());
     }
   }
   pre = pre.view({Tn, B, GH});
@@ -223,9 +223,9 @@ std::vector<Tensor> custom_backward_impl(const Tensor& x, const Tensor& w_ih, co
   StepGemmThreads batched_threads(rows * GH * std::max(I, H), kBatchedThreadedMacs);
   Tensor dpx2 = dpx.view({rows, GH}), dph2 = dph.view({rows, GH});
   Tensor dx, dw_ih, dw_hh, db_ih, db_hh;
-  if (need[0]) dx = at::mm(dpx2, w_ih).view({Tn, B, I});
-  if (need[1]) dw_ih = at::mm(dpx2.t(), x.reshape({rows, I}));
-  if (need[2]) dw_hh = at::mm(dph2.t(), sp_all[0].reshape({rows, H}));
+  if (need[0]) dx = batched_mm(dpx2, w_ih).view({Tn, B, I});
+  if (need[1]) dw_ih = batched_mm(dpx2.t(), x.reshape({rows, I}));
+  if (need[2]) dw_hh = batched_mm(dph2.t(), sp_all[0].reshape({rows, H}));
   if (has_bias && (need[3] || need[4])) {
     db_ih = dpx2.sum(0);
     db_hh = Cell::FUSED ? db_ih.clone() : dph2.sum(0);

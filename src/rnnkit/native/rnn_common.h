@@ -9,6 +9,7 @@
 #include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -117,28 +118,120 @@ inline void small_mm(const float* h, int B, int K, const float* M, int N, float*
 }
 #endif
 
-// The recurrent weights of one call packed for MKL's GEMM kernels: a per-step sgemm would
-// otherwise re-pack the whole (G*H, Hr) matrix every step, a full pass over the weights.
-// Row-major: c (B, n) = beta c + a (B, k) @ op(W), op(W) (k, n). float32 only.
+#if defined(__AVX512F__)
+#define RNNKIT_PANEL_MM 1
+// Our own packed GEMM for the per-step matmuls on AVX-512 processors. MKL runs its generic
+// "def ... zen" AVX2 kernels on AMD processors (seen in perf on an AMD EPYC Zen 4) while
+// oneDNN's JIT kernels use AVX-512 there; this closes that gap. op(W) (k, n) is packed once
+// per call into panels of 32 columns, row k of panel p at buf[(p * k_total + k) * 32], zero
+// padded past n; a tile keeps MR rows x 32 columns of C in 2 * MR zmm registers while the
+// panel streams through once, and the panel stays in L1/L2 across the row tiles.
+namespace panel {
+constexpr int NR = 32;
+constexpr int MR = 12;  // 24 accumulators + 2 weight vectors + 1 broadcast of 32 registers
+
+// op(A) is read in place (row r, column kk at a[r * lda + kk]) or, PACKED, from a copy
+// made MR rows at a time, k-major (ap[kk * MR + r]). The copy is needed for a transposed
+// A and for row strides that are a multiple of 4 KB: MR rows 4 KB apart all fall into one
+// L1 set (seen in the LSTM backward, lda = 4H = 1024, slower than MKL until packed).
+template <int R, bool PACKED>
+inline void tile(const float* a, int lda, const float* p, int K, float* c, int ldc,
+                 __mmask16 m0, __mmask16 m1, bool acc_in) {
+  __m512 acc0[R], acc1[R];
+  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+  for (int k = 0; k < K; ++k) {
+    const __m512 w0 = _mm512_load_ps(p + k * NR), w1 = _mm512_load_ps(p + k * NR + 16);
+    for (int r = 0; r < R; ++r) {
+      const __m512 hv = _mm512_set1_ps(PACKED ? a[k * MR + r] : a[(long)r * lda + k]);
+      acc0[r] = _mm512_fmadd_ps(hv, w0, acc0[r]);
+      acc1[r] = _mm512_fmadd_ps(hv, w1, acc1[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    float* cr = c + (long)r * ldc;
+    if (acc_in) {
+      acc0[r] = _mm512_add_ps(acc0[r], _mm512_maskz_loadu_ps(m0, cr));
+      acc1[r] = _mm512_add_ps(acc1[r], _mm512_maskz_loadu_ps(m1, cr + 16));
+    }
+    _mm512_mask_storeu_ps(cr, m0, acc0[r]);
+    _mm512_mask_storeu_ps(cr + 16, m1, acc1[r]);
+  }
+}
+// Any tile height 1..MR: one instantiation per height.
+template <bool PACKED, int R = MR>
+inline void tile_rows(int rows, const float* a, int lda, const float* p, int K, float* c,
+                      int ldc, __mmask16 m0, __mmask16 m1, bool acc_in) {
+  if constexpr (R > 0) {
+    if (rows == R) return tile<R, PACKED>(a, lda, p, K, c, ldc, m0, m1, acc_in);
+    tile_rows<PACKED, R - 1>(rows, a, lda, p, K, c, ldc, m0, m1, acc_in);
+  }
+}
+inline __mmask16 lanes(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
+}  // namespace panel
+#endif
+
+inline bool env_set(const char* name) { return std::getenv(name) != nullptr; }
+
+// The recurrent weights of one call packed once, so that a per-step GEMM does not re-pack
+// the whole (G*H, Hr) matrix every step (a full pass over the weights). On AVX-512: the
+// panels above; elsewhere MKL's packed format (cblas_sgemm_pack). Row-major throughout:
+// c (B, n) = beta c + a (B, k) @ op(W), op(W) (k, n). float32 only.
 struct PackedWeights {
   // Uninitialised on purpose: MKL asks for ~5.8 MB whatever the matrix (measured for a
   // 256 x 64 one), and zero-filling that per call cost ~0.5-1 ms (14% of an LSTM B=16, H=64
   // forward in perf). Untouched pages are never faulted in.
-  std::unique_ptr<float[]> buf;
+  std::unique_ptr<float, decltype(&std::free)> buf{nullptr, &std::free};
   int n = 0, k = 0;
+  bool panels = false;
   bool active() const { return buf != nullptr; }
   // RNNKIT_NATIVE_NO_PACK=1 turns packing off (per-step sgemm instead), for A/B timing.
-  static bool enabled() { return std::getenv("RNNKIT_NATIVE_NO_PACK") == nullptr; }
+  static bool enabled() { return !env_set("RNNKIT_NATIVE_NO_PACK"); }
+  // RNNKIT_NATIVE_MKL_PACK=1: MKL's packed GEMM even where the panel kernel exists (A/B).
+  static bool use_panels() {
+#ifdef RNNKIT_PANEL_MM
+    return !env_set("RNNKIT_NATIVE_MKL_PACK");
+#else
+    return false;
+#endif
+  }
+  static float* alloc(size_t floats) {
+    const size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    return static_cast<float*>(std::aligned_alloc(64, bytes));
+  }
   // W is (rows, cols) row-major; trans=true packs W^T (cols x rows is op(W) = W^T).
   void pack(const float* w, int rows, int cols, bool trans, int B) {
     n = trans ? rows : cols;
     k = trans ? cols : rows;
-    buf.reset(new float[cblas_sgemm_pack_get_size(162, B, n, k) / sizeof(float) + 1]);
+#ifdef RNNKIT_PANEL_MM
+    if (use_panels()) {
+      using panel::NR;
+      const int np = (n + NR - 1) / NR;
+      buf.reset(alloc(size_t(np) * k * NR));
+      panels = true;
+      float* out = buf.get();
+      for (int p = 0; p < np; ++p)
+        for (int kk = 0; kk < k; ++kk, out += NR)
+          for (int j = 0; j < NR; ++j) {
+            const int nn = p * NR + j;
+            out[j] = nn >= n ? 0.f : (trans ? w[(long)nn * cols + kk] : w[(long)kk * cols + nn]);
+          }
+      return;
+    }
+#endif
+    buf.reset(alloc(cblas_sgemm_pack_get_size(162, B, n, k) / sizeof(float) + 1));
     cblas_sgemm_pack(101, 162, trans ? 112 : 111, B, n, k, 1.0f, w, cols, buf.get());
   }
   void mm(const float* a, float* c, int B, float beta) const {
+#ifdef RNNKIT_PANEL_MM
+    if (panels) return panel_mm(a, c, B, beta != 0.f);
+#endif
     cblas_sgemm_compute(101, 111, 151, B, n, k, a, k, buf.get(), n, beta, c, n);
   }
+#ifdef RNNKIT_PANEL_MM
+  // Panels outermost: each streams once per step and is reused by every row tile. Split
+  // across threads by panels when the step is large (same bar as MKL's threading above).
+  void panel_mm(const float* a, float* c, int B, bool acc_in) const;
+#endif
 };
 
 // Per-step matmul against W (N, K): c (B, N) = beta c + x (B, K) @ W^T. ``wt`` is W^T
@@ -254,6 +347,143 @@ struct StepGemmThreads {
   ~StepGemmThreads() { set(previous); }
   static int set(int n) { return mkl_set_num_threads_local_(&n); }
 };
+
+#ifdef RNNKIT_PANEL_MM
+namespace panel {
+constexpr int KC = 512;  // rows of op(W) per pass: a 64 KB panel slice stays in L2
+constexpr int MC_TILES = 8;
+
+// Rows are split into tiles of at most MR, as even as possible (16 rows: 8 + 8, not 12 + 4).
+struct Tiles {
+  int count, base, extra;
+  explicit Tiles(int M) : count((M + MR - 1) / MR), base(M / count), extra(M % count) {}
+  int row0(int t) const { return t * base + std::min(t, extra); }
+};
+
+// Whether op(A) must be copied for the kernel (see ``tile``).
+inline bool needs_packing(bool a_trans, int lda) { return a_trans || lda % 1024 == 0; }
+
+// Copies columns [k0, k0 + kc) of op(A) (M, k) for the tiles: tile t at dst + t * kc * MR,
+// k-major. op(A) is A (M, k) with row stride lda, or (a_trans) A^T for A (k, M).
+inline void pack_a(const Tiles& tl, const float* a, int lda, bool a_trans, int k0, int kc,
+                   float* dst) {
+  for (int t = 0; t < tl.count; ++t, dst += size_t(kc) * MR) {
+    const int r0 = tl.row0(t), rows = tl.row0(t + 1) - r0;
+    if (a_trans) {
+      for (int kk = 0; kk < kc; ++kk)
+        std::memcpy(dst + kk * MR, a + (long)(k0 + kk) * lda + r0, sizeof(float) * rows);
+    } else {
+      for (int r = 0; r < rows; ++r) {
+        const float* src = a + (long)(r0 + r) * lda + k0;
+        for (int kk = 0; kk < kc; ++kk) dst[kk * MR + r] = src[kk];
+      }
+    }
+  }
+}
+
+// c (M, n) [+]= one k-block of op(A) times packed panels (panel p at wp + p * w_stride,
+// kc x NR each). op(A) is the packed copy ``ap`` (tiles x kc x MR) when given, else read in
+// place from a (M rows, stride lda, starting at the block's column). Split across threads
+// by panels when large.
+inline void run_block(const Tiles& tl, int n, int kc, const float* ap, const float* a, int lda,
+                      const float* wp, size_t w_stride, float* c, int ldc, bool acc,
+                      bool threaded) {
+  const int np = (n + NR - 1) / NR;
+  int t0 = 0, t1 = 0;
+  auto run = [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int cols = std::min(NR, n - int(p) * NR);
+      const __mmask16 m0 = lanes(cols), m1 = lanes(cols > 16 ? cols - 16 : 0);
+      const float* w = wp + p * w_stride;
+      for (int t = t0; t < t1; ++t) {
+        const int r0 = tl.row0(t), rows = tl.row0(t + 1) - r0;
+        float* ct = c + (long)r0 * ldc + p * NR;
+        if (ap) {
+          tile_rows<true>(rows, ap + size_t(t) * kc * MR, MR, w, kc, ct, ldc, m0, m1, acc);
+        } else {
+          tile_rows<false>(rows, a + (long)r0 * lda, lda, w, kc, ct, ldc, m0, m1, acc);
+        }
+      }
+    }
+  };
+  const bool split = threaded && np >= 2 && at::get_num_threads() > 1 && !at::in_parallel_region();
+  // MC_TILES tiles of A at a time (~100 rows x kc: L2-sized), every panel against them, so
+  // that a tall A (the input projection's T * B rows) is not re-read per panel.
+  for (t0 = 0; t0 < tl.count; t0 = t1) {
+    t1 = std::min(tl.count, t0 + MC_TILES);
+    if (split) {
+      at::parallel_for(0, np, 1, run);
+    } else {
+      run(0, np);
+    }
+  }
+}
+}  // namespace panel
+
+inline void PackedWeights::panel_mm(const float* a, float* c, int B, bool acc_in) const {
+  if (B == 0) return;
+  const panel::Tiles tl(B);
+  const float* ap = nullptr;
+  if (panel::needs_packing(false, k)) {
+    thread_local std::vector<float> a_packed;  // one step's input: B x k floats, reused
+    a_packed.resize(size_t(tl.count) * k * panel::MR);
+    panel::pack_a(tl, a, k, false, 0, k, a_packed.data());
+    ap = a_packed.data();
+  }
+  // k <= 4H here: one block, and each panel's stride is k rows.
+  panel::run_block(tl, n, k, ap, a, k, buf.get(), size_t(k) * panel::NR, c, n, acc_in,
+                   int64_t(B) * n * k >= kThreadedGemmMacs);
+}
+#endif
+
+// at::mm(a, b), or at::addmm(bias, a, b), for the batched matmuls before and after the time
+// loops (input projection, dx, weight gradients): float32 goes through the panel kernel
+// where it exists (the per-step GEMM's reasons hold here too), everything else to ATen.
+// a and b may be transposed views of contiguous tensors, as at::mm allows.
+inline Tensor batched_mm(const Tensor& a, const Tensor& b, const Tensor& bias = Tensor()) {
+#ifdef RNNKIT_PANEL_MM
+  // Below ~256 rows or a ~128-long sum, packing costs more than the kernel gains over MKL
+  // (measured: the weight gradients at T * B = 50 ran 0.63x of MKL's time through panels).
+  if (a.scalar_type() == at::kFloat && PackedWeights::enabled() && PackedWeights::use_panels() &&
+      a.size(0) >= 256 && a.size(1) >= 128 && b.numel() > 0) {
+    const int M = a.size(0), n = b.size(1);
+    Tensor ac = a.is_contiguous() || a.t().is_contiguous() ? a : a.contiguous();
+    Tensor bc = b.is_contiguous() || b.t().is_contiguous() ? b : b.contiguous();
+    const bool ta = !ac.is_contiguous(), tb = !bc.is_contiguous();
+    Tensor out = bias.defined() ? bias.expand({M, n}).contiguous() : at::empty({M, n}, a.options());
+    // Packed one k-block at a time, so the scratch stays (M + n) x KC floats however long
+    // the sequence (k = T * B for the weight gradients).
+    const int k = ac.size(1), lda = ta ? ac.t().stride(0) : ac.stride(0);
+    const float* A = ac.data_ptr<float>();
+    const float* Bm = bc.data_ptr<float>();  // op(W) = bc: (k, n), or bc^T stored (n, k)
+    const panel::Tiles tl(M);
+    const int np = (n + panel::NR - 1) / panel::NR;
+    const bool pack_a = panel::needs_packing(ta, lda);
+    std::vector<float> ap(pack_a ? size_t(tl.count) * panel::KC * panel::MR : 0);
+    std::vector<float> wp(size_t(np) * panel::KC * panel::NR + 16);
+    float* wpa = wp.data() + (16 - (reinterpret_cast<uintptr_t>(wp.data()) / 4) % 16) % 16;
+    const bool threaded = int64_t(M) * n * k >= kBatchedThreadedMacs;
+    for (int k0 = 0; k0 < k; k0 += panel::KC) {
+      const int kc = std::min(panel::KC, k - k0);
+      if (pack_a) panel::pack_a(tl, A, lda, ta, k0, kc, ap.data());
+      for (int p = 0; p < np; ++p) {
+        float* dst = wpa + size_t(p) * kc * panel::NR;
+        for (int kk = 0; kk < kc; ++kk, dst += panel::NR)
+          for (int j = 0; j < panel::NR; ++j) {
+            const int nn = p * panel::NR + j;
+            dst[j] = nn >= n ? 0.f : (tb ? Bm[(long)nn * k + k0 + kk] : Bm[(long)(k0 + kk) * n + nn]);
+          }
+      }
+      panel::run_block(tl, n, kc, pack_a ? ap.data() : nullptr, A + k0, lda, wpa,
+                       size_t(kc) * panel::NR, out.data_ptr<float>(), n,
+                       bias.defined() || k0 > 0, threaded);
+    }
+    return out;
+  }
+#endif
+  return bias.defined() ? at::addmm(bias, a, b) : at::mm(a, b);
+}
+
 
 template <typename T>
 inline T* ptr(const Tensor& t) {

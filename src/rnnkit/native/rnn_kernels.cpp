@@ -49,9 +49,9 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
     StepGemmThreads threads(Tn * B * GH * I, kBatchedThreadedMacs);
     if (b_ih.defined()) {
       Tensor bias = mode == GRU ? b_ih : b_ih + b_hh;
-      pre = at::addmm(bias, x2, w_ih.t());
+      pre = batched_mm(x2, w_ih.t(), bias);
     } else {
-      pre = at::mm(x2, w_ih.t());
+      pre = batched_mm(x2, w_ih.t());
     }
   }
   pre = pre.view({Tn, B, GH});
@@ -357,14 +357,14 @@ std::vector<Tensor> backward_impl(int64_t mode, const Tensor& x, const Tensor& w
   StepGemmThreads batched_threads(rows * GH * std::max(I, Hr), kBatchedThreadedMacs);
   Tensor dpx2 = dpx.view({rows, GH}), dph2 = dph.view({rows, GH});
   Tensor dx, dw_ih, dw_hh, db_ih, db_hh, dw_hr;
-  if (need[0]) dx = at::mm(dpx2, w_ih).view({Tn, B, I});
-  if (need[1]) dw_ih = at::mm(dpx2.t(), x.reshape({rows, I}));
-  if (need[2]) dw_hh = at::mm(dph2.t(), h_prev_all.view({rows, Hr}));
+  if (need[0]) dx = batched_mm(dpx2, w_ih).view({Tn, B, I});
+  if (need[1]) dw_ih = batched_mm(dpx2.t(), x.reshape({rows, I}));
+  if (need[2]) dw_hh = batched_mm(dph2.t(), h_prev_all.view({rows, Hr}));
   if (has_bias && (need[3] || need[4])) {
     db_ih = dpx2.sum(0);
     db_hh = mode == GRU ? dph2.sum(0) : db_ih.clone();
   }
-  if (proj && need[5]) dw_hr = at::mm(dh_all.view({rows, Hr}).t(), m_all.view({rows, H}));
+  if (proj && need[5]) dw_hr = batched_mm(dh_all.view({rows, Hr}).t(), m_all.view({rows, H}));
   return {dx, g, dc, dw_ih, dw_hh, db_ih, db_hh, dw_hr, norms};
 }
 

@@ -55,6 +55,8 @@ class TaskSettings:
     forget_bias: float | None = None  # LSTM only: initial forget-gate bias (None: torch's)
     chrono: tuple[str, ...] = ()  # cells whose gate biases start chrono-initialised
     #                                 (memory_models.chrono_init_, t_max = sequence length)
+    schedule: str = "constant"    # or "cosine": lr decays to min_lr_ratio * lr by `steps`
+    min_lr_ratio: float = 0.1
 
 
 # Per-task defaults, each measured (docs/MEMORY.md). Adding: lr 1e-2, not Adam's usual
@@ -84,6 +86,8 @@ class MemorySpec:
     lr: float | None = None
     forget_bias: float | None = None
     chrono: tuple[str, ...] | None = None
+    schedule: str | None = None
+    min_lr_ratio: float | None = None
     smoke: bool = False
     threads: int = 1
 
@@ -91,7 +95,8 @@ class MemorySpec:
         """``task``'s settings: its ``TASK_SETTINGS`` with this spec's explicit values."""
         base = TASK_SETTINGS[task]
         pick = {k: getattr(base, k) if getattr(self, k) is None else getattr(self, k)
-                for k in ("hidden_size", "lr", "steps", "forget_bias")}
+                for k in ("hidden_size", "lr", "steps", "forget_bias", "schedule",
+                          "min_lr_ratio")}
         pick["chrono"] = base.chrono if self.chrono is None else self.chrono
         return TaskSettings(**pick)
 
@@ -117,6 +122,10 @@ class MemorySpec:
         for c in self.chrono or ():
             if c not in ("lstm", "gru"):
                 raise ConfigError(f"--chrono: gated cells only (lstm, gru), got {c!r}")
+        if self.schedule not in (None, "constant", "cosine"):
+            raise ConfigError(f"--schedule: constant or cosine, got {self.schedule!r}")
+        if self.min_lr_ratio is not None and not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError(f"--min-lr-ratio: must be in [0, 1], got {self.min_lr_ratio}")
 
 
 SMOKE_SPEC = dict(lags=(5, 10), steps=12, hidden_size=8)
@@ -289,7 +298,9 @@ def memory_runs(spec: MemorySpec) -> list[RunSpec]:
                     H = sizes[cell][0]
                     name = f"{task}-T{T}-{cell}" + (f"-s{seed}" if len(spec.seeds) > 1 else "")
                     train = {"max_steps": st.steps, "seed": seed, "threads": spec.threads,
-                             "lr": st.lr}
+                             "lr": st.lr, "schedule": st.schedule}
+                    if st.schedule == "cosine":  # no warm-up (the recipes' 0): decay only
+                        train["min_lr_ratio"] = st.min_lr_ratio
                     if not spec.smoke:  # evaluate often enough to stop soon after solving
                         train.update(eval_every=50, ckpt_every=250)
                     model = {"cell": cell, "hidden_size": H}
