@@ -214,12 +214,23 @@ class NativeBackend:
         tensors = (call.x, call.h0, call.c0, *(t for w in call.weights for t in w))
         inference = not _records_graph(tensors)
         H = call.weights[0].w_hh.shape[1]
-        if inference and call.mode == "LSTM" and B >= 16 and H >= 256:
+        if not inference:
+            return None  # training: native measured faster at every grid point
+        if getattr(native.load(), "panel_kernel", False):
+            # AVX-512 build (AMD EPYC Zen 4, docs/PERFORMANCE.md): GRU inference is native's
+            # everywhere (1.15-6.9x); the LSTM loses to oneDNN at larger steps.
+            if call.mode == "LSTM" and (B >= 64 or (B >= 16 and H >= 256)):
+                return (
+                    "oneDNN's fused LSTM inference measured faster at batch >= 64, or >= 16 "
+                    "with hidden >= 256 (native 0.69-0.87x of torch.nn on this AVX-512 build)"
+                )
+            return None
+        if call.mode == "LSTM" and B >= 16 and H >= 256:
             return (
                 "oneDNN's fused LSTM inference measured faster at batch >= 16, hidden >= 256 "
                 "(native 0.87-0.99x of torch.nn)"
             )
-        if inference and call.mode == "GRU" and (B >= 64 or (B >= 16 and H >= 256)):
+        if call.mode == "GRU" and (B >= 64 or (B >= 16 and H >= 256)):
             return (
                 "torch's GRU inference measured faster at batch >= 64, or >= 16 with "
                 "hidden >= 256 (native 0.71-0.93x)"

@@ -430,11 +430,23 @@ Tensor fast_activations(const Tensor& x) {
   return out;
 }
 
+// The batched matmul the kernels use (panel kernel or ATen), for tests and A/B timing.
+Tensor matmul(const Tensor& a, const Tensor& b, const c10::optional<Tensor>& bias) {
+  c10::NoGradGuard no_grad;
+  return batched_mm(a, b, opt(bias));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "rnnkit native BPTT kernels (one layer, one direction)";
   m.def("forward", &forward, "forward time loop");
   m.def("backward", &backward, "backward time loop and weight gradients");
+  m.def("matmul", &matmul, "op(a) @ op(b) [+ bias] as the kernels compute it");
+#ifdef RNNKIT_PANEL_MM
+  m.attr("panel_kernel") = true;  // float32 matmuls on the AVX-512 panel kernel
+#else
+  m.attr("panel_kernel") = false;  // float32 matmuls on MKL (and the AVX2 micro-kernel)
+#endif
   m.def("fast_activations", &fast_activations, "float32 exp, sigmoid, tanh as used in kernels");
 }
