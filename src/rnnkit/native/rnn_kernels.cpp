@@ -29,6 +29,22 @@ enum Mode { RNN_TANH = 0, RNN_RELU = 1, LSTM = 2, GRU = 3 };
 // ------------------------------------------------------------------------------------------
 // Forward
 
+// Inference of an LSTM (no projection) at batch >= 16 on the panel kernel: the batched
+// input projection wrote and re-read a (T, B, 4H) buffer and, on this AMD machine, ran on
+// MKL's generic path at I < 128; one panel GEMM per step with K = I + H + 1 (the bias as a
+// column of ones) measured faster (docs/PERFORMANCE.md). Below batch 16 each step would
+// stream W_ih as well for too few rows. RNNKIT_NATIVE_NO_FUSE=1 turns it off (A/B timing).
+template <typename T>
+bool fuse_input_step(int64_t mode, bool save, bool proj, int64_t B) {
+#ifdef RNNKIT_PANEL_MM
+  return std::is_same_v<T, float> && mode == LSTM && !save && !proj && B >= 16 &&
+         PackedWeights::enabled() && PackedWeights::use_panels() &&
+         !env_set("RNNKIT_NATIVE_NO_FUSE");
+#else
+  return false;
+#endif
+}
+
 template <typename T>
 std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0,
                                  const Tensor& c0, const Tensor& w_ih, const Tensor& w_hh,
@@ -42,10 +58,22 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
   const bool proj = w_hr.defined();
   auto opts = x.options();
 
-  // Input projection for all steps at once; RNN and LSTM fold b_hh in here too.
-  Tensor x2 = x.reshape({Tn * B, I});
-  Tensor pre;  // (T, B, G*H): pre-activations, overwritten in place by the activations
-  {
+  // LSTM inference on the panel kernel (fuse_input_step): one GEMM per step over
+  // [x_t, h, 1] against [W_ih, W_hh, b]^T into a (B, 4H) scratch, no (T, B, 4H) buffer.
+  const bool fused = fuse_input_step<T>(mode, save, proj, B);
+  PackedWeights pk_cat;
+  Tensor xh, pre;  // pre (T, B, G*H): pre-activations, overwritten by the activations
+  const int64_t KX = I + Hr + 1;  // fused: the columns of [x_t, h, 1]
+  if (fused) {
+    Tensor bias = b_ih.defined() ? b_ih + b_hh : at::zeros({GH}, opts);
+    Tensor wcat = at::cat({w_ih, w_hh, bias.unsqueeze(1)}, 1).contiguous();  // (4H, KX)
+    pk_cat.pack(wcat.data_ptr<float>(), GH, KX, true, B);
+    xh = at::empty({B, KX}, opts);
+    xh.select(1, KX - 1).fill_(1);
+    pre = at::empty({1, B, GH}, opts);
+  } else {
+    // Input projection for all steps at once; RNN and LSTM fold b_hh in here too.
+    Tensor x2 = x.reshape({Tn * B, I});
     StepGemmThreads threads(Tn * B * GH * I, kBatchedThreadedMacs);
     if (b_ih.defined()) {
       Tensor bias = mode == GRU ? b_ih : b_ih + b_hh;
@@ -53,8 +81,8 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
     } else {
       pre = batched_mm(x2, w_ih.t());
     }
+    pre = pre.view({Tn, B, GH});
   }
-  pre = pre.view({Tn, B, GH});
 
   Tensor y = at::empty({Tn, B, Hr}, opts);
   Tensor h = h0.clone();  // running state (B, Hr)
@@ -88,25 +116,35 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
   const T* WhrT = ptr<T>(whr_t);
   PackedWeights pk_hh, pk_hr;  // float32 at B > 2: packed once here, used every step
   if constexpr (std::is_same_v<T, float>) {
-    if (!small && B > 0 && PackedWeights::enabled()) {
+    if (!small && !fused && B > 0 && PackedWeights::enabled()) {
       pk_hh.pack(Whh, GH, Hr, true, B);
       if (proj) pk_hr.pack(Whr, Hr, H, true, B);
     }
   }
   const T* bhh = mode == GRU ? ptr<T>(b_hh) : nullptr;
+  const T* X = ptr<T>(x);
+  T* XH = ptr<T>(xh);
   const bool* MK = mask.defined() ? mask.data_ptr<bool>() : nullptr;
 
   StepGemmThreads threads(B * GH * Hr);
   for (int64_t s = 0; s < Tn; ++s) {
     const int64_t t = reverse ? Tn - 1 - s : s;
-    T* a = P + t * B * GH;  // (B, G*H)
+    T* a = P + (fused ? 0 : t) * B * GH;  // (B, G*H)
     T* aux_t = AUX ? AUX + (save ? t : 0) * B * H : nullptr;
     T* m_t = M ? M + (save ? t : 0) * B * H : nullptr;
     if (save) {
       std::memcpy(HP + t * B * Hr, hc, sizeof(T) * B * Hr);
       if (CP) std::memcpy(CP + t * B * H, cc, sizeof(T) * B * H);
     }
-    if (mode == GRU) {
+    if (fused) {
+      if constexpr (std::is_same_v<T, float>) {
+        for (int64_t b = 0; b < B; ++b) {
+          std::memcpy(XH + b * KX, X + (t * B + b) * I, sizeof(T) * I);
+          std::memcpy(XH + b * KX + I, hc + b * Hr, sizeof(T) * Hr);
+        }
+        pk_cat.mm(XH, a, B, 0.f);
+      }
+    } else if (mode == GRU) {
       rec_mm<T>(hc, Whh, WhhT, HS, B, GH, Hr, T(0), &pk_hh);
     } else {
       rec_mm<T>(hc, Whh, WhhT, a, B, GH, Hr, T(1), &pk_hh);
