@@ -139,7 +139,30 @@ inline void tile(const float* a, int lda, const float* p, int K, float* c, int l
                  __mmask16 m0, __mmask16 m1, bool acc_in) {
   __m512 acc0[R], acc1[R];
   for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
-  for (int k = 0; k < K; ++k) {
+  int k = 0;
+  if constexpr (R <= 2) {
+    // Too few rows to hide the FMA latency: a second set of accumulators for odd k.
+    __m512 odd0[R], odd1[R];
+    for (int r = 0; r < R; ++r) odd0[r] = odd1[r] = _mm512_setzero_ps();
+    for (; k + 2 <= K; k += 2) {
+      const float* q = p + k * NR;
+      const __m512 w0 = _mm512_load_ps(q), w1 = _mm512_load_ps(q + 16);
+      const __m512 v0 = _mm512_load_ps(q + NR), v1 = _mm512_load_ps(q + NR + 16);
+      for (int r = 0; r < R; ++r) {
+        const __m512 hv = _mm512_set1_ps(PACKED ? a[k * MR + r] : a[(long)r * lda + k]);
+        const __m512 hw = _mm512_set1_ps(PACKED ? a[(k + 1) * MR + r] : a[(long)r * lda + k + 1]);
+        acc0[r] = _mm512_fmadd_ps(hv, w0, acc0[r]);
+        acc1[r] = _mm512_fmadd_ps(hv, w1, acc1[r]);
+        odd0[r] = _mm512_fmadd_ps(hw, v0, odd0[r]);
+        odd1[r] = _mm512_fmadd_ps(hw, v1, odd1[r]);
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      acc0[r] = _mm512_add_ps(acc0[r], odd0[r]);
+      acc1[r] = _mm512_add_ps(acc1[r], odd1[r]);
+    }
+  }
+  for (; k < K; ++k) {
     const __m512 w0 = _mm512_load_ps(p + k * NR), w1 = _mm512_load_ps(p + k * NR + 16);
     for (int r = 0; r < R; ++r) {
       const __m512 hv = _mm512_set1_ps(PACKED ? a[k * MR + r] : a[(long)r * lda + k]);
@@ -167,6 +190,28 @@ inline void tile_rows(int rows, const float* a, int lda, const float* p, int K, 
   }
 }
 inline __mmask16 lanes(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
+
+// Packs rows [k0, k0 + kc) of op(W) (k, n) into panels (panel p at dst + p * kc * NR, zero
+// padded past n). op(W) is W (k, n) with row stride ld, or (trans) W^T for W (n, k). The
+// transposed case reads each W row contiguously: reading 32 rows 4 KB apart column by
+// column (the first version) thrashed one L1 set and cost a third of a B = 1 GRU forward.
+inline void pack_w(const float* w, int ld, bool trans, int k0, int kc, int n, float* dst) {
+  const int np = (n + NR - 1) / NR;
+  for (int p = 0; p < np; ++p) {
+    float* out = dst + size_t(p) * kc * NR;
+    const int cols = std::min(NR, n - p * NR);
+    if (cols < NR) std::memset(out, 0, sizeof(float) * size_t(kc) * NR);
+    if (trans) {
+      for (int j = 0; j < cols; ++j) {
+        const float* src = w + (long)(p * NR + j) * ld + k0;
+        for (int kk = 0; kk < kc; ++kk) out[kk * NR + j] = src[kk];
+      }
+    } else {
+      for (int kk = 0; kk < kc; ++kk)
+        std::memcpy(out + kk * NR, w + (long)(k0 + kk) * ld + p * NR, sizeof(float) * cols);
+    }
+  }
+}
 }  // namespace panel
 #endif
 
@@ -204,17 +249,10 @@ struct PackedWeights {
     k = trans ? cols : rows;
 #ifdef RNNKIT_PANEL_MM
     if (use_panels()) {
-      using panel::NR;
-      const int np = (n + NR - 1) / NR;
-      buf.reset(alloc(size_t(np) * k * NR));
+      const int np = (n + panel::NR - 1) / panel::NR;
+      buf.reset(alloc(size_t(np) * k * panel::NR));
       panels = true;
-      float* out = buf.get();
-      for (int p = 0; p < np; ++p)
-        for (int kk = 0; kk < k; ++kk, out += NR)
-          for (int j = 0; j < NR; ++j) {
-            const int nn = p * NR + j;
-            out[j] = nn >= n ? 0.f : (trans ? w[(long)nn * cols + kk] : w[(long)kk * cols + nn]);
-          }
+      panel::pack_w(w, cols, trans, 0, k, n, buf.get());
       return;
     }
 #endif
@@ -472,14 +510,7 @@ inline Tensor batched_mm(const Tensor& a, const Tensor& b, const Tensor& bias = 
     for (int k0 = 0; k0 < k; k0 += panel::KC) {
       const int kc = std::min(panel::KC, k - k0);
       if (pack_a) panel::pack_a(tl, A, lda, ta, k0, kc, ap.data());
-      for (int p = 0; p < np; ++p) {
-        float* dst = wpa + size_t(p) * kc * panel::NR;
-        for (int kk = 0; kk < kc; ++kk, dst += panel::NR)
-          for (int j = 0; j < panel::NR; ++j) {
-            const int nn = p * panel::NR + j;
-            dst[j] = nn >= n ? 0.f : (tb ? Bm[(long)nn * k + k0 + kk] : Bm[(long)(k0 + kk) * n + nn]);
-          }
-      }
+      panel::pack_w(Bm, tb ? k : n, tb, k0, kc, n, wpa);
       panel::run_block(tl, n, kc, pack_a ? ap.data() : nullptr, A + k0, lda, wpa,
                        size_t(kc) * panel::NR, out.data_ptr<float>(), n,
                        bias.defined() || k0 > 0, threaded);

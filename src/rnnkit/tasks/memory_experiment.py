@@ -374,7 +374,9 @@ def settings_text(task: str, st: TaskSettings) -> str:
     """e.g. ``copy: LSTM width 128 sets the parameter budget, lr 0.002, <= 10000 updates``."""
     fb = "" if st.forget_bias is None else f", LSTM forget-gate bias {st.forget_bias:g}"
     chrono = f", chrono init for {'/'.join(st.chrono)}" if st.chrono else ""
-    return (f"{task}: LSTM width {st.hidden_size} sets the parameter budget, lr {st.lr:g}, "
+    lr = f"lr {st.lr:g} (constant)" if st.schedule == "constant" else \
+        f"lr {st.lr:g} cosine-decayed to {st.lr * st.min_lr_ratio:g}"
+    return (f"{task}: LSTM width {st.hidden_size} sets the parameter budget, {lr}, "
             f"<= {st.steps} updates{fb}{chrono}")
 
 
@@ -386,7 +388,7 @@ def memory_markdown(spec: MemorySpec, rows: list[dict], flows: dict) -> str:
     lines = [
         "# Long-range memory: tanh RNN vs LSTM vs GRU at equal parameters", "",
         f"Settings: tasks {', '.join(spec.tasks)}; lags {', '.join(map(str, spec.lags))}; "
-        f"cells {', '.join(spec.cells)}; {settings}; Adam (constant lr, clip 1.0), batch 64"
+        f"cells {', '.join(spec.cells)}; {settings}; Adam (clip 1.0), batch 64"
         f"{' (smoke settings)' if spec.smoke else ''}; seeds {', '.join(map(str, spec.seeds))}; "
         f"a run stops once its target is met ({targets}). "
         f"Training time in all: {total:.0f} s.", "",
