@@ -304,3 +304,29 @@ def test_lstm_inference_fused_step_matches_torch_nn(B):
                         strict=True):
             torch.testing.assert_close(u, v, atol=1e-5, rtol=1e-5)
     assert ours.last_backend == "native"
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
+def test_batch_split_across_threads_matches_torch_nn(cell):
+    """With two threads, batches of >= 8 rows run one time loop per thread over their own
+    rows (panel builds): outputs and every gradient still equal torch.nn's, lengths too."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        ours, theirs = make_pair(cell, backend="native", input_size=10, hidden_size=24,
+                                 bidirectional=True)
+        x = torch.randn(6, 19, 10)
+        lengths = torch.randint(1, 7, (19,)).sort(descending=True).values
+        out = []
+        for m in (ours, theirs):
+            xi = x.clone().requires_grad_()
+            packed = torch.nn.utils.rnn.pack_padded_sequence(xi, lengths)
+            y, _ = torch.nn.utils.rnn.pad_packed_sequence(m(packed)[0])
+            (y * torch.linspace(-1, 1, 48)).sum().backward()
+            out.append((y.detach(), xi.grad, [p.grad for p in m.parameters()]))
+        (y1, dx1, g1), (y2, dx2, g2) = out
+        torch.testing.assert_close(y1, y2, atol=1e-5, rtol=1e-5)
+        for u, v in zip([dx1, *g1], [dx2, *g2], strict=True):
+            torch.testing.assert_close(u, v, atol=1e-4, rtol=1e-4)
+    finally:
+        torch.set_num_threads(previous)

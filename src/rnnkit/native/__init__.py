@@ -36,7 +36,7 @@ HEADERS = (HERE / "rnn_common.h", HERE / "custom_loop.h")  # included by built-i
 # -march=native: build for the processor at hand (AVX2/FMA here, AVX-512 where present);
 # -fopenmp-simd: honour the `omp simd` hints on the gate loops without linking OpenMP;
 # -fno-trapping-math: lets GCC vectorise the float-to-int step of exp (torch builds so too).
-CFLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-fno-math-errno", "-fno-trapping-math"]
+CFLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
 
 
 class NativeUnavailableWarning(RuntimeWarning):

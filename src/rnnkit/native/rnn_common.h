@@ -301,11 +301,11 @@ inline void rec_mm_grad(const T* d, const T* w, bool small, T* c, int B, int N, 
 #endif
   mm_dw<T>(d, w, c, B, N, K, beta);
 }
-// Where the micro-kernel beats MKL's packed GEMM (benchmarks/micro_small_gemm.cpp, AMD
-// EPYC, one thread): batch 1-2 with weights within ~1 MB (L2-sized); and, with its 6-row x
+// AVX2 builds: where the micro-kernel beats MKL's packed GEMM (micro_small_gemm.cpp, AMD
+// EPYC Zen 3, one thread): batch 1-2 with weights within ~1 MB (L2-sized); and, with its 6-row x
 // 16-column tile (12 accumulators), batch 3-8 when the recurrent matrix is at most 64 wide
 // and 2^14 elements. Per GEMM it took 0.68-0.82x MKL's time at H = 64, B = 4-16 (and lost
-// at H = 128); per training step / inference, two A/B runs of benchmarks/small_mm_ab.py gave
+// at H = 128); per training step / inference, two A/B runs of benchmarks/env_ab.py gave
 // 0.78-1.11x at B = 4-8 (mostly faster) but 0.93-1.17x at B = 16 (no gain), hence 8. Past ~1 MB both stream W from memory and the kernel's column-tiled
 // walk over W^T loses to MKL's contiguous one (0.74-0.89x of torch.nn at H = 1024).
 // RNNKIT_NATIVE_SMALL_MM_MAX_B caps the batch for the second rule (A/B timing; default 8).
@@ -521,6 +521,21 @@ inline Tensor batched_mm(const Tensor& a, const Tensor& b, const Tensor& bias = 
   return bias.defined() ? at::addmm(bias, a, b) : at::mm(a, b);
 }
 
+
+// Runs f(r0, r1), a whole time loop for batch rows [r0, r1): split into one chunk per
+// thread when there are several threads and >= 8 rows (at least 4 per chunk), else once.
+// Panel builds only: MKL's packed weights are packed for one row count. RNNKIT_NATIVE_NO_
+// BATCH_SPLIT=1 keeps one chunk (A/B timing).
+template <typename F>
+inline void batch_chunks(int64_t B, const F& f) {
+  if (B >= 8 && at::get_num_threads() > 1 && !at::in_parallel_region() &&
+      PackedWeights::enabled() && PackedWeights::use_panels() &&
+      !env_set("RNNKIT_NATIVE_NO_BATCH_SPLIT")) {
+    at::parallel_for(0, B, 4, f);
+  } else {
+    f(0, B);
+  }
+}
 
 template <typename T>
 inline T* ptr(const Tensor& t) {

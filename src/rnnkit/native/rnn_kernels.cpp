@@ -126,30 +126,41 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
   T* XH = ptr<T>(xh);
   const bool* MK = mask.defined() ? mask.data_ptr<bool>() : nullptr;
 
-  StepGemmThreads threads(B * GH * Hr);
+  // Rows [r0, r1) of the batch through all steps. Rows are independent through time, so
+  // with several threads each runs its own rows (batch_chunks): no synchronisation per
+  // step, where splitting each step's GEMM and gate loop cost two fork/joins per step.
+  auto sweep = [&](int64_t r0, int64_t r1) {
+  const int64_t Bs = r1 - r0;
+  T* hcs = hc + r0 * Hr;
+  T* ccs = cc ? cc + r0 * H : nullptr;
+  T* cns = cn ? cn + r0 * H : nullptr;
+  T* hns = hn + r0 * Hr;
+  T* HSs = HS ? HS + r0 * GH : nullptr;
+  T* XHs = XH ? XH + r0 * KX : nullptr;
+  StepGemmThreads threads(Bs * GH * Hr);
   for (int64_t s = 0; s < Tn; ++s) {
     const int64_t t = reverse ? Tn - 1 - s : s;
-    T* a = P + (fused ? 0 : t) * B * GH;  // (B, G*H)
-    T* aux_t = AUX ? AUX + (save ? t : 0) * B * H : nullptr;
-    T* m_t = M ? M + (save ? t : 0) * B * H : nullptr;
+    T* a = P + ((fused ? 0 : t) * B + r0) * GH;  // (Bs, G*H)
+    T* aux_t = AUX ? AUX + ((save ? t : 0) * B + r0) * H : nullptr;
+    T* m_t = M ? M + ((save ? t : 0) * B + r0) * H : nullptr;
     if (save) {
-      std::memcpy(HP + t * B * Hr, hc, sizeof(T) * B * Hr);
-      if (CP) std::memcpy(CP + t * B * H, cc, sizeof(T) * B * H);
+      std::memcpy(HP + (t * B + r0) * Hr, hcs, sizeof(T) * Bs * Hr);
+      if (CP) std::memcpy(CP + (t * B + r0) * H, ccs, sizeof(T) * Bs * H);
     }
     if (fused) {
       if constexpr (std::is_same_v<T, float>) {
-        for (int64_t b = 0; b < B; ++b) {
-          std::memcpy(XH + b * KX, X + (t * B + b) * I, sizeof(T) * I);
-          std::memcpy(XH + b * KX + I, hc + b * Hr, sizeof(T) * Hr);
+        for (int64_t b = 0; b < Bs; ++b) {
+          std::memcpy(XHs + b * KX, X + (t * B + r0 + b) * I, sizeof(T) * I);
+          std::memcpy(XHs + b * KX + I, hcs + b * Hr, sizeof(T) * Hr);
         }
-        pk_cat.mm(XH, a, B, 0.f);
+        pk_cat.mm(XHs, a, Bs, 0.f);
       }
     } else if (mode == GRU) {
-      rec_mm<T>(hc, Whh, WhhT, HS, B, GH, Hr, T(0), &pk_hh);
+      rec_mm<T>(hcs, Whh, WhhT, HSs, Bs, GH, Hr, T(0), &pk_hh);
     } else {
-      rec_mm<T>(hc, Whh, WhhT, a, B, GH, Hr, T(1), &pk_hh);
+      rec_mm<T>(hcs, Whh, WhhT, a, Bs, GH, Hr, T(1), &pk_hh);
     }
-    for_rows(B, GH, [&](int64_t b0, int64_t b1) {
+    for_rows(Bs, GH, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
         T* __restrict ar = a + b * GH;
         if (mode == LSTM) {
@@ -157,10 +168,10 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
           T* __restrict af = ar + H;
           T* __restrict ag = ar + 2 * H;
           T* __restrict ao = ar + 3 * H;
-          const T* __restrict cp = cc + b * H;
-          T* __restrict cnr = cn + b * H;
+          const T* __restrict cp = ccs + b * H;
+          T* __restrict cnr = cns + b * H;
           T* __restrict tc = aux_t + b * H;
-          T* __restrict mr = proj ? m_t + b * H : hn + b * Hr;
+          T* __restrict mr = proj ? m_t + b * H : hns + b * Hr;
 #pragma omp simd
           for (int64_t j = 0; j < H; ++j) {
             const T i = A::sigmoid(ai[j]), f = A::sigmoid(af[j]);
@@ -181,12 +192,12 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
           T* __restrict xr = ar;
           T* __restrict xz = ar + H;
           T* __restrict xn = ar + 2 * H;
-          const T* __restrict sr = HS + b * GH;
+          const T* __restrict sr = HSs + b * GH;
           const T* __restrict sz = sr + H;
           const T* __restrict sn = sr + 2 * H;
-          const T* __restrict hp = hc + b * Hr;
+          const T* __restrict hp = hcs + b * Hr;
           T* __restrict hnn = aux_t + b * H;
-          T* __restrict out = hn + b * Hr;
+          T* __restrict out = hns + b * Hr;
 #pragma omp simd
           for (int64_t j = 0; j < H; ++j) {
             const T br = bhh ? bhh[j] : T(0), bz = bhh ? bhh[H + j] : T(0);
@@ -204,7 +215,7 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
             out[j] = n + z * (hp[j] - n);
           }
         } else {
-          T* __restrict out = hn + b * Hr;
+          T* __restrict out = hns + b * Hr;
           if (mode == RNN_TANH) {
 #pragma omp simd
             for (int64_t j = 0; j < H; ++j) out[j] = ar[j] = A::tanh(ar[j]);
@@ -215,25 +226,28 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
         }
       }
     });
-    if (proj) rec_mm<T>(m_t, Whr, WhrT, hn, B, Hr, H, T(0), &pk_hr);  // h' = W_hr m, (B, P)
+    if (proj) rec_mm<T>(m_t, Whr, WhrT, hns, Bs, Hr, H, T(0), &pk_hr);  // h' = W_hr m, (Bs, P)
     // Commit: a padded step outputs zero and carries the state through unchanged.
-    T* y_t = Y + t * B * Hr;
+    T* y_t = Y + (t * B + r0) * Hr;
     if (!MK) {
-      std::memcpy(y_t, hn, sizeof(T) * B * Hr);
-      std::memcpy(hc, hn, sizeof(T) * B * Hr);
-      if (cc) std::memcpy(cc, cn, sizeof(T) * B * H);
+      std::memcpy(y_t, hns, sizeof(T) * Bs * Hr);
+      std::memcpy(hcs, hns, sizeof(T) * Bs * Hr);
+      if (ccs) std::memcpy(ccs, cns, sizeof(T) * Bs * H);
     } else {
-      for (int64_t b = 0; b < B; ++b) {
-        if (MK[t * B + b]) {
-          std::memcpy(y_t + b * Hr, hn + b * Hr, sizeof(T) * Hr);
-          std::memcpy(hc + b * Hr, hn + b * Hr, sizeof(T) * Hr);
-          if (cc) std::memcpy(cc + b * H, cn + b * H, sizeof(T) * H);
+      const bool* mk = MK + t * B + r0;
+      for (int64_t b = 0; b < Bs; ++b) {
+        if (mk[b]) {
+          std::memcpy(y_t + b * Hr, hns + b * Hr, sizeof(T) * Hr);
+          std::memcpy(hcs + b * Hr, hns + b * Hr, sizeof(T) * Hr);
+          if (ccs) std::memcpy(ccs + b * H, cns + b * H, sizeof(T) * H);
         } else {
           std::memset(y_t + b * Hr, 0, sizeof(T) * Hr);
         }
       }
     }
   }
+  };
+  batch_chunks(B, sweep);
   // Saved for backward: activations (pre), aux (tanh c / W_hn h + b_hn), states, m.
   return {y, h, c, pre, aux, h_prev_all, c_prev_all, m_all};
 }
@@ -291,36 +305,43 @@ std::vector<Tensor> backward_impl(int64_t mode, const Tensor& x, const Tensor& w
     }
   }
 
-  std::optional<StepGemmThreads> threads(std::in_place, B * GH * Hr);
+  // Rows [r0, r1) through all steps, backwards; rows are independent (see forward).
+  auto sweep = [&](int64_t r0, int64_t r1) {
+  const int64_t Bs = r1 - r0;
+  T* gps = gp + r0 * Hr;
+  T* DMs = DM ? DM + r0 * H : nullptr;
+  StepGemmThreads threads(Bs * GH * Hr);
   for (int64_t s = 0; s < Tn; ++s) {
     const int64_t t = reverse ? s : Tn - 1 - s;  // the forward walk, backwards
-    T* dh = DH + (proj ? t : 0) * B * Hr;
-    const T* dyt = DY + t * B * Hr;
-    for (int64_t k = 0; k < B * Hr; ++k) dh[k] = gp[k] + dyt[k];
-    if (MK) {
-      for (int64_t b = 0; b < B; ++b)
-        if (!MK[t * B + b]) std::memset(dh + b * Hr, 0, sizeof(T) * Hr);
+    const int64_t row = t * B + r0;  // (t, r0) in the (T, B, ...) buffers
+    T* dh = DH + ((proj ? t : 0) * B + r0) * Hr;
+    const T* dyt = DY + row * Hr;
+    const bool* mk = MK ? MK + row : nullptr;
+    for (int64_t k = 0; k < Bs * Hr; ++k) dh[k] = gps[k] + dyt[k];
+    if (mk) {
+      for (int64_t b = 0; b < Bs; ++b)
+        if (!mk[b]) std::memset(dh + b * Hr, 0, sizeof(T) * Hr);
     }
     if (NR) {
-      for (int64_t b = 0; b < B; ++b) {
+      for (int64_t b = 0; b < Bs; ++b) {
         T acc = 0;
         for (int64_t j = 0; j < Hr; ++j) acc += dh[b * Hr + j] * dh[b * Hr + j];
-        NR[t * B + b] = std::sqrt(acc);
+        NR[row + b] = std::sqrt(acc);
       }
     }
     const T* dm = dh;
     if (proj) {
-      rec_mm_grad<T>(dh, Whr, small, DM, B, Hr, H, T(0), &pk_hr);  // dm = dh @ W_hr, (B, H)
-      dm = DM;
+      rec_mm_grad<T>(dh, Whr, small, DMs, Bs, Hr, H, T(0), &pk_hr);  // dm = dh @ W_hr
+      dm = DMs;
     }
-    const T* at_ = ACT + t * B * GH;
-    T* dpx_t = DPX + t * B * GH;
-    T* dph_t = DPH + t * B * GH;
-    for_rows(B, GH, [&](int64_t b0, int64_t b1) {
+    const T* at_ = ACT + row * GH;
+    T* dpx_t = DPX + row * GH;
+    T* dph_t = DPH + row * GH;
+    for_rows(Bs, GH, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
-        const bool valid = !MK || MK[t * B + b];
+        const bool valid = !mk || mk[b];
         T* __restrict dxr = dpx_t + b * GH;
-        T* __restrict gr = gp + b * Hr;
+        T* __restrict gr = gps + b * Hr;
         if (!valid) {
           // No gradient reaches a padded step: its pre-activation gradients are zero and
           // dL/dh, dL/dc pass straight through (g and dc rows left as they are).
@@ -335,9 +356,9 @@ std::vector<Tensor> backward_impl(int64_t mode, const Tensor& x, const Tensor& w
           const T* __restrict af = ar + H;
           const T* __restrict ag = ar + 2 * H;
           const T* __restrict ao = ar + 3 * H;
-          const T* __restrict tc = AUX + (t * B + b) * H;
-          const T* __restrict cp = CP + (t * B + b) * H;
-          T* __restrict dcr = dcp + b * H;
+          const T* __restrict tc = AUX + (row + b) * H;
+          const T* __restrict cp = CP + (row + b) * H;
+          T* __restrict dcr = dcp + (r0 + b) * H;
           T* __restrict di = dxr;
           T* __restrict df = dxr + H;
           T* __restrict dg = dxr + 2 * H;
@@ -357,8 +378,8 @@ std::vector<Tensor> backward_impl(int64_t mode, const Tensor& x, const Tensor& w
           const T* __restrict r_ = ar;
           const T* __restrict z_ = ar + H;
           const T* __restrict n_ = ar + 2 * H;
-          const T* __restrict hv = AUX + (t * B + b) * H;
-          const T* __restrict hp = HP + (t * B + b) * Hr;
+          const T* __restrict hv = AUX + (row + b) * H;
+          const T* __restrict hp = HP + (row + b) * Hr;
           T* __restrict dhr = dph_t + b * GH;
 #pragma omp simd
           for (int64_t j = 0; j < H; ++j) {
@@ -386,10 +407,12 @@ std::vector<Tensor> backward_impl(int64_t mode, const Tensor& x, const Tensor& w
         }
       }
     });
-    rec_mm_grad<T>(dph_t, Whh, small, gp, B, GH, Hr, T(1), &pk_hh);  // g += d_pre_h @ W_hh
+    rec_mm_grad<T>(dph_t, Whh, small, gps, Bs, GH, Hr, T(1), &pk_hh);  // g += d_pre_h @ W_hh
   }
+  };
+  batch_chunks(B, sweep);
 
-  threads.reset();
+
   // Weight gradients: one batched matmul each over all T*B rows.
   const int64_t rows = Tn * B;
   StepGemmThreads batched_threads(rows * GH * std::max(I, Hr), kBatchedThreadedMacs);
