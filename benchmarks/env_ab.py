@@ -47,10 +47,10 @@ def main() -> None:
                 x = torch.randn(args.steps, B, H)
                 params = list(m.parameters())
 
-                def train():
+                def train(m=m, x=x, params=params):
                     torch.autograd.grad(m(x)[0].sum(), params)
 
-                def infer():
+                def infer(m=m, x=x):
                     with torch.no_grad():
                         m(x)
 

@@ -217,12 +217,18 @@ class NativeBackend:
         if not inference:
             return None  # training: native measured faster at every grid point
         if getattr(native.load(), "panel_kernel", False):
-            # AVX-512 build (AMD EPYC Zen 4, docs/PERFORMANCE.md): GRU inference is native's
-            # everywhere (1.15-6.9x); the LSTM loses to oneDNN at larger steps.
-            if call.mode == "LSTM" and (B >= 64 or (B >= 16 and H >= 256)):
+            # AVX-512 build (AMD EPYC Zen 4, docs/PERFORMANCE.md section 3b): native ran GRU
+            # and RNN inference faster everywhere; oneDNN's LSTM wins at batch 1 with a large
+            # hidden size, and with two threads at batch <= 16, hidden >= 256.
+            if call.mode == "LSTM" and torch.get_num_threads() > 1 and B <= 16 and H >= 256:
                 return (
-                    "oneDNN's fused LSTM inference measured faster at batch >= 64, or >= 16 "
-                    "with hidden >= 256 (native 0.69-0.87x of torch.nn on this AVX-512 build)"
+                    "oneDNN's fused LSTM inference measured faster with several threads at "
+                    "batch <= 16, hidden >= 256 (native 0.74-0.91x of torch.nn, 2 threads)"
+                )
+            if call.mode == "LSTM" and B == 1 and H >= 1024:
+                return (
+                    "oneDNN's fused LSTM inference measured faster at batch 1, hidden >= 1024 "
+                    "(native 0.80-0.92x of torch.nn)"
                 )
             return None
         if call.mode == "LSTM" and B >= 16 and H >= 256:
