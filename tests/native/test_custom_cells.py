@@ -160,6 +160,30 @@ def test_native_kernels_match_the_reference_loop(cell, bidirectional, masked):
 
 @needs_native
 @pytest.mark.parametrize("cell", [MGU, ODD], ids=lambda c: c.name)
+@pytest.mark.parametrize("T", [6, 7])  # odd T: the adjoint buffers end swapped
+def test_batch_split_across_threads_matches_the_reference_loop(cell, T):
+    """Two threads and >= 8 rows: each thread runs the time loops for its own rows."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch.manual_seed(4)
+        B, I, H = 19, 4, 9
+        ref = rnnkit.CustomRNN(cell, I, H, backend="reference", dtype=torch.float64)
+        nat = rnnkit.CustomRNN(cell, I, H, backend="native", dtype=torch.float64)
+        nat.load_state_dict(ref.state_dict())
+        x = torch.randn(T, B, I, dtype=torch.float64)
+        hx = tuple(torch.randn(1, B, H, dtype=torch.float64) for _ in cell.states)
+        lengths = torch.randint(0, T + 1, (B,))
+        weights = torch.randn(T, B, H, dtype=torch.float64)
+        for a, b in zip(_run(nat, x, hx, lengths, weights), _run(ref, x, hx, lengths, weights),
+                        strict=True):
+            torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-9)
+    finally:
+        torch.set_num_threads(previous)
+
+
+@needs_native
+@pytest.mark.parametrize("cell", [MGU, ODD], ids=lambda c: c.name)
 def test_native_kernels_pass_gradcheck(cell):
     torch.manual_seed(2)
     layer = rnnkit.CustomRNN(cell, 3, 4, backend="native", dtype=torch.float64)

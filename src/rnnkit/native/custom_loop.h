@@ -72,23 +72,30 @@ std::vector<Tensor> custom_forward_impl(const Tensor& x, const Tensor& s0, const
   const bool* MK = mask.defined() ? mask.data_ptr<bool>() : nullptr;
   const int64_t BH = B * H;
 
-  StepGemmThreads threads(B * GH * H);
+  // Rows [r0, r1) through all steps; with several threads one chunk of rows per thread
+  // (batch_chunks in rnn_common.h, as the built-in kernels).
+  auto sweep = [&](int64_t r0, int64_t r1) {
+  const int64_t Bs = r1 - r0;
+  T* cur_p = CUR + r0 * H;  // row r0 of state k at cur_p + k * BH
+  T* nxt_p = NXT + r0 * H;
+  StepGemmThreads threads(Bs * GH * H);
   for (int64_t s = 0; s < Tn; ++s) {
     const int64_t t = reverse ? Tn - 1 - s : s;
-    T* a = PRE + t * B * GH;
-    T* r = RS ? RS + (save ? t : 0) * B * GH : nullptr;
+    T* a = PRE + (t * B + r0) * GH;
+    T* r = RS ? RS + ((save ? t : 0) * B + r0) * GH : nullptr;
     if (save) {
-      for (int k = 0; k < S; ++k) std::memcpy(SP + (k * Tn + t) * BH, CUR + k * BH, sizeof(T) * BH);
+      for (int k = 0; k < S; ++k)
+        std::memcpy(SP + (k * Tn + t) * BH + r0 * H, cur_p + k * BH, sizeof(T) * Bs * H);
     }
     if (Cell::FUSED) {
-      rec_mm<T>(CUR, Whh, WhhT, a, B, GH, H, T(1), &pk_hh);
+      rec_mm<T>(cur_p, Whh, WhhT, a, Bs, GH, H, T(1), &pk_hh);
     } else {
       if (bhh) {
-        for (int64_t b = 0; b < B; ++b) std::memcpy(r + b * GH, bhh, sizeof(T) * GH);
+        for (int64_t b = 0; b < Bs; ++b) std::memcpy(r + b * GH, bhh, sizeof(T) * GH);
       }
-      rec_mm<T>(CUR, Whh, WhhT, r, B, GH, H, bhh ? T(1) : T(0), &pk_hh);
+      rec_mm<T>(cur_p, Whh, WhhT, r, Bs, GH, H, bhh ? T(1) : T(0), &pk_hh);
     }
-    for_rows(B, GH, [&](int64_t b0, int64_t b1) {
+    for_rows(Bs, GH, [&](int64_t b0, int64_t b1) {
       const T* X[G];
       const T* R[G];
       const T* P[S];
@@ -99,29 +106,33 @@ std::vector<Tensor> custom_forward_impl(const Tensor& x, const Tensor& s0, const
           R[k] = r ? r + b * GH + k * H : nullptr;
         }
         for (int k = 0; k < S; ++k) {
-          P[k] = CUR + k * BH + b * H;
-          N[k] = NXT + k * BH + b * H;
+          P[k] = cur_p + k * BH + b * H;
+          N[k] = nxt_p + k * BH + b * H;
         }
         Cell::template forward_row<T>(X, R, P, N, H);
       }
     });
     // Commit: a padded step outputs zero and carries every state through unchanged.
-    T* y_t = Y + t * BH;
+    T* y_t = Y + t * BH + r0 * H;
     if (!MK) {
-      std::memcpy(y_t, NXT, sizeof(T) * BH);
-      std::memcpy(CUR, NXT, sizeof(T) * S * BH);
+      std::memcpy(y_t, nxt_p, sizeof(T) * Bs * H);
+      for (int k = 0; k < S; ++k)
+        std::memcpy(cur_p + k * BH, nxt_p + k * BH, sizeof(T) * Bs * H);
     } else {
-      for (int64_t b = 0; b < B; ++b) {
-        if (MK[t * B + b]) {
-          std::memcpy(y_t + b * H, NXT + b * H, sizeof(T) * H);
+      const bool* mk = MK + t * B + r0;
+      for (int64_t b = 0; b < Bs; ++b) {
+        if (mk[b]) {
+          std::memcpy(y_t + b * H, nxt_p + b * H, sizeof(T) * H);
           for (int k = 0; k < S; ++k)
-            std::memcpy(CUR + k * BH + b * H, NXT + k * BH + b * H, sizeof(T) * H);
+            std::memcpy(cur_p + k * BH + b * H, nxt_p + k * BH + b * H, sizeof(T) * H);
         } else {
           std::memset(y_t + b * H, 0, sizeof(T) * H);
         }
       }
     }
   }
+  };
+  batch_chunks(B, sweep);
   return {y, cur, pre, rs, sp_all};
 }
 
@@ -163,25 +174,34 @@ std::vector<Tensor> custom_backward_impl(const Tensor& x, const Tensor& w_ih, co
     if (!small && B > 0 && PackedWeights::enabled()) pk_hh.pack(Whh, GH, H, false, B);
   }
 
-  std::optional<StepGemmThreads> threads(std::in_place, B * GH * H);
+  // Rows [r0, r1) through all steps, backwards (see the forward). Each chunk swaps its
+  // own view of the two adjoint buffers; every chunk swaps Tn times.
+  auto sweep = [&](int64_t r0, int64_t r1) {
+  const int64_t Bs = r1 - r0;
+  T* din = DIN + r0 * H;  // row r0 of state k's adjoint at din + k * BH
+  T* dout = DOUT + r0 * H;
+  T* dhs = DH + r0 * H;
+  StepGemmThreads threads(Bs * GH * H);
   for (int64_t s = 0; s < Tn; ++s) {
     const int64_t t = reverse ? s : Tn - 1 - s;  // the forward walk, backwards
-    const T* dyt = DY + t * BH;
-    for (int64_t k = 0; k < BH; ++k) DH[k] = DIN[k] + dyt[k];
+    const int64_t row = t * B + r0;
+    const bool* mk = MK ? MK + row : nullptr;
+    const T* dyt = DY + t * BH + r0 * H;
+    for (int64_t k = 0; k < Bs * H; ++k) dhs[k] = din[k] + dyt[k];
     if (NR) {
-      for (int64_t b = 0; b < B; ++b) {
-        const bool valid = !MK || MK[t * B + b];
+      for (int64_t b = 0; b < Bs; ++b) {
+        const bool valid = !mk || mk[b];
         T acc = 0;
         if (valid)
-          for (int64_t j = 0; j < H; ++j) acc += DH[b * H + j] * DH[b * H + j];
-        NR[t * B + b] = std::sqrt(acc);
+          for (int64_t j = 0; j < H; ++j) acc += dhs[b * H + j] * dhs[b * H + j];
+        NR[row + b] = std::sqrt(acc);
       }
     }
-    const T* a = PRE + t * B * GH;
-    const T* r = RS ? RS + t * B * GH : nullptr;
-    T* dpx_t = DPX + t * B * GH;
-    T* dph_t = DPH + t * B * GH;
-    for_rows(B, GH, [&](int64_t b0, int64_t b1) {
+    const T* a = PRE + row * GH;
+    const T* r = RS ? RS + row * GH : nullptr;
+    T* dpx_t = DPX + row * GH;
+    T* dph_t = DPH + row * GH;
+    for_rows(Bs, GH, [&](int64_t b0, int64_t b1) {
       const T* X[G];
       const T* R[G];
       const T* P[S];
@@ -190,12 +210,12 @@ std::vector<Tensor> custom_backward_impl(const Tensor& x, const Tensor& w_ih, co
       T* DR[G];
       T* DP[S];
       for (int64_t b = b0; b < b1; ++b) {
-        if (MK && !MK[t * B + b]) {
+        if (mk && !mk[b]) {
           // No gradient reaches a padded step; the state adjoints pass straight through.
           std::memset(dpx_t + b * GH, 0, sizeof(T) * GH);
           if (!Cell::FUSED) std::memset(dph_t + b * GH, 0, sizeof(T) * GH);
           for (int k = 0; k < S; ++k)
-            std::memcpy(DOUT + k * BH + b * H, DIN + k * BH + b * H, sizeof(T) * H);
+            std::memcpy(dout + k * BH + b * H, din + k * BH + b * H, sizeof(T) * H);
           continue;
         }
         for (int k = 0; k < G; ++k) {
@@ -205,20 +225,21 @@ std::vector<Tensor> custom_backward_impl(const Tensor& x, const Tensor& w_ih, co
           DR[k] = Cell::FUSED ? nullptr : dph_t + b * GH + k * H;
         }
         for (int k = 0; k < S; ++k) {
-          P[k] = SP + (k * Tn + t) * BH + b * H;
-          DN[k] = k == 0 ? DH + b * H : DIN + k * BH + b * H;
-          DP[k] = DOUT + k * BH + b * H;
+          P[k] = SP + (k * Tn + t) * BH + (r0 + b) * H;
+          DN[k] = k == 0 ? dhs + b * H : din + k * BH + b * H;
+          DP[k] = dout + k * BH + b * H;
         }
         Cell::template backward_row<T>(X, R, P, DN, DX, DR, DP, H);
       }
     });
     // dL/dh_{t-1} += d(recurrent pre-activations) @ W_hh (padded rows add zero).
-    rec_mm_grad<T>(dph_t, Whh, small, DOUT, B, GH, H, T(1), &pk_hh);
-    std::swap(DIN, DOUT);
-    std::swap(ds_in, ds_out);
+    rec_mm_grad<T>(dph_t, Whh, small, dout, Bs, GH, H, T(1), &pk_hh);
+    std::swap(din, dout);
   }
+  };
+  batch_chunks(B, sweep);
+  if (Tn % 2 == 1) std::swap(ds_in, ds_out);  // where the last step's adjoints are
 
-  threads.reset();
   const int64_t rows = Tn * B;
   StepGemmThreads batched_threads(rows * GH * std::max(I, H), kBatchedThreadedMacs);
   Tensor dpx2 = dpx.view({rows, GH}), dph2 = dph.view({rows, GH});
