@@ -463,6 +463,15 @@ inline void run_block(const Tiles& tl, int n, int kc, const float* ap, const flo
 }
 }  // namespace panel
 
+// Per-step panel GEMMs from this many multiply-adds up split their panels across threads:
+// 2^17, not MKL's 2^20. Two threads, B = 1-4 at H = 256 (between the two bars): 0.74-0.86x
+// of the time at 2^20 in 14 of 16 A/B pairs (benchmarks/env_ab.py, idle Zen 4). The
+// variable overrides it (A/B timing).
+inline int64_t panel_threaded_macs() {
+  const char* env = std::getenv("RNNKIT_NATIVE_PANEL_THREADED_MACS");
+  return env ? std::atoll(env) : int64_t(1) << 17;
+}
+
 inline void PackedWeights::panel_mm(const float* a, float* c, int B, bool acc_in) const {
   if (B == 0) return;
   const panel::Tiles tl(B);
@@ -475,7 +484,7 @@ inline void PackedWeights::panel_mm(const float* a, float* c, int B, bool acc_in
   }
   // k <= 4H here: one block, and each panel's stride is k rows.
   panel::run_block(tl, n, k, ap, a, k, buf.get(), size_t(k) * panel::NR, c, n, acc_in,
-                   int64_t(B) * n * k >= kThreadedGemmMacs);
+                   int64_t(B) * n * k >= panel_threaded_macs());
 }
 #endif
 
