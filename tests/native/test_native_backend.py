@@ -231,22 +231,26 @@ def test_auto_follows_the_measured_ranking(cls, B, H, grad, runs, runs_on_panels
     assert layer.last_backend == runs
 
 
+def assert_same_training_step(ours, theirs, x, forward=lambda m, x: m(x)[0]):
+    """Outputs, input gradient and every parameter gradient of one weighted-sum loss agree."""
+    out = []
+    for m in (ours, theirs):
+        xi = x.clone().requires_grad_()
+        y = forward(m, xi)
+        (y * torch.linspace(-1, 1, y.shape[-1])).sum().backward()
+        out.append((y.detach(), xi.grad, [p.grad for p in m.parameters()]))
+    (y1, dx1, g1), (y2, dx2, g2) = out
+    torch.testing.assert_close(y1, y2, atol=1e-5, rtol=1e-5)
+    for u, v in zip([dx1, *g1], [dx2, *g2], strict=True):
+        torch.testing.assert_close(u, v, atol=1e-4, rtol=1e-4)
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
 @pytest.mark.parametrize("B", [3, 6, 7, 8])
 def test_micro_kernel_batches_match_torch_nn(cell, B):
     """Batches 3-8 at H <= 64 run the per-step matmuls on the 6/4/2/1-row micro-kernel tiles."""
     ours, theirs = make_pair(cell, backend="native", input_size=16, hidden_size=64)
-    x = torch.randn(5, B, 16)
-    grads = []
-    for m in (ours, theirs):
-        xi = x.clone().requires_grad_()
-        y, _ = m(xi)
-        (y * torch.linspace(-1, 1, 64)).sum().backward()
-        grads.append((y.detach(), xi.grad, [p.grad for p in m.parameters()]))
-    (y1, dx1, g1), (y2, dx2, g2) = grads
-    torch.testing.assert_close(y1, y2, atol=1e-5, rtol=1e-5)
-    for a, b in zip([dx1, *g1], [dx2, *g2], strict=True):
-        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    assert_same_training_step(ours, theirs, torch.randn(5, B, 16))
 
 
 @pytest.mark.parametrize(
@@ -276,17 +280,7 @@ def test_per_step_kernel_shapes_match_torch_nn(cell, B, H):
     """Row tiles of uneven height (13 = 7 + 6), a masked last column panel (H = 33), the
     packed-input path (backward row stride 4H = 1024 at H = 256) and batch 1."""
     ours, theirs = make_pair(cell, backend="native", input_size=20, hidden_size=H)
-    x = torch.randn(4, B, 20)
-    out = []
-    for m in (ours, theirs):
-        xi = x.clone().requires_grad_()
-        y, _ = m(xi)
-        (y * torch.linspace(-1, 1, H)).sum().backward()
-        out.append((y.detach(), xi.grad, [p.grad for p in m.parameters()]))
-    (y1, dx1, g1), (y2, dx2, g2) = out
-    torch.testing.assert_close(y1, y2, atol=1e-5, rtol=1e-5)
-    for u, v in zip([dx1, *g1], [dx2, *g2], strict=True):
-        torch.testing.assert_close(u, v, atol=1e-4, rtol=1e-4)
+    assert_same_training_step(ours, theirs, torch.randn(4, B, 20))
 
 
 @pytest.mark.parametrize("B", [16, 23])
@@ -321,19 +315,13 @@ def test_batch_split_across_threads_matches_torch_nn(cell):
     try:
         ours, theirs = make_pair(cell, backend="native", input_size=10, hidden_size=24,
                                  bidirectional=True)
-        x = torch.randn(6, 19, 10)
         lengths = torch.randint(1, 7, (19,)).sort(descending=True).values
-        out = []
-        for m in (ours, theirs):
-            xi = x.clone().requires_grad_()
-            packed = torch.nn.utils.rnn.pack_padded_sequence(xi, lengths)
-            y, _ = torch.nn.utils.rnn.pad_packed_sequence(m(packed)[0])
-            (y * torch.linspace(-1, 1, 48)).sum().backward()
-            out.append((y.detach(), xi.grad, [p.grad for p in m.parameters()]))
-        (y1, dx1, g1), (y2, dx2, g2) = out
-        torch.testing.assert_close(y1, y2, atol=1e-5, rtol=1e-5)
-        for u, v in zip([dx1, *g1], [dx2, *g2], strict=True):
-            torch.testing.assert_close(u, v, atol=1e-4, rtol=1e-4)
+
+        def packed_forward(m, x):
+            packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths)
+            return torch.nn.utils.rnn.pad_packed_sequence(m(packed)[0])[0]
+
+        assert_same_training_step(ours, theirs, torch.randn(6, 19, 10), packed_forward)
     finally:
         torch.set_num_threads(previous)
 
