@@ -34,7 +34,10 @@ HERE = Path(__file__).parent
 SOURCE = HERE / "rnn_kernels.cpp"
 HEADERS = (HERE / "rnn_common.h", HERE / "custom_loop.h")  # included by built-in and generated code
 # -march=native: build for the processor at hand (AVX2/FMA here, AVX-512 where present);
-# -fopenmp-simd: honour the `omp simd` hints on the gate loops without linking OpenMP;
+# -fopenmp: at::parallel_for's OpenMP pragma is inline in ATen's headers, so without it every
+#   "parallel" loop here ran on one thread; the GOMP_* calls resolve to the libgomp that
+#   libtorch_cpu already loaded (the link line names no OpenMP runtime of its own). A torch
+#   built without OpenMP leaves them unresolved: the load fails and rnnkit falls back;
 # -fno-trapping-math: lets GCC vectorise the float-to-int step of exp (torch builds so too).
 CFLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
 
