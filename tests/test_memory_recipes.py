@@ -103,6 +103,7 @@ def test_experiment_smoke_writes_table_json_and_plots(tmp_path, capsys):
     assert len(flow["fresh"]) == flow["lag"] + (20 if flow["task"] == "copy" else 0)
     md = (out / "results.md").read_text()
     assert "| adding | 10 | lstm |" in md and "ratio.png" in md
+    assert "| wall s | seed |" in md  # runs of several seeds stay apart in the table
     for png in ("ratio.png", "gradients.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     # Starting again reuses the finished runs instead of training them again.

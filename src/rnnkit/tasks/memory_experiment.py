@@ -348,14 +348,15 @@ def _fmt(x, spec: str = ".4g") -> str:
 def memory_table(rows: list[dict]) -> list[str]:
     """The markdown results table, one row per run."""
     out = ["| task | T | cell | hidden | params | metric | value | loss | baseline | "
-           "loss / baseline | best loss / baseline | solved? (step) | wall s |",
-           "|---|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---|---:|"]
+           "loss / baseline | best loss / baseline | solved? (step) | wall s | seed |",
+           "|---|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---|---:|---:|"]
     for r in rows:
         verdict = f"yes ({r['steps']})" if r["solved"] else ("diverged" if r["error"] else "no")
         out.append(f"| {r['task']} | {r['lag']} | {r['cell']} | {r['hidden_size']} | "
                    f"{_fmt(r['params'], ',')} | {r['metric']} | {_fmt(r['value'])} | "
                    f"{_fmt(r['loss'])} | {_fmt(r['baseline'])} | {_fmt(r['ratio'], '.3g')} | "
-                   f"{_fmt(r.get('best_ratio'), '.3g')} | {verdict} | {_fmt(r['wall_s'], '.0f')} |")
+                   f"{_fmt(r.get('best_ratio'), '.3g')} | {verdict} | {_fmt(r['wall_s'], '.0f')} | "
+                   f"{r['seed']} |")
     return out
 
 
