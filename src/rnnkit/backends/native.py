@@ -218,17 +218,12 @@ class NativeBackend:
             return None  # training: native measured faster at every grid point
         if getattr(native.load(), "panel_kernel", False):
             # AVX-512 build (AMD EPYC Zen 4, docs/PERFORMANCE.md section 3b): native ran GRU
-            # and RNN inference faster everywhere; oneDNN's LSTM wins at batch 1 with a large
-            # hidden size, and with two threads at batch <= 16, hidden >= 256.
-            if call.mode == "LSTM" and torch.get_num_threads() > 1 and B <= 16 and H >= 256:
-                return (
-                    "oneDNN's fused LSTM inference measured faster with several threads at "
-                    "batch <= 16, hidden >= 256 (native 0.74-0.91x of torch.nn, 2 threads)"
-                )
+            # and RNN inference faster everywhere, the LSTM's at 0.97x or better except at
+            # batch 1 with a large hidden size.
             if call.mode == "LSTM" and B == 1 and H >= 1024:
                 return (
                     "oneDNN's fused LSTM inference measured faster at batch 1, hidden >= 1024 "
-                    "(native 0.80-0.92x of torch.nn)"
+                    "(native 0.71-0.92x of torch.nn)"
                 )
             return None
         if call.mode == "LSTM" and B >= 16 and H >= 256:
