@@ -21,8 +21,10 @@ from rnnkit.cli.parser import (
 )
 from rnnkit.train.errors import CheckpointError, ConfigError
 
-# Settings that may change on --resume without changing what the run computes
-# (changing max_steps also moves the cosine horizon; that is the user's call).
+# Settings that may change on --resume without changing what the run computes. A new
+# max_steps does not move the cosine horizon: the schedule's state, horizon included, comes
+# back from the checkpoint (seen: a run resumed from 20,000 to 35,000 updates stayed at
+# its cosine floor), so the extra updates run at the lr the schedule had reached.
 RESUMABLE = {"max_steps", "max_seconds", "eval_every", "eval_tokens", "ckpt_every",
              "keep_last", "log_every", "device", "threads", "early_stop", "diagnose"}
 
