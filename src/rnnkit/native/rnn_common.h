@@ -131,10 +131,10 @@ namespace panel {
 constexpr int NR = 32;
 constexpr int MR = 12;  // 24 accumulators + 2 weight vectors + 1 broadcast of 32 registers
 
-// op(A) is read in place (row r, column kk at a[r * lda + kk]) or, PACKED, from a copy
-// made MR rows at a time, k-major (ap[kk * MR + r]). The copy is needed for a transposed
-// A and for row strides that are a multiple of 4 KB: MR rows 4 KB apart all fall into one
-// L1 set (seen in the LSTM backward, lda = 4H = 1024, slower than MKL until packed).
+// A is read in place (row r, column kk at a[r * lda + kk]) or, PACKED, from a copy made MR
+// rows at a time, k-major (ap[kk * MR + r]). The copy is needed for row strides that are a
+// multiple of 4 KB: MR rows 4 KB apart all fall into one L1 set (seen in the LSTM
+// backward, lda = 4H = 1024, slower than MKL until packed).
 template <int R, bool PACKED>
 inline void tile(const float* a, int lda, const float* p, int K, float* c, int ldc,
                  __mmask16 m0, __mmask16 m1, bool acc_in) {
@@ -405,29 +405,23 @@ struct Tiles {
   int row0(int t) const { return t * base + std::min(t, extra); }
 };
 
-// Whether op(A) must be copied for the kernel (see ``tile``).
-inline bool needs_packing(bool a_trans, int lda) { return a_trans || lda % 1024 == 0; }
+// Whether A must be copied for the kernel (see ``tile``): a row stride of 4 KB multiples.
+inline bool needs_packing(int lda) { return lda % 1024 == 0; }
 
-// Copies columns [k0, k0 + kc) of op(A) (M, k) for the tiles: tile t at dst + t * kc * MR,
-// k-major. op(A) is A (M, k) with row stride lda, or (a_trans) A^T for A (k, M).
-inline void pack_a(const Tiles& tl, const float* a, int lda, bool a_trans, int k0, int kc,
-                   float* dst) {
+// Copies columns [k0, k0 + kc) of A (M rows, row stride lda) for the tiles: tile t at
+// dst + t * kc * MR, k-major.
+inline void pack_a(const Tiles& tl, const float* a, int lda, int k0, int kc, float* dst) {
   for (int t = 0; t < tl.count; ++t, dst += size_t(kc) * MR) {
     const int r0 = tl.row0(t), rows = tl.row0(t + 1) - r0;
-    if (a_trans) {
-      for (int kk = 0; kk < kc; ++kk)
-        std::memcpy(dst + kk * MR, a + (long)(k0 + kk) * lda + r0, sizeof(float) * rows);
-    } else {
-      for (int r = 0; r < rows; ++r) {
-        const float* src = a + (long)(r0 + r) * lda + k0;
-        for (int kk = 0; kk < kc; ++kk) dst[kk * MR + r] = src[kk];
-      }
+    for (int r = 0; r < rows; ++r) {
+      const float* src = a + (long)(r0 + r) * lda + k0;
+      for (int kk = 0; kk < kc; ++kk) dst[kk * MR + r] = src[kk];
     }
   }
 }
 
-// c (M, n) [+]= one k-block of op(A) times packed panels (panel p at wp + p * w_stride,
-// kc x NR each). op(A) is the packed copy ``ap`` (tiles x kc x MR) when given, else read in
+// c (M, n) [+]= one k-block of A times packed panels (panel p at wp + p * w_stride,
+// kc x NR each). A is the packed copy ``ap`` (tiles x kc x MR) when given, else read in
 // place from a (M rows, stride lda, starting at the block's column). Split across threads
 // by panels when large.
 inline void run_block(const Tiles& tl, int n, int kc, const float* ap, const float* a, int lda,
@@ -478,10 +472,10 @@ inline void PackedWeights::panel_mm(const float* a, float* c, int B, bool acc_in
   if (B == 0) return;
   const panel::Tiles tl(B);
   const float* ap = nullptr;
-  if (panel::needs_packing(false, k)) {
+  if (panel::needs_packing(k)) {
     thread_local std::vector<float> a_packed;  // one step's input: B x k floats, reused
     a_packed.resize(size_t(tl.count) * k * panel::MR);
-    panel::pack_a(tl, a, k, false, 0, k, a_packed.data());
+    panel::pack_a(tl, a, k, 0, k, a_packed.data());
     ap = a_packed.data();
   }
   // k <= 4H here: one block, and each panel's stride is k rows.
@@ -493,7 +487,8 @@ inline void PackedWeights::panel_mm(const float* a, float* c, int B, bool acc_in
 // at::mm(a, b), or at::addmm(bias, a, b), for the batched matmuls before and after the time
 // loops (input projection, dx, weight gradients): float32 goes through the panel kernel
 // where it exists (the per-step GEMM's reasons hold here too), everything else to ATen.
-// a and b may be transposed views of contiguous tensors, as at::mm allows.
+// a and b may be transposed views of contiguous tensors, as at::mm allows (a transposed a
+// goes to ATen).
 inline Tensor batched_mm(const Tensor& a, const Tensor& b, const Tensor& bias = Tensor()) {
 #ifdef RNNKIT_PANEL_MM
   // Measured against MKL (one thread, Zen 4): 1.0-1.4x for the input projection and dx at
@@ -501,26 +496,24 @@ inline Tensor batched_mm(const Tensor& a, const Tensor& b, const Tensor& bias = 
   // (0.6x at T * B = 50 rows), and the weight gradients (transposed A) gained nothing.
   if (a.scalar_type() == at::kFloat && PackedWeights::enabled() && PackedWeights::use_panels() &&
       a.is_contiguous() && a.size(0) >= 256 && a.size(1) >= 128 && b.numel() > 0) {
-    const int M = a.size(0), n = b.size(1);
-    Tensor ac = a.is_contiguous() || a.t().is_contiguous() ? a : a.contiguous();
+    const int M = a.size(0), n = b.size(1), k = a.size(1), lda = a.stride(0);
     Tensor bc = b.is_contiguous() || b.t().is_contiguous() ? b : b.contiguous();
-    const bool ta = !ac.is_contiguous(), tb = !bc.is_contiguous();
+    const bool tb = !bc.is_contiguous();
     Tensor out = bias.defined() ? bias.expand({M, n}).contiguous() : at::empty({M, n}, a.options());
     // Packed one k-block at a time, so the scratch stays (M + n) x KC floats however long
-    // the sequence (k = T * B for the weight gradients).
-    const int k = ac.size(1), lda = ta ? ac.t().stride(0) : ac.stride(0);
-    const float* A = ac.data_ptr<float>();
+    // the sum.
+    const float* A = a.data_ptr<float>();
     const float* Bm = bc.data_ptr<float>();  // op(W) = bc: (k, n), or bc^T stored (n, k)
     const panel::Tiles tl(M);
     const int np = (n + panel::NR - 1) / panel::NR;
-    const bool pack_a = panel::needs_packing(ta, lda);
+    const bool pack_a = panel::needs_packing(lda);
     std::vector<float> ap(pack_a ? size_t(tl.count) * panel::KC * panel::MR : 0);
     std::vector<float> wp(size_t(np) * panel::KC * panel::NR + 16);
     float* wpa = wp.data() + (16 - (reinterpret_cast<uintptr_t>(wp.data()) / 4) % 16) % 16;
     const bool threaded = int64_t(M) * n * k >= kBatchedThreadedMacs;
     for (int k0 = 0; k0 < k; k0 += panel::KC) {
       const int kc = std::min(panel::KC, k - k0);
-      if (pack_a) panel::pack_a(tl, A, lda, ta, k0, kc, ap.data());
+      if (pack_a) panel::pack_a(tl, A, lda, k0, kc, ap.data());
       panel::pack_w(Bm, tb ? k : n, tb, k0, kc, n, wpa);
       panel::run_block(tl, n, kc, pack_a ? ap.data() : nullptr, A + k0, lda, wpa,
                        size_t(kc) * panel::NR, out.data_ptr<float>(), n,
