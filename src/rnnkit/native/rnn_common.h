@@ -316,8 +316,8 @@ inline bool use_small_mm(int64_t B, int64_t rows, int64_t cols) {
 #ifdef RNNKIT_SMALL_MM
   if (!std::is_same_v<T, float>) return false;
 #ifdef RNNKIT_PANEL_MM
-  // The AVX-512 panel kernel beat this one at every batch 1-8 measured (H = 64, 256; Zen 4:
-  // 0.64-0.99x of its inference time, 0.85-1.03x of its training time).
+  // The AVX-512 panel kernel replaces this one: at batch 1-8 (H = 64, 256; Zen 4) it took
+  // 0.64-0.99x of its inference time and 0.85-1.03x of its training time.
   if (PackedWeights::enabled() && PackedWeights::use_panels()) return false;
 #endif
   if (B <= 2) return rows * cols <= (int64_t(1) << 18);
