@@ -274,6 +274,10 @@ struct PackedWeights {
 #endif
 };
 
+// Whether this call's float32 matmuls run on the panel kernel (an AVX-512 build with neither
+// A/B switch set).
+inline bool panels_on() { return PackedWeights::enabled() && PackedWeights::use_panels(); }
+
 // Per-step matmul against W (N, K): c (B, N) = beta c + x (B, K) @ W^T. ``wt`` is W^T
 // (K, N) contiguous when the micro-kernel is in use (float32, small B), else null.
 template <typename T>
@@ -315,11 +319,9 @@ template <typename T>
 inline bool use_small_mm(int64_t B, int64_t rows, int64_t cols) {
 #ifdef RNNKIT_SMALL_MM
   if (!std::is_same_v<T, float>) return false;
-#ifdef RNNKIT_PANEL_MM
   // The AVX-512 panel kernel replaces this one: at batch 1-8 (H = 64, 256; Zen 4) it took
   // 0.64-0.99x of its inference time and 0.85-1.03x of its training time.
-  if (PackedWeights::enabled() && PackedWeights::use_panels()) return false;
-#endif
+  if (panels_on()) return false;
   if (B <= 2) return rows * cols <= (int64_t(1) << 18);
   const char* env = std::getenv("RNNKIT_NATIVE_SMALL_MM_MAX_B");  // per call: A/B in one process
   const int64_t max_b = env ? std::atoll(env) : 8;
@@ -494,8 +496,8 @@ inline Tensor batched_mm(const Tensor& a, const Tensor& b, const Tensor& bias = 
   // Measured against MKL (one thread, Zen 4): 1.0-1.4x for the input projection and dx at
   // >= 256 rows and a >= 128-long sum; below that packing costs more than the kernel gains
   // (0.6x at T * B = 50 rows), and the weight gradients (transposed A) gained nothing.
-  if (a.scalar_type() == at::kFloat && PackedWeights::enabled() && PackedWeights::use_panels() &&
-      a.is_contiguous() && a.size(0) >= 256 && a.size(1) >= 128 && b.numel() > 0) {
+  if (a.scalar_type() == at::kFloat && panels_on() && a.is_contiguous() && a.size(0) >= 256 &&
+      a.size(1) >= 128 && b.numel() > 0) {
     const int M = a.size(0), n = b.size(1), k = a.size(1), lda = a.stride(0);
     Tensor bc = b.is_contiguous() || b.t().is_contiguous() ? b : b.contiguous();
     const bool tb = !bc.is_contiguous();
@@ -532,8 +534,7 @@ inline Tensor batched_mm(const Tensor& a, const Tensor& b, const Tensor& bias = 
 // BATCH_SPLIT=1 keeps one chunk (A/B timing).
 template <typename F>
 inline void batch_chunks(int64_t B, const F& f) {
-  if (B >= 8 && at::get_num_threads() > 1 && !at::in_parallel_region() &&
-      PackedWeights::enabled() && PackedWeights::use_panels() &&
+  if (B >= 8 && at::get_num_threads() > 1 && !at::in_parallel_region() && panels_on() &&
       !env_set("RNNKIT_NATIVE_NO_BATCH_SPLIT")) {
     at::parallel_for(0, B, 4, f);
   } else {

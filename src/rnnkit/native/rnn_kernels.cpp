@@ -36,13 +36,8 @@ enum Mode { RNN_TANH = 0, RNN_RELU = 1, LSTM = 2, GRU = 3 };
 // stream W_ih as well for too few rows. RNNKIT_NATIVE_NO_FUSE=1 turns it off (A/B timing).
 template <typename T>
 bool fuse_input_step(int64_t mode, bool save, bool proj, int64_t B) {
-#ifdef RNNKIT_PANEL_MM
-  return std::is_same_v<T, float> && mode == LSTM && !save && !proj && B >= 16 &&
-         PackedWeights::enabled() && PackedWeights::use_panels() &&
+  return std::is_same_v<T, float> && mode == LSTM && !save && !proj && B >= 16 && panels_on() &&
          !env_set("RNNKIT_NATIVE_NO_FUSE");
-#else
-  return false;
-#endif
 }
 
 template <typename T>
