@@ -277,6 +277,19 @@ def test_per_step_kernel_shapes_match_torch_nn(cell, B, H):
     assert_same_training_step(ours, theirs, torch.randn(4, B, 20))
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize(("T", "B"), [(3, 2), (3, 16), (9, 2), (9, 16)])
+def test_large_weights_match_torch_nn(cell, T, B):
+    """Recurrent weights past 1 MB (4H x H at H = 520): unpacked per-step GEMMs below 8
+    steps (also the fused LSTM inference's fallback at B = 16), packed with streaming
+    stores (>= 4 MB) from 8 steps; training step and inference."""
+    ours, theirs = make_pair(cell, backend="native", input_size=24, hidden_size=520)
+    x = torch.randn(T, B, 24)
+    assert_same_training_step(ours, theirs, x)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x)[0], theirs(x)[0], atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("B", [16, 23])
 def test_lstm_inference_fused_step_matches_torch_nn(B):
     """Inference at batch >= 16 runs one GEMM per step over [x_t, h, 1] on AVX-512 builds:

@@ -192,17 +192,80 @@ inline void tile_rows(int rows, const float* a, int lda, const float* p, int K, 
 }
 inline __mmask16 lanes(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
 
+// In-register transpose of a 16 x 16 block: r[i] holds row i on entry, column i on exit.
+inline void transpose16(__m512 r[16]) {
+  const auto lo = [](__m512 a, __m512 b) {
+    return _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)));
+  };
+  const auto hi = [](__m512 a, __m512 b) {
+    return _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)));
+  };
+  __m512 t[16], s[16];
+  for (int i = 0; i < 16; i += 2) {  // per 128-bit lane: [a0 b0 a1 b1], [a2 b2 a3 b3]
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int g = 0; g < 16; g += 4) {  // s[g + q], lane l: rows g..g+3 of column 4l + q
+    s[g] = lo(t[g], t[g + 2]);
+    s[g + 1] = hi(t[g], t[g + 2]);
+    s[g + 2] = lo(t[g + 1], t[g + 3]);
+    s[g + 3] = hi(t[g + 1], t[g + 3]);
+  }
+  for (int q = 0; q < 4; ++q) {  // a 4 x 4 transpose of 128-bit lanes across the groups
+    const __m512 u0 = _mm512_shuffle_f32x4(s[q], s[4 + q], 0x44);
+    const __m512 u1 = _mm512_shuffle_f32x4(s[q], s[4 + q], 0xEE);
+    const __m512 u2 = _mm512_shuffle_f32x4(s[8 + q], s[12 + q], 0x44);
+    const __m512 u3 = _mm512_shuffle_f32x4(s[8 + q], s[12 + q], 0xEE);
+    r[q] = _mm512_shuffle_f32x4(u0, u2, 0x88);
+    r[4 + q] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
+    r[8 + q] = _mm512_shuffle_f32x4(u1, u3, 0x88);
+    r[12 + q] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
+  }
+}
+
 // Packs rows [k0, k0 + kc) of op(W) (k, n) into panels (panel p at dst + p * kc * NR, zero
 // padded past n). op(W) is W (k, n) with row stride ld, or (trans) W^T for W (n, k). The
 // transposed case reads each W row contiguously: reading 32 rows 4 KB apart column by
 // column (the first version) thrashed one L1 set: a fifth of a B = 1 GRU H = 1024 forward.
-inline void pack_w(const float* w, int ld, bool trans, int k0, int kc, int n, float* dst) {
+// Full panels go through 16 x 16 register transposes (the scalar copy took 41% of a T = 1,
+// B = 1 LSTM H = 1024 forward in perf, 6x the step's GEMM), with the next lines of the 16
+// rows prefetched; a copy larger than L2 is written with streaming stores, which skip reading
+// the destination in first (T = 1, B = 1, LSTM H = 1024 inference, idle Zen 4: 7.6 -> 5.2 ms;
+// at H = 256, where the panels fit in L2, they were slower: 0.185 vs 0.160 ms).
+// ``panel_rows`` (default kc) is the height of a destination panel, for packing a block of
+// rows into taller panels (the fused LSTM step's [W_ih, W_hh, b]).
+inline void pack_w(const float* w, int ld, bool trans, int k0, int kc, int n, float* dst,
+                   int panel_rows = 0) {
   const int np = (n + NR - 1) / NR;
+  const size_t stride = size_t(panel_rows > 0 ? panel_rows : kc) * NR;
+  const bool stream = np * stride * sizeof(float) >= (size_t(4) << 20);
   for (int p = 0; p < np; ++p) {
-    float* out = dst + size_t(p) * kc * NR;
+    float* out = dst + p * stride;
     const int cols = std::min(NR, n - p * NR);
     if (cols < NR) std::memset(out, 0, sizeof(float) * size_t(kc) * NR);
-    if (trans) {
+    if (trans && cols == NR) {
+      int kk = 0;
+      for (; kk + 16 <= kc; kk += 16) {
+        for (int j0 = 0; j0 < NR; j0 += 16) {
+          __m512 r[16];
+          for (int i = 0; i < 16; ++i) {
+            const float* src = w + (long)(p * NR + j0 + i) * ld + k0 + kk;
+            _mm_prefetch(reinterpret_cast<const char*>(src + 64), _MM_HINT_T0);
+            r[i] = _mm512_loadu_ps(src);
+          }
+          transpose16(r);
+          if (stream) {
+            for (int c = 0; c < 16; ++c) _mm512_stream_ps(out + (kk + c) * NR + j0, r[c]);
+          } else {
+            for (int c = 0; c < 16; ++c) _mm512_store_ps(out + (kk + c) * NR + j0, r[c]);
+          }
+        }
+      }
+      for (int j = 0; j < NR; ++j) {
+        const float* src = w + (long)(p * NR + j) * ld + k0;
+        for (int t = kk; t < kc; ++t) out[t * NR + j] = src[t];
+      }
+    } else if (trans) {
       for (int j = 0; j < cols; ++j) {
         const float* src = w + (long)(p * NR + j) * ld + k0;
         for (int kk = 0; kk < kc; ++kk) out[kk * NR + j] = src[kk];
@@ -212,6 +275,7 @@ inline void pack_w(const float* w, int ld, bool trans, int k0, int kc, int n, fl
         std::memcpy(out + kk * NR, w + (long)(k0 + kk) * ld + p * NR, sizeof(float) * cols);
     }
   }
+  if (stream) _mm_sfence();  // streaming stores are weakly ordered: visible before any read
 }
 }  // namespace panel
 #endif
@@ -222,14 +286,80 @@ inline bool env_set(const char* name) { return std::getenv(name) != nullptr; }
 // the whole (G*H, Hr) matrix every step (a full pass over the weights). On AVX-512: the
 // panels above; elsewhere MKL's packed format (cblas_sgemm_pack). Row-major throughout:
 // c (B, n) = beta c + a (B, k) @ op(W), op(W) (k, n). float32 only.
+// Storage for packed weights, kept per thread between calls. A fresh multi-MB block per call
+// came from mmap and went back to the system on free, so every call page-faulted its panels
+// in again: page faults and page clearing were 17% of a T = 1, B = 16, LSTM H = 256 inference
+// in perf. A thread keeps at most kKept blocks (one call uses at most three at a time).
+class PackPool {
+ public:
+  static float* take(size_t floats, size_t& capacity) {
+    auto& kept = list();
+    auto best = kept.end();
+    for (auto it = kept.begin(); it != kept.end(); ++it)
+      if (it->first >= floats && (best == kept.end() || it->first < best->first)) best = it;
+    if (best != kept.end()) {
+      float* p = best->second;
+      capacity = best->first;
+      kept.erase(best);
+      return p;
+    }
+    capacity = (floats + 15) / 16 * 16;  // whole 64-byte lines
+    return static_cast<float*>(std::aligned_alloc(64, capacity * sizeof(float)));
+  }
+  static void give(float* p, size_t capacity) {
+    auto& kept = list();
+    kept.emplace_back(capacity, p);
+    if (kept.size() > kKept) {  // drop the smallest: the large ones are the costly ones
+      auto small = std::min_element(kept.begin(), kept.end());
+      std::free(small->second);
+      kept.erase(small);
+    }
+  }
+
+ private:
+  static constexpr size_t kKept = 4;
+  struct Blocks : std::vector<std::pair<size_t, float*>> {
+    ~Blocks() {
+      for (auto& b : *this) std::free(b.second);
+    }
+  };
+  static Blocks& list() {
+    thread_local Blocks blocks;
+    return blocks;
+  }
+};
+
+// A block from the pool for the life of the object; uninitialised.
+class PoolBlock {
+ public:
+  PoolBlock() = default;
+  explicit PoolBlock(size_t floats) : p_(PackPool::take(floats, capacity_)) {}
+  PoolBlock(const PoolBlock&) = delete;
+  PoolBlock& operator=(const PoolBlock&) = delete;
+  PoolBlock& operator=(PoolBlock&& o) noexcept {
+    std::swap(p_, o.p_);
+    std::swap(capacity_, o.capacity_);
+    return *this;
+  }
+  ~PoolBlock() {
+    if (p_) PackPool::give(p_, capacity_);
+  }
+  float* get() const { return p_; }
+  explicit operator bool() const { return p_ != nullptr; }
+
+ private:
+  float* p_ = nullptr;
+  size_t capacity_ = 0;
+};
+
 struct PackedWeights {
   // Uninitialised on purpose: MKL asks for ~5.8 MB whatever the matrix (measured for a
   // 256 x 64 one), and zero-filling that per call cost ~0.5-1 ms (14% of an LSTM B=16, H=64
   // forward in perf). Untouched pages are never faulted in.
-  std::unique_ptr<float, decltype(&std::free)> buf{nullptr, &std::free};
+  PoolBlock buf;
   int n = 0, k = 0;
   bool panels = false;
-  bool active() const { return buf != nullptr; }
+  bool active() const { return bool(buf); }
   // RNNKIT_NATIVE_NO_PACK=1 turns packing off (per-step sgemm instead), for A/B timing.
   static bool enabled() { return !env_set("RNNKIT_NATIVE_NO_PACK"); }
   // RNNKIT_NATIVE_MKL_PACK=1: MKL's packed GEMM even where the panel kernel exists (A/B).
@@ -240,9 +370,17 @@ struct PackedWeights {
     return false;
 #endif
   }
-  static float* alloc(size_t floats) {
-    const size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
-    return static_cast<float*>(std::aligned_alloc(64, bytes));
+  void alloc(size_t floats) { buf = PoolBlock(floats); }
+  // Whether to pack a (rows x cols) matrix for a time loop of ``steps`` steps. Packing is two
+  // passes over the weights; past L2 (1 MB) and at few steps, MKL's unpacked GEMM is quicker
+  // (panel builds, idle Zen 4, one thread, H = 1024, B = 1-16: T = 1-4 took 0.26-0.88x of
+  // the packed time in most cases, T >= 50 1.3-2.5x). AVX2 builds always pack, as measured
+  // there. RNNKIT_NATIVE_PACK_MIN_STEPS overrides the 8 steps (A/B timing).
+  static bool pays(int64_t steps, int64_t rows, int64_t cols) {
+    if (!enabled()) return false;
+    if (!use_panels() || rows * cols * int64_t(sizeof(float)) <= (int64_t(1) << 20)) return true;
+    const char* env = std::getenv("RNNKIT_NATIVE_PACK_MIN_STEPS");
+    return steps >= (env ? std::atoll(env) : 8);
   }
   // W is (rows, cols) row-major; trans=true packs W^T (cols x rows is op(W) = W^T).
   void pack(const float* w, int rows, int cols, bool trans, int B) {
@@ -251,15 +389,37 @@ struct PackedWeights {
 #ifdef RNNKIT_PANEL_MM
     if (use_panels()) {
       const int np = (n + panel::NR - 1) / panel::NR;
-      buf.reset(alloc(size_t(np) * k * panel::NR));
+      alloc(size_t(np) * k * panel::NR);
       panels = true;
       panel::pack_w(w, cols, trans, 0, k, n, buf.get());
       return;
     }
 #endif
-    buf.reset(alloc(cblas_sgemm_pack_get_size(162, B, n, k) / sizeof(float) + 1));
+    alloc(cblas_sgemm_pack_get_size(162, B, n, k) / sizeof(float) + 1);
     cblas_sgemm_pack(101, 162, trans ? 112 : 111, B, n, k, 1.0f, w, cols, buf.get());
   }
+#ifdef RNNKIT_PANEL_MM
+  // op(W) = [W1 | W2 | b]^T for W1 (rows, k1) and W2 (rows, k2) row-major and a bias (rows,
+  // or null for none): the fused LSTM step's weights, packed from the parameters themselves
+  // (a concatenated copy was one more large allocation and pass per call).
+  void pack_cat(const float* w1, int k1, const float* w2, int k2, const float* bias, int rows) {
+    n = rows;
+    k = k1 + k2 + 1;
+    panels = true;
+    const int np = (n + panel::NR - 1) / panel::NR;
+    alloc(size_t(np) * k * panel::NR);
+    float* d = buf.get();
+    panel::pack_w(w1, k1, true, 0, k1, n, d, k);
+    panel::pack_w(w2, k2, true, 0, k2, n, d + size_t(k1) * panel::NR, k);
+    for (int p = 0; p < np; ++p) {
+      float* last = d + (size_t(p) * k + k - 1) * panel::NR;
+      for (int j = 0; j < panel::NR; ++j) {
+        const int r = p * panel::NR + j;
+        last[j] = r < n && bias ? bias[r] : 0.f;
+      }
+    }
+  }
+#endif
   // beta is 0 or 1 at every call site (overwrite or accumulate).
   void mm(const float* a, float* c, int B, float beta) const {
 #ifdef RNNKIT_PANEL_MM
@@ -510,8 +670,8 @@ inline Tensor batched_mm(const Tensor& a, const Tensor& b, const Tensor& bias = 
     const int np = (n + panel::NR - 1) / panel::NR;
     const bool pack_a = panel::needs_packing(lda);
     std::vector<float> ap(pack_a ? size_t(tl.count) * panel::KC * panel::MR : 0);
-    std::vector<float> wp(size_t(np) * panel::KC * panel::NR + 16);
-    float* wpa = wp.data() + (16 - (reinterpret_cast<uintptr_t>(wp.data()) / 4) % 16) % 16;
+    const PoolBlock wp(size_t(np) * panel::KC * panel::NR);
+    float* wpa = wp.get();
     const bool threaded = int64_t(M) * n * k >= kBatchedThreadedMacs;
     for (int k0 = 0; k0 < k; k0 += panel::KC) {
       const int kc = std::min(panel::KC, k - k0);

@@ -35,9 +35,10 @@ enum Mode { RNN_TANH = 0, RNN_RELU = 1, LSTM = 2, GRU = 3 };
 // column of ones) measured faster (docs/PERFORMANCE.md). Below batch 16 each step would
 // stream W_ih as well for too few rows. RNNKIT_NATIVE_NO_FUSE=1 turns it off (A/B timing).
 template <typename T>
-bool fuse_input_step(int64_t mode, bool save, bool proj, int64_t B) {
+bool fuse_input_step(int64_t mode, bool save, bool proj, int64_t B, int64_t steps,
+                     int64_t rows, int64_t cols) {
   return std::is_same_v<T, float> && mode == LSTM && !save && !proj && B >= 16 && panels_on() &&
-         !env_set("RNNKIT_NATIVE_NO_FUSE");
+         PackedWeights::pays(steps, rows, cols) && !env_set("RNNKIT_NATIVE_NO_FUSE");
 }
 
 template <typename T>
@@ -55,14 +56,16 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
 
   // LSTM inference on the panel kernel (fuse_input_step): one GEMM per step over
   // [x_t, h, 1] against [W_ih, W_hh, b]^T into a (B, 4H) scratch, no (T, B, 4H) buffer.
-  const bool fused = fuse_input_step<T>(mode, save, proj, B);
+  const int64_t KX = I + Hr + 1;  // fused: the columns of [x_t, h, 1]
+  const bool fused = fuse_input_step<T>(mode, save, proj, B, Tn, GH, KX);
   PackedWeights pk_cat;
   Tensor xh, pre;  // pre (T, B, G*H): pre-activations, overwritten by the activations
-  const int64_t KX = I + Hr + 1;  // fused: the columns of [x_t, h, 1]
   if (fused) {
-    Tensor bias = b_ih.defined() ? b_ih + b_hh : at::zeros({GH}, opts);
-    Tensor wcat = at::cat({w_ih, w_hh, bias.unsqueeze(1)}, 1).contiguous();  // (4H, KX)
-    pk_cat.pack(wcat.data_ptr<float>(), GH, KX, true, B);
+#ifdef RNNKIT_PANEL_MM
+    Tensor bias = b_ih.defined() ? b_ih + b_hh : Tensor();
+    pk_cat.pack_cat(w_ih.data_ptr<float>(), I, w_hh.data_ptr<float>(), Hr,
+                    bias.defined() ? bias.data_ptr<float>() : nullptr, GH);
+#endif
     xh = at::empty({B, KX}, opts);
     xh.select(1, KX - 1).fill_(1);
     pre = at::empty({1, B, GH}, opts);
@@ -111,7 +114,7 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
   const T* WhrT = ptr<T>(whr_t);
   PackedWeights pk_hh, pk_hr;  // float32 at B > 2: packed once here, used every step
   if constexpr (std::is_same_v<T, float>) {
-    if (!small && !fused && B > 0 && PackedWeights::enabled()) {
+    if (!small && !fused && B > 0 && PackedWeights::pays(Tn, GH, Hr)) {
       pk_hh.pack(Whh, GH, Hr, true, B);
       if (proj) pk_hr.pack(Whr, Hr, H, true, B);
     }
@@ -294,7 +297,7 @@ std::vector<Tensor> backward_impl(int64_t mode, const Tensor& x, const Tensor& w
   const bool small = use_small_mm<T>(B, GH, Hr);
   PackedWeights pk_hh, pk_hr;  // float32 at B > 2: W_hh and W_hr as they are, packed once
   if constexpr (std::is_same_v<T, float>) {
-    if (!small && B > 0 && PackedWeights::enabled()) {
+    if (!small && B > 0 && PackedWeights::pays(Tn, GH, Hr)) {
       pk_hh.pack(Whh, GH, Hr, false, B);
       if (proj) pk_hr.pack(Whr, Hr, H, false, B);
     }
