@@ -12,12 +12,20 @@ from __future__ import annotations
 from rnnkit.backends.base import RNNCall
 from rnnkit.backends.engine import EngineBackend
 from rnnkit.backends.fused import TorchBackend
+from rnnkit.backends.gpu import TritonBackend
 from rnnkit.backends.native import NativeBackend
 from rnnkit.backends.reference import ReferenceBackend
 
 # Fastest first: this order is what "auto" means.
 BACKENDS = {
-    b.name: b for b in (NativeBackend(), TorchBackend(), EngineBackend(), ReferenceBackend())
+    b.name: b
+    for b in (
+        NativeBackend(),
+        TritonBackend(),
+        TorchBackend(),
+        EngineBackend(),
+        ReferenceBackend(),
+    )
 }
 BACKEND_CHOICES = ("auto", *BACKENDS)
 

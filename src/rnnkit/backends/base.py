@@ -50,6 +50,24 @@ class RNNCall:
         return (steps < self.lengths.to(self.x.device).unsqueeze(0)).unsqueeze(-1)
 
 
+# The kernels' mode numbers (rnnkit.native and the Triton kernels alike).
+MODES = {"RNN_TANH": 0, "RNN_RELU": 1, "LSTM": 2, "GRU": 3}
+
+
+def records_graph(tensors) -> bool:
+    """Whether autograd records this call (else it is inference: nothing to save)."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def refuse_double_backward(backend: str) -> None:
+    """Raise inside a kernel backend's backward when a graph of the backward is requested."""
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            f"rnnkit's {backend} backend does not support double backward (create_graph=True); "
+            "use backend='reference' for higher-order gradients"
+        )
+
+
 # run_layer(mode, x, h0, c0, weights, mask, reverse, grad_norms) -> (y, h_n, c_n)
 LayerFn = Callable[..., tuple[Tensor, Tensor, Tensor | None]]
 

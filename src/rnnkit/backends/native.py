@@ -22,10 +22,9 @@ import functools
 import torch
 
 from rnnkit import native
-from rnnkit.backends.base import RNNCall, run_stacked
+from rnnkit.backends.base import MODES, RNNCall, records_graph, refuse_double_backward, run_stacked
 from rnnkit.native import codegen
 
-_MODES = {"RNN_TANH": 0, "RNN_RELU": 1, "LSTM": 2, "GRU": 3}
 _RECOMPUTE = contextvars.ContextVar("rnnkit_native_recompute", default=False)
 
 
@@ -39,19 +38,6 @@ def recompute_activations(enabled: bool = True):
         _RECOMPUTE.reset(token)
 
 
-def _records_graph(tensors) -> bool:
-    """Whether autograd records this call (else it is inference: nothing to save)."""
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-
-
-def _refuse_double_backward() -> None:
-    if torch.is_grad_enabled():
-        raise RuntimeError(
-            "rnnkit's native backend does not support double backward (create_graph=True); "
-            "use backend='reference' for higher-order gradients"
-        )
-
-
 class NativeBPTT(torch.autograd.Function):
     """One layer, one direction; forward and backward sweeps in ``rnn_kernels.cpp``."""
 
@@ -62,7 +48,7 @@ class NativeBPTT(torch.autograd.Function):
         ext = native.load()
         recompute = _RECOMPUTE.get()
         y, h_n, c_n, act, aux, h_prev, c_prev, m_all = ext.forward(
-            _MODES[mode], x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, mask, reverse,
+            MODES[mode], x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, mask, reverse,
             not recompute,
         )  # fmt: skip
         if recompute:  # keep only the forward's inputs; backward regenerates the rest
@@ -70,7 +56,7 @@ class NativeBPTT(torch.autograd.Function):
         else:
             ctx.save_for_backward(x, w_ih, w_hh, w_hr, act, aux, h_prev, c_prev, m_all, mask)
         ctx.recompute = recompute
-        ctx.mode, ctx.reverse, ctx.grad_norms = _MODES[mode], reverse, grad_norms
+        ctx.mode, ctx.reverse, ctx.grad_norms = MODES[mode], reverse, grad_norms
         ctx.has_bias = b_ih is not None
         if c0 is None:
             return y, h_n
@@ -78,7 +64,7 @@ class NativeBPTT(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dy, dh_n, dc_n=None):
-        _refuse_double_backward()
+        refuse_double_backward("native")
         if ctx.recompute:
             x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, mask = ctx.saved_tensors
             _, _, _, act, aux, h_prev, c_prev, m_all = native.load().forward(
@@ -118,9 +104,9 @@ def native_layer(mode, x, h0, c0, w, mask=None, reverse=False, grad_norms=None):
     if mask is not None:
         mask = mask.squeeze(-1)  # (T, B)
     tensors = (x, h0, c0, *w)
-    if not _records_graph(tensors):
+    if not records_graph(tensors):
         # Inference: no graph, so skip the autograd Function and save nothing.
-        y, h_n, c_n, *_ = native.load().forward(_MODES[mode], *tensors, mask, reverse, False)
+        y, h_n, c_n, *_ = native.load().forward(MODES[mode], *tensors, mask, reverse, False)
         return y, h_n, (c_n if c0 is not None else None)
     out = NativeBPTT.apply(x, h0, c0, *w, mode, mask, reverse, grad_norms)
     return (out[0], out[1], out[2]) if c0 is not None else (out[0], out[1], None)
@@ -146,7 +132,7 @@ class NativeCellBPTT(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dy, ds_n):
-        _refuse_double_backward()
+        refuse_double_backward("native")
         if ctx.recompute:
             x, s0, w_ih, w_hh, b_ih, b_hh, mask = ctx.saved_tensors
             _, _, pre, rs, sp = ctx.ext.forward(
@@ -174,7 +160,7 @@ def native_cell_layer(cell, mode, x, h0, c0, w, mask=None, reverse=False, grad_n
         mask = mask.squeeze(-1)  # (T, B)
     s0 = h0.unsqueeze(0) if c0 is None else torch.cat([h0.unsqueeze(0), c0])
     tensors = (x, s0, w.w_ih, w.w_hh, w.b_ih, w.b_hh)
-    if _records_graph(tensors):
+    if records_graph(tensors):
         y, s_n = NativeCellBPTT.apply(*tensors, ext, mask, reverse, grad_norms)
     else:
         y, s_n, *_ = ext.forward(*tensors, mask, reverse, False)
@@ -212,7 +198,7 @@ class NativeBackend:
             return None
         B = call.x.shape[1]
         tensors = (call.x, call.h0, call.c0, *(t for w in call.weights for t in w))
-        inference = not _records_graph(tensors)
+        inference = not records_graph(tensors)
         H = call.weights[0].w_hh.shape[1]
         if not inference:
             return None  # training: native measured faster at every grid point
