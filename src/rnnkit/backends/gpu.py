@@ -79,8 +79,8 @@ def triton_forward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, mask, reverse, save)
     grid, blocks = _launch_shape(B, H)
     _kernels().forward_kernel[grid](
         pre, w_hh, bhn if gru else none, hbuf, c, y, act, aux, c_prev, h_prev, mask8,
-        T, B, H, MODE=MODES[mode], REVERSE=reverse, SAVE=save, HAS_MASK=mask is not None,
-        PRECISION=_precision(x), **blocks,
+        T, B, H, MODE=MODES[mode], G=GH // H, REVERSE=reverse, SAVE=save,
+        HAS_MASK=mask is not None, PRECISION=_precision(x), **blocks,
     )  # fmt: skip
     saved = (act, aux if lstm or gru else None, c_prev if lstm else None, h_prev)
     return y, hbuf[T % 2].clone(), (c if lstm else None), (saved if save else None)
@@ -119,7 +119,7 @@ class TritonBPTT(torch.autograd.Function):
         _kernels().backward_kernel[grid](
             dy, act, aux if aux is not None else none, c_prev if c_prev is not None else none,
             h_prev, w_hh, mask8, dh, dc, dpx, dph, norms, T, B, H,
-            MODE=MODES[mode], REVERSE=ctx.reverse, HAS_MASK=mask is not None,
+            MODE=MODES[mode], G=GH // H, REVERSE=ctx.reverse, HAS_MASK=mask is not None,
             NORMS=ctx.grad_norms is not None, PRECISION=_precision(x), **blocks,
         )  # fmt: skip
         if ctx.grad_norms is not None:

@@ -60,16 +60,18 @@ def forward_kernel(
     pre_ptr, whh_ptr, bhn_ptr, hbuf_ptr, c_ptr, y_ptr, act_ptr, aux_ptr, cprev_ptr, hprev_ptr,
     mask_ptr,
     T, B, H,
-    MODE: tl.constexpr, REVERSE: tl.constexpr, SAVE: tl.constexpr, HAS_MASK: tl.constexpr,
+    MODE: tl.constexpr, G: tl.constexpr, REVERSE: tl.constexpr, SAVE: tl.constexpr,
+    HAS_MASK: tl.constexpr,
     BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_K: tl.constexpr, PRECISION: tl.constexpr,
 ):  # fmt: skip
     """The forward time loop. hbuf (2, B, H) holds h_0 in slot 0 on entry and h_T in slot T % 2
     on exit; c (B, H) holds c_0 and then c_T (LSTM)."""
-    G: tl.constexpr = 4 if MODE == 2 else (3 if MODE == 3 else 1)
     rb = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
     bmask = rb < B
     for s in range(T):
-        t = T - 1 - s if REVERSE else s
+        t = s
+        if REVERSE:
+            t = T - 1 - s
         h_in = hbuf_ptr + (s % 2) * B * H
         h_out = hbuf_ptr + ((s + 1) % 2) * B * H
         if HAS_MASK:
@@ -227,7 +229,10 @@ def forward_kernel(
                 v = tl.load(pre, mask=m2, other=0.0) + _hw(
                     h_in, whh_ptr, rb, bmask, rn, nmask, 0, H, BLOCK_B, BLOCK_H, BLOCK_K, PRECISION
                 )
-                h_new = _tanh(v) if MODE == 0 else tl.maximum(v, 0.0)
+                if MODE == 0:
+                    h_new = _tanh(v)
+                else:
+                    h_new = tl.maximum(v, 0.0)
                 if SAVE:
                     tl.store(act_ptr + t * B * H + bh, h_new, mask=m2)
             if SAVE:
@@ -242,7 +247,8 @@ def backward_kernel(
     dy_ptr, act_ptr, aux_ptr, cprev_ptr, hprev_ptr, whh_ptr, mask_ptr, dh_ptr, dc_ptr,
     dpx_ptr, dph_ptr, norms_ptr,
     T, B, H,
-    MODE: tl.constexpr, REVERSE: tl.constexpr, HAS_MASK: tl.constexpr, NORMS: tl.constexpr,
+    MODE: tl.constexpr, G: tl.constexpr, REVERSE: tl.constexpr, HAS_MASK: tl.constexpr,
+    NORMS: tl.constexpr,
     BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_K: tl.constexpr, PRECISION: tl.constexpr,
 ):  # fmt: skip
     """The backward time loop. dh (B, H) and dc (B, H, LSTM) hold dL/dh_T and dL/dc_T on entry,
@@ -250,11 +256,12 @@ def backward_kernel(
     input side, and for the GRU dph (T, B, 3H), the recurrent side (the same buffer as dpx
     for the other cells); norms (T, B) gets ||dL/dh_t|| when NORMS (0 at padded
     steps, as the engine records them)."""
-    G: tl.constexpr = 4 if MODE == 2 else (3 if MODE == 3 else 1)
     rb = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
     bmask = rb < B
     for s in range(T):
-        t = s if REVERSE else T - 1 - s
+        t = T - 1 - s
+        if REVERSE:
+            t = s
         if HAS_MASK:
             keep = tl.load(mask_ptr + t * B + rb, mask=bmask, other=0) != 0
         else:
@@ -308,7 +315,10 @@ def backward_kernel(
                 tl.store(dh_ptr + bh, tl.where(k2, dh * z, dh), mask=m2)
             else:
                 hv = tl.load(a, mask=m2, other=0.0)
-                d = dh * (1.0 - hv * hv) if MODE == 0 else tl.where(hv > 0.0, dh, 0.0)
+                if MODE == 0:
+                    d = dh * (1.0 - hv * hv)
+                else:
+                    d = tl.where(hv > 0.0, dh, 0.0)
                 tl.store(dx, tl.where(k2, d, 0.0), mask=m2)
                 tl.store(dh_ptr + bh, tl.where(k2, 0.0, dh), mask=m2)
         if NORMS:
@@ -340,8 +350,10 @@ def backward_kernel(
 
 
 def block_sizes(B: int, H: int) -> tuple[int, int, int]:
-    """(BLOCK_B, BLOCK_H, BLOCK_K): tl.dot wants every side >= 16; 64-wide chunks cap the
-    registers a program holds (LSTM: four (BLOCK_B, BLOCK_H) accumulators)."""
-    block_b = max(16, min(64, triton.next_power_of_2(B)))
-    block_h = max(16, min(64, triton.next_power_of_2(H)))
-    return block_b, block_h, block_h
+    """(BLOCK_B, BLOCK_H, BLOCK_K). tl.dot wants every side >= 16. Compiled for sm_90 without
+    a GPU (tests/triton_aot.py; cuobjdump), the LSTM kernels use 255 registers and spill
+    (224-392 bytes of stack) at 32-row blocks, hardly at 16; 16 rows also give a large batch
+    more programs, i.e. more SMs. Otherwise untuned: no GPU yet."""
+    block_h = max(16, min(32, triton.next_power_of_2(H)))
+    block_k = max(16, min(64, triton.next_power_of_2(H)))
+    return 16, block_h, block_k
