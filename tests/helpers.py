@@ -37,3 +37,21 @@ def initial_state(module, batch, dtype=torch.float32, requires_grad=True):
         c0 = torch.randn(LD, batch, module.hidden_size, dtype=dtype, requires_grad=requires_grad)
         return (h0, c0)
     return (h0,)
+
+
+def assert_grad_norms_match(cell, backend, reference="engine"):
+    """||dL/dh_t|| per step, layer and direction (the diagnostics hook) from ``backend`` equal
+    those of ``reference``, on a 2-layer bidirectional stack with unequal lengths."""
+    results = []
+    for name in (backend, reference):
+        torch.manual_seed(0)
+        m, _ = make_pair(cell, backend=name, input_size=3, hidden_size=5, num_layers=2,
+                         bidirectional=True)  # fmt: skip
+        x = torch.randn(6, 4, 3)
+        with rnnkit.diagnostics.record_hidden_grads(m) as rec:
+            m(x, lengths=[6, 2, 5, 1])[0].pow(2).sum().backward()
+        assert m.last_backend == name
+        results.append(dict(rec.norms))
+    assert results[0].keys() == results[1].keys()
+    for k in results[0]:
+        torch.testing.assert_close(results[0][k], results[1][k], atol=1e-5, rtol=1e-5)

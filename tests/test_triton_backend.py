@@ -18,7 +18,7 @@ pytest.importorskip("triton")
 
 import rnnkit  # noqa: E402
 import test_parity  # noqa: E402
-from helpers import initial_state, make_pair  # noqa: E402
+from helpers import assert_grad_norms_match, initial_state, make_pair  # noqa: E402
 
 CELLS = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
 
@@ -60,19 +60,7 @@ def test_block_edges_match_torch_nn(cell, B, H):
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
 def test_grad_norms_match_engine(cell):
     """The diagnostics hook: ||dL/dh_t|| per step, layer and direction, as the engine writes it."""
-    results = []
-    for backend in ("triton", "engine"):
-        torch.manual_seed(0)
-        m, _ = make_pair(cell, backend=backend, input_size=3, hidden_size=5, num_layers=2,
-                         bidirectional=True)  # fmt: skip
-        x = torch.randn(6, 4, 3)
-        with rnnkit.diagnostics.record_hidden_grads(m) as rec:
-            m(x, lengths=[6, 2, 5, 1])[0].pow(2).sum().backward()
-        assert m.last_backend == backend
-        results.append(dict(rec.norms))
-    assert results[0].keys() == results[1].keys()
-    for k in results[0]:
-        torch.testing.assert_close(results[0][k], results[1][k], atol=1e-5, rtol=1e-5)
+    assert_grad_norms_match(cell, "triton")
 
 
 def test_inference_and_refusals():

@@ -36,21 +36,19 @@ def _tanh(x):
 
 
 @triton.jit
-def _hw(h_ptr, w_ptr, rb, bmask, rn, nmask, row0, H, BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr,
-        BLOCK_K: tl.constexpr, PRECISION: tl.constexpr):  # fmt: skip
-    """(BLOCK_B, BLOCK_H) block of h @ W[row0 + rn, :]^T, h (B, H) and W rows of length H."""
-    acc = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
+def _preact(init, g, h_ptr, w_ptr, rb, rn, B, H, BLOCK_K: tl.constexpr, PRECISION: tl.constexpr):
+    """Gate g's pre-activation for rows rb and units rn: the block at the pointers ``init``
+    (the step's input projection, or a broadcast bias) plus h @ W[g * H + rn, :]^T, h (B, H)
+    and W (G * H, H) row-major."""
+    bmask, nmask = rb < B, rn < H
+    acc = tl.load(init, mask=bmask[:, None] & nmask[None, :], other=0.0)
     for k0 in range(0, H, BLOCK_K):
         rk = k0 + tl.arange(0, BLOCK_K)
         kmask = rk < H
-        h = tl.load(
-            h_ptr + rb[:, None] * H + rk[None, :], mask=bmask[:, None] & kmask[None, :], other=0.0
-        )
-        w = tl.load(
-            w_ptr + (row0 + rn)[None, :] * H + rk[:, None],
-            mask=nmask[None, :] & kmask[:, None],
-            other=0.0,
-        )
+        h = tl.load(h_ptr + rb[:, None] * H + rk[None, :], mask=bmask[:, None] & kmask[None, :],
+                    other=0.0)  # fmt: skip
+        w = tl.load(w_ptr + (g * H + rn)[None, :] * H + rk[:, None],
+                    mask=nmask[None, :] & kmask[:, None], other=0.0)  # fmt: skip
         acc += tl.dot(h, w, input_precision=PRECISION)
     return acc
 
@@ -68,6 +66,7 @@ def forward_kernel(
     on exit; c (B, H) holds c_0 and then c_T (LSTM)."""
     rb = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
     bmask = rb < B
+    w = whh_ptr
     for s in range(T):
         t = s
         if REVERSE:
@@ -80,164 +79,52 @@ def forward_kernel(
             keep = bmask
         for n0 in range(0, H, BLOCK_H):
             rn = n0 + tl.arange(0, BLOCK_H)
-            nmask = rn < H
-            m2 = bmask[:, None] & nmask[None, :]
-            k2 = keep[:, None] & nmask[None, :]
+            m2 = bmask[:, None] & (rn < H)[None, :]
+            k2 = keep[:, None] & (rn < H)[None, :]
             bh = rb[:, None] * H + rn[None, :]  # (b, n) in a (B, H) array
-            pre = pre_ptr + t * B * G * H + rb[:, None] * G * H + rn[None, :]  # gate 0 of (t, b, n)
+            tbh = t * B * H + bh  # (t, b, n) in a (T, B, H) array
+            gh = t * B * G * H + rb[:, None] * G * H + rn[None, :]  # gate 0 of (t, b, n)
+            pre = pre_ptr + gh
             h_prev = tl.load(h_in + bh, mask=m2, other=0.0)
             if MODE == 2:
-                gi = _sigmoid(
-                    tl.load(pre, mask=m2, other=0.0)
-                    + _hw(
-                        h_in,
-                        whh_ptr,
-                        rb,
-                        bmask,
-                        rn,
-                        nmask,
-                        0,
-                        H,
-                        BLOCK_B,
-                        BLOCK_H,
-                        BLOCK_K,
-                        PRECISION,
-                    )
-                )
-                gf = _sigmoid(
-                    tl.load(pre + H, mask=m2, other=0.0)
-                    + _hw(
-                        h_in,
-                        whh_ptr,
-                        rb,
-                        bmask,
-                        rn,
-                        nmask,
-                        H,
-                        H,
-                        BLOCK_B,
-                        BLOCK_H,
-                        BLOCK_K,
-                        PRECISION,
-                    )
-                )
-                gg = _tanh(
-                    tl.load(pre + 2 * H, mask=m2, other=0.0)
-                    + _hw(
-                        h_in,
-                        whh_ptr,
-                        rb,
-                        bmask,
-                        rn,
-                        nmask,
-                        2 * H,
-                        H,
-                        BLOCK_B,
-                        BLOCK_H,
-                        BLOCK_K,
-                        PRECISION,
-                    )
-                )
-                go = _sigmoid(
-                    tl.load(pre + 3 * H, mask=m2, other=0.0)
-                    + _hw(
-                        h_in,
-                        whh_ptr,
-                        rb,
-                        bmask,
-                        rn,
-                        nmask,
-                        3 * H,
-                        H,
-                        BLOCK_B,
-                        BLOCK_H,
-                        BLOCK_K,
-                        PRECISION,
-                    )
-                )
+                gi = _sigmoid(_preact(pre, 0, h_in, w, rb, rn, B, H, BLOCK_K, PRECISION))
+                gf = _sigmoid(_preact(pre + H, 1, h_in, w, rb, rn, B, H, BLOCK_K, PRECISION))
+                gg = _tanh(_preact(pre + 2 * H, 2, h_in, w, rb, rn, B, H, BLOCK_K, PRECISION))
+                go = _sigmoid(_preact(pre + 3 * H, 3, h_in, w, rb, rn, B, H, BLOCK_K, PRECISION))
                 c_prev = tl.load(c_ptr + bh, mask=m2, other=0.0)
                 c_new = gf * c_prev + gi * gg
                 h_new = go * _tanh(c_new)
                 tl.store(c_ptr + bh, tl.where(k2, c_new, c_prev), mask=m2)
                 if SAVE:
-                    a = act_ptr + t * B * G * H + rb[:, None] * G * H + rn[None, :]
-                    tl.store(a, gi, mask=m2)
-                    tl.store(a + H, gf, mask=m2)
-                    tl.store(a + 2 * H, gg, mask=m2)
-                    tl.store(a + 3 * H, go, mask=m2)
-                    tl.store(aux_ptr + t * B * H + bh, c_new, mask=m2)
-                    tl.store(cprev_ptr + t * B * H + bh, c_prev, mask=m2)
+                    tl.store(act_ptr + gh, gi, mask=m2)
+                    tl.store(act_ptr + gh + H, gf, mask=m2)
+                    tl.store(act_ptr + gh + 2 * H, gg, mask=m2)
+                    tl.store(act_ptr + gh + 3 * H, go, mask=m2)
+                    tl.store(aux_ptr + tbh, c_new, mask=m2)
+                    tl.store(cprev_ptr + tbh, c_prev, mask=m2)
             elif MODE == 3:
-                hn = _hw(
-                    h_in,
-                    whh_ptr,
-                    rb,
-                    bmask,
-                    rn,
-                    nmask,
-                    2 * H,
-                    H,
-                    BLOCK_B,
-                    BLOCK_H,
-                    BLOCK_K,
-                    PRECISION,
-                )
-                hn += tl.load(bhn_ptr + rn, mask=nmask, other=0.0)[None, :]
-                r = _sigmoid(
-                    tl.load(pre, mask=m2, other=0.0)
-                    + _hw(
-                        h_in,
-                        whh_ptr,
-                        rb,
-                        bmask,
-                        rn,
-                        nmask,
-                        0,
-                        H,
-                        BLOCK_B,
-                        BLOCK_H,
-                        BLOCK_K,
-                        PRECISION,
-                    )
-                )
-                z = _sigmoid(
-                    tl.load(pre + H, mask=m2, other=0.0)
-                    + _hw(
-                        h_in,
-                        whh_ptr,
-                        rb,
-                        bmask,
-                        rn,
-                        nmask,
-                        H,
-                        H,
-                        BLOCK_B,
-                        BLOCK_H,
-                        BLOCK_K,
-                        PRECISION,
-                    )
-                )
+                bias = bhn_ptr + rn[None, :] + 0 * rb[:, None]  # b_hn on every row
+                hn = _preact(bias, 2, h_in, w, rb, rn, B, H, BLOCK_K, PRECISION)
+                r = _sigmoid(_preact(pre, 0, h_in, w, rb, rn, B, H, BLOCK_K, PRECISION))
+                z = _sigmoid(_preact(pre + H, 1, h_in, w, rb, rn, B, H, BLOCK_K, PRECISION))
                 n = _tanh(tl.load(pre + 2 * H, mask=m2, other=0.0) + r * hn)
                 h_new = (1.0 - z) * n + z * h_prev
                 if SAVE:
-                    a = act_ptr + t * B * G * H + rb[:, None] * G * H + rn[None, :]
-                    tl.store(a, r, mask=m2)
-                    tl.store(a + H, z, mask=m2)
-                    tl.store(a + 2 * H, n, mask=m2)
-                    tl.store(aux_ptr + t * B * H + bh, hn, mask=m2)
+                    tl.store(act_ptr + gh, r, mask=m2)
+                    tl.store(act_ptr + gh + H, z, mask=m2)
+                    tl.store(act_ptr + gh + 2 * H, n, mask=m2)
+                    tl.store(aux_ptr + tbh, hn, mask=m2)
             else:
-                v = tl.load(pre, mask=m2, other=0.0) + _hw(
-                    h_in, whh_ptr, rb, bmask, rn, nmask, 0, H, BLOCK_B, BLOCK_H, BLOCK_K, PRECISION
-                )
+                v = _preact(pre, 0, h_in, w, rb, rn, B, H, BLOCK_K, PRECISION)
                 if MODE == 0:
                     h_new = _tanh(v)
                 else:
                     h_new = tl.maximum(v, 0.0)
                 if SAVE:
-                    tl.store(act_ptr + t * B * H + bh, h_new, mask=m2)
+                    tl.store(act_ptr + tbh, h_new, mask=m2)
             if SAVE:
-                tl.store(hprev_ptr + t * B * H + bh, h_prev, mask=m2)
-            tl.store(y_ptr + t * B * H + bh, tl.where(k2, h_new, 0.0), mask=m2)
+                tl.store(hprev_ptr + tbh, h_prev, mask=m2)
+            tl.store(y_ptr + tbh, tl.where(k2, h_new, 0.0), mask=m2)
             tl.store(h_out + bh, tl.where(k2, h_new, h_prev), mask=m2)
         tl.debug_barrier()  # h_t complete before any chunk of step t + 1 reads it
 
@@ -274,9 +161,10 @@ def backward_kernel(
             nmask = rn < H
             m2 = bmask[:, None] & nmask[None, :]
             k2 = keep[:, None] & nmask[None, :]
-            bh = rb[:, None] * H + rn[None, :]
+            bh = rb[:, None] * H + rn[None, :]  # (b, n) in a (B, H) array
+            tbh = t * B * H + bh  # (t, b, n) in a (T, B, H) array
             dh = tl.load(dh_ptr + bh, mask=m2, other=0.0)
-            dh += tl.where(k2, tl.load(dy_ptr + t * B * H + bh, mask=m2, other=0.0), 0.0)
+            dh += tl.where(k2, tl.load(dy_ptr + tbh, mask=m2, other=0.0), 0.0)
             if NORMS:
                 sq += tl.sum(dh * dh, axis=1)
             a = act_ptr + t * B * G * H + rb[:, None] * G * H + rn[None, :]
@@ -286,8 +174,8 @@ def backward_kernel(
                 gf = tl.load(a + H, mask=m2, other=0.0)
                 gg = tl.load(a + 2 * H, mask=m2, other=0.0)
                 go = tl.load(a + 3 * H, mask=m2, other=0.0)
-                tc = _tanh(tl.load(aux_ptr + t * B * H + bh, mask=m2, other=0.0))
-                c_prev = tl.load(cprev_ptr + t * B * H + bh, mask=m2, other=0.0)
+                tc = _tanh(tl.load(aux_ptr + tbh, mask=m2, other=0.0))
+                c_prev = tl.load(cprev_ptr + tbh, mask=m2, other=0.0)
                 dc_in = tl.load(dc_ptr + bh, mask=m2, other=0.0)
                 dc = dc_in + dh * go * (1.0 - tc * tc)
                 tl.store(dx, tl.where(k2, dc * gg * gi * (1.0 - gi), 0.0), mask=m2)
@@ -300,8 +188,8 @@ def backward_kernel(
                 r = tl.load(a, mask=m2, other=0.0)
                 z = tl.load(a + H, mask=m2, other=0.0)
                 n = tl.load(a + 2 * H, mask=m2, other=0.0)
-                hn = tl.load(aux_ptr + t * B * H + bh, mask=m2, other=0.0)
-                h_prev = tl.load(hprev_ptr + t * B * H + bh, mask=m2, other=0.0)
+                hn = tl.load(aux_ptr + tbh, mask=m2, other=0.0)
+                h_prev = tl.load(hprev_ptr + tbh, mask=m2, other=0.0)
                 dn = dh * (1.0 - z) * (1.0 - n * n)  # through n's pre-activation
                 dr = dn * hn * r * (1.0 - r)
                 dz = dh * (h_prev - n) * z * (1.0 - z)
