@@ -15,8 +15,12 @@ mask (T, B) int8. What forward saves for backward (``SAVE``):
   LSTM  act (T, B, 4H) activated gates, aux (T, B, H) c_t,  cprev (T, B, H), hprev (T, B, H)
   GRU   act (T, B, 3H) r, z, n,         aux (T, B, H) W_hn h_{t-1} + b_hn,  hprev
   RNN   act (T, B, H)  h_t,                                                  hprev
+Buffers that a step writes and the next phase reads back (h, dL/dh, the pre-activation
+gradients, c) are loaded with ``.cg`` (from L2, not the SM's L1): other threads of the
+program wrote them; the barrier orders the accesses, L2 keeps them coherent.
+
 Without a GPU the kernels run under Triton's interpreter (TRITON_INTERPRET=1): that is how
-the tests check them on the CPU.
+the tests check them on the CPU; tests/triton_aot.py compiles them for sm_90.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ def _preact(init, g, h_ptr, w_ptr, rb, rn, B, H, BLOCK_K: tl.constexpr, PRECISIO
         rk = k0 + tl.arange(0, BLOCK_K)
         kmask = rk < H
         h = tl.load(h_ptr + rb[:, None] * H + rk[None, :], mask=bmask[:, None] & kmask[None, :],
-                    other=0.0)  # fmt: skip
+                    other=0.0, cache_modifier=".cg")  # fmt: skip
         w = tl.load(w_ptr + (g * H + rn)[None, :] * H + rk[:, None],
                     mask=nmask[None, :] & kmask[:, None], other=0.0)  # fmt: skip
         acc += tl.dot(h, w, input_precision=PRECISION)
@@ -85,13 +89,13 @@ def forward_kernel(
             tbh = t * B * H + bh  # (t, b, n) in a (T, B, H) array
             gh = t * B * G * H + rb[:, None] * G * H + rn[None, :]  # gate 0 of (t, b, n)
             pre = pre_ptr + gh
-            h_prev = tl.load(h_in + bh, mask=m2, other=0.0)
+            h_prev = tl.load(h_in + bh, mask=m2, other=0.0, cache_modifier=".cg")
             if MODE == 2:
                 gi = _sigmoid(_preact(pre, 0, h_in, w, rb, rn, B, H, BLOCK_K, PRECISION))
                 gf = _sigmoid(_preact(pre + H, 1, h_in, w, rb, rn, B, H, BLOCK_K, PRECISION))
                 gg = _tanh(_preact(pre + 2 * H, 2, h_in, w, rb, rn, B, H, BLOCK_K, PRECISION))
                 go = _sigmoid(_preact(pre + 3 * H, 3, h_in, w, rb, rn, B, H, BLOCK_K, PRECISION))
-                c_prev = tl.load(c_ptr + bh, mask=m2, other=0.0)
+                c_prev = tl.load(c_ptr + bh, mask=m2, other=0.0, cache_modifier=".cg")
                 c_new = gf * c_prev + gi * gg
                 h_new = go * _tanh(c_new)
                 tl.store(c_ptr + bh, tl.where(k2, c_new, c_prev), mask=m2)
@@ -163,7 +167,7 @@ def backward_kernel(
             k2 = keep[:, None] & nmask[None, :]
             bh = rb[:, None] * H + rn[None, :]  # (b, n) in a (B, H) array
             tbh = t * B * H + bh  # (t, b, n) in a (T, B, H) array
-            dh = tl.load(dh_ptr + bh, mask=m2, other=0.0)
+            dh = tl.load(dh_ptr + bh, mask=m2, other=0.0, cache_modifier=".cg")
             dh += tl.where(k2, tl.load(dy_ptr + tbh, mask=m2, other=0.0), 0.0)
             if NORMS:
                 sq += tl.sum(dh * dh, axis=1)
@@ -176,7 +180,7 @@ def backward_kernel(
                 go = tl.load(a + 3 * H, mask=m2, other=0.0)
                 tc = _tanh(tl.load(aux_ptr + tbh, mask=m2, other=0.0))
                 c_prev = tl.load(cprev_ptr + tbh, mask=m2, other=0.0)
-                dc_in = tl.load(dc_ptr + bh, mask=m2, other=0.0)
+                dc_in = tl.load(dc_ptr + bh, mask=m2, other=0.0, cache_modifier=".cg")
                 dc = dc_in + dh * go * (1.0 - tc * tc)
                 tl.store(dx, tl.where(k2, dc * gg * gi * (1.0 - gi), 0.0), mask=m2)
                 tl.store(dx + H, tl.where(k2, dc * c_prev * gf * (1.0 - gf), 0.0), mask=m2)
@@ -218,7 +222,7 @@ def backward_kernel(
             nmask = rn < H
             m2 = bmask[:, None] & nmask[None, :]
             bh = rb[:, None] * H + rn[None, :]
-            acc = tl.load(dh_ptr + bh, mask=m2, other=0.0)
+            acc = tl.load(dh_ptr + bh, mask=m2, other=0.0, cache_modifier=".cg")
             for k0 in range(0, G * H, BLOCK_K):
                 rk = k0 + tl.arange(0, BLOCK_K)
                 kmask = rk < G * H
@@ -226,6 +230,7 @@ def backward_kernel(
                     dph_ptr + t * B * G * H + rb[:, None] * G * H + rk[None, :],
                     mask=bmask[:, None] & kmask[None, :],
                     other=0.0,
+                    cache_modifier=".cg",
                 )
                 w = tl.load(
                     whh_ptr + rk[:, None] * H + rn[None, :],
