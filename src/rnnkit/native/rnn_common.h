@@ -282,10 +282,6 @@ inline void pack_w(const float* w, int ld, bool trans, int k0, int kc, int n, fl
 
 inline bool env_set(const char* name) { return std::getenv(name) != nullptr; }
 
-// The recurrent weights of one call packed once, so that a per-step GEMM does not re-pack
-// the whole (G*H, Hr) matrix every step (a full pass over the weights). On AVX-512: the
-// panels above; elsewhere MKL's packed format (cblas_sgemm_pack). Row-major throughout:
-// c (B, n) = beta c + a (B, k) @ op(W), op(W) (k, n). float32 only.
 // Storage for packed weights, kept per thread between calls. A fresh multi-MB block per call
 // came from mmap and went back to the system on free, so every call page-faulted its panels
 // in again: page faults and page clearing were 17% of a T = 1, B = 16, LSTM H = 256 inference
@@ -333,7 +329,7 @@ class PackPool {
 class PoolBlock {
  public:
   PoolBlock() = default;
-  explicit PoolBlock(size_t floats) : p_(PackPool::take(floats, capacity_)) {}
+  explicit PoolBlock(size_t floats) : p_(floats ? PackPool::take(floats, capacity_) : nullptr) {}
   PoolBlock(const PoolBlock&) = delete;
   PoolBlock& operator=(const PoolBlock&) = delete;
   PoolBlock& operator=(PoolBlock&& o) noexcept {
@@ -352,6 +348,10 @@ class PoolBlock {
   size_t capacity_ = 0;
 };
 
+// The recurrent weights of one call packed once, so that a per-step GEMM does not re-pack
+// the whole (G*H, Hr) matrix every step (a full pass over the weights). On AVX-512: the
+// panels above; elsewhere MKL's packed format (cblas_sgemm_pack). Row-major throughout:
+// c (B, n) = beta c + a (B, k) @ op(W), op(W) (k, n). float32 only.
 struct PackedWeights {
   // Uninitialised on purpose: MKL asks for ~5.8 MB whatever the matrix (measured for a
   // 256 x 64 one), and zero-filling that per call cost ~0.5-1 ms (14% of an LSTM B=16, H=64
