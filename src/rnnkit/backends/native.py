@@ -203,13 +203,14 @@ class NativeBackend:
         if not inference:
             return None  # training: native measured faster at every grid point
         if getattr(native.load(), "panel_kernel", False):
-            # AVX-512 build (AMD EPYC Zen 4, docs/PERFORMANCE.md section 3b): native ran GRU
-            # and RNN inference faster everywhere, the LSTM's at 0.97x or better except at
-            # batch 1 with a large hidden size.
+            # AVX-512 build (AMD EPYC Zen 4, docs/PERFORMANCE.md sections 3b-3c): native ran
+            # GRU and RNN inference faster everywhere, the LSTM's at 0.96x or better except at
+            # batch 1 with a large hidden size, where it is a toss-up on two threads.
             if call.mode == "LSTM" and B == 1 and H >= 1024:
                 return (
-                    "oneDNN's fused LSTM inference measured faster at batch 1, hidden >= 1024 "
-                    "(native 0.71-0.92x of torch.nn)"
+                    "oneDNN's fused LSTM inference measured as fast or faster at batch 1, "
+                    "hidden >= 1024 (native 0.94-1.15x of torch.nn on two threads, 0.92x at "
+                    "H = 2048 on one)"
                 )
             return None
         if call.mode == "LSTM" and B >= 16 and H >= 256:
