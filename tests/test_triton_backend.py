@@ -64,13 +64,19 @@ def test_grad_norms_match_engine(cell):
 
 
 def test_inference_and_refusals():
-    """No graph: forward only. Refused with a reason: float64, projections, double backward,
-    and the CPU without the interpreter. ``auto`` never picks it before it is measured."""
+    """No graph: forward only; an empty batch. Refused with a reason: float64, projections,
+    double backward, and the CPU without the interpreter. ``auto`` never picks it before it
+    is measured."""
     ours, theirs = make_pair("lstm", backend="triton", input_size=4, hidden_size=8)
     x = torch.randn(5, 3, 4)
     with torch.no_grad():
         torch.testing.assert_close(ours(x)[0], theirs(x)[0], atol=1e-5, rtol=1e-5)
     assert ours.last_backend == "triton"
+    empty = torch.randn(5, 0, 4, requires_grad=True)  # an empty batch, through backward
+    out, (h, c) = ours(empty)
+    assert out.shape == (5, 0, 8) and h.shape == (1, 0, 8)
+    out.sum().backward()
+    assert empty.grad.shape == (5, 0, 4)
 
     with pytest.raises(ValueError, match="float32 only"):
         rnnkit.GRU(3, 4, backend="triton").double()(torch.randn(5, 2, 3, dtype=torch.float64))

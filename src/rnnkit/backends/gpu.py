@@ -44,7 +44,7 @@ def _precision(x: torch.Tensor) -> str:
 
 def _launch_shape(B: int, H: int) -> tuple[tuple[int], dict]:
     block_b, block_h, block_k = _kernels().block_sizes(B, H)
-    grid = ((B + block_b - 1) // block_b,)
+    grid = (max(1, (B + block_b - 1) // block_b),)  # an empty batch: one program, no rows
     return grid, {"BLOCK_B": block_b, "BLOCK_H": block_h, "BLOCK_K": block_k}
 
 
