@@ -20,6 +20,7 @@ import os
 import torch
 
 import rnnkit
+from rnnkit.bench.cases import train_and_infer
 from rnnkit.bench.timing import interleaved
 
 
@@ -44,15 +45,7 @@ def main() -> None:
         for B in args.batches:
             for H in args.hidden:
                 m = getattr(rnnkit, cell)(H, H, backend="native")
-                x = torch.randn(args.steps, B, H)
-                params = list(m.parameters())
-
-                def train(m=m, x=x, params=params):
-                    torch.autograd.grad(m(x)[0].sum(), params)
-
-                def infer(m=m, x=x):
-                    with torch.no_grad():
-                        m(x)
+                train, infer = train_and_infer(m, torch.randn(args.steps, B, H))
 
                 def variant(fn, on):
                     def run():

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 import rnnkit
+from rnnkit.bench.cases import train_and_infer
 from rnnkit.bench.timing import interleaved
 
 CELLS = {"LSTM": (rnnkit.LSTM, torch.nn.LSTM), "GRU": (rnnkit.GRU, torch.nn.GRU),
@@ -90,15 +91,7 @@ def main() -> None:
         x = torch.randn(T, B, H, device="cuda")
         cases = {}
         for name, m in (("triton", ours), ("cudnn", theirs)):
-            params = list(m.parameters())
-
-            def train(m=m, x=x, params=params):
-                torch.autograd.grad(m(x)[0].sum(), params)
-
-            def infer(m=m, x=x):
-                with torch.no_grad():
-                    m(x)
-
+            train, infer = train_and_infer(m, x)
             cases[f"{name}|train"], cases[f"{name}|infer"] = synced(train), synced(infer)
         timed = {k: v["median_s"] for k, v in interleaved(cases, rounds=args.rounds).items()}
         row = {"cell": cell, "T": T, "B": B, "H": H, **timed,

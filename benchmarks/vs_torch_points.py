@@ -15,6 +15,7 @@ import argparse
 import torch
 
 import rnnkit
+from rnnkit.bench.cases import train_and_infer
 from rnnkit.bench.timing import interleaved
 
 DEFAULT = (
@@ -39,21 +40,8 @@ def main() -> None:
         ours.load_state_dict(theirs.state_dict())
         x = torch.randn(T, B, H)
 
-        def infer(m, x=x):
-            def run():
-                with torch.no_grad():
-                    m(x)
-
-            return run
-
-        def train(m, x=x):
-            params = list(m.parameters())
-            return lambda: torch.autograd.grad(m(x)[0].sum(), params)
-
-        r = interleaved(
-            {"ti": infer(theirs), "ni": infer(ours), "tt": train(theirs), "nt": train(ours)},
-            rounds=args.rounds,
-        )
+        (tt, ti), (nt, ni) = train_and_infer(theirs, x), train_and_infer(ours, x)
+        r = interleaved({"ti": ti, "ni": ni, "tt": tt, "nt": nt}, rounds=args.rounds)
         t = {k: v["median_s"] for k, v in r.items()}
         print(
             f"{cell} H={H} B={B} T={T}: infer {t['ni'] * 1e3:.2f} ms (x{t['ti'] / t['ni']:.2f}"

@@ -140,7 +140,9 @@ def _rnnkit(p: Point, ref: nn.RNNBase, backend: str, custom: bool = False):
     return m
 
 
-def _steps(model, x, first_output: bool):
+def train_and_infer(model, x, first_output: bool = True):
+    """(train, infer) callables to time: a forward + backward to the trainable parameters,
+    and a forward under ``no_grad``. ``first_output``: the model returns (output, state)."""
     params = [q for q in model.parameters() if q.requires_grad]
 
     def out():
@@ -193,19 +195,20 @@ def candidates(p: Point, names: list[str], dtype=torch.float32, seed: int = 0):
     for name in names:
         try:
             if name == "torch.nn":
-                out[name] = _steps(ref, x, True)
+                out[name] = train_and_infer(ref, x)
             elif name.startswith("rnnkit:"):
                 backend = name.split(":", 1)[1]
                 if backend not in BACKENDS:
                     raise ValueError(f"no rnnkit backend {backend!r}")
-                out[name] = _steps(_rnnkit(p, ref, backend), x, True)
+                out[name] = train_and_infer(_rnnkit(p, ref, backend), x)
             elif name in ("custom:native", "custom:reference"):
-                out[name] = _steps(_rnnkit(p, ref, name.split(":", 1)[1], custom=True), x, True)
+                custom = _rnnkit(p, ref, name.split(":", 1)[1], custom=True)
+                out[name] = train_and_infer(custom, x)
             elif name == "python-loop":
-                out[name] = _steps(PythonLoop(ref, p.cell), x, False)
+                out[name] = train_and_infer(PythonLoop(ref, p.cell), x, False)
             elif name == "compiled-loop":
                 compiled = torch.compile(PythonLoop(ref, p.cell), dynamic=False)
-                out[name] = _steps(compiled, x, False)
+                out[name] = train_and_infer(compiled, x, False)
             else:
                 raise ValueError(f"unknown candidate {name!r}")
         except Exception as exc:  # noqa: BLE001 - recorded in the results, not fatal
