@@ -10,6 +10,11 @@ the torch version and the CPU, so later processes (and later test sessions) reus
 ``load()`` returns the module, or None when the build is impossible (no compiler, no
 ninja, a link error); ``unavailable_reason()`` then says why, and a single
 ``NativeUnavailableWarning`` is issued per process. Nothing here raises.
+
+The kernels read their ``RNNKIT_NATIVE_*`` switches (A/B timing; the table is in
+``settings.h`` and docs/PERFORMANCE.md) from the environment once per process;
+``settings()`` shows them and ``reload_settings()`` re-reads them after the environment
+changed, in every extension loaded so far.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ except ImportError:  # not POSIX: builds are not serialised beyond torch's own l
 
 HERE = Path(__file__).parent
 SOURCE = HERE / "rnn_kernels.cpp"
-HEADERS = (HERE / "rnn_common.h", HERE / "custom_loop.h")  # included by built-in and generated code
+# Every header here, by job (gemm.h, packing.h, settings.h, ...): the built-in kernels and
+# the generated custom cells include them, so all of them key the build cache.
+HEADERS = tuple(sorted(HERE.glob("*.h")))
 # -march=native: build for the processor at hand (AVX2/FMA here, AVX-512 where present);
 # -fopenmp: at::parallel_for's OpenMP pragma is inline in ATen's headers, so without it every
 #   "parallel" loop here ran on one thread; the GOMP_* calls resolve to the libgomp that
@@ -49,6 +56,7 @@ class NativeUnavailableWarning(RuntimeWarning):
 _module = None
 _reason: str | None = None
 _tried = False
+_cell_modules: list = []  # custom cells' extensions loaded in this process (build_extension)
 build_seconds: float | None = None  # wall time of the last build in this process (None: cached)
 
 
@@ -171,6 +179,7 @@ def build_extension(name: str, source_text: str, key: str):
             tmp.write_text(source_text)
             os.replace(tmp, source)  # never a half-written source for a concurrent build
         module, _ = _compile(name, source, build_dir)
+        _cell_modules.append(module)
         return module, None
     except Exception as exc:  # noqa: BLE001 - any build or load failure means "fall back"
         reason = f"the custom cell could not be built or loaded ({_summary(exc)})"
@@ -193,6 +202,29 @@ def unavailable_reason() -> str | None:
     return _reason
 
 
+def settings() -> dict[str, int | bool] | None:
+    """The kernel switches in force in the built-in kernels (field names of settings.h's
+    Settings, e.g. ``{"no_pack": False, "pack_min_steps": 8, ...}``); None when the native
+    backend is unavailable. Read from the environment on first use."""
+    ext = load()
+    return None if ext is None else dict(ext.settings())
+
+
+def reload_settings() -> dict[str, int | bool] | None:
+    """Re-read the ``RNNKIT_NATIVE_*`` switches from the environment in the built-in kernels
+    and every custom cell's module loaded so far; returns the new settings (None when the
+    native backend is unavailable). Raises RuntimeError naming the variable when a number
+    is not a whole number >= 0; the settings in force are then kept. Call it between kernel
+    calls, not while one runs in another thread."""
+    ext = load()
+    if ext is None:
+        return None
+    new = dict(ext.reload_settings())  # an invalid value raises here, before any change
+    for module in _cell_modules:
+        module.reload_settings()
+    return new
+
+
 def _reset_for_tests() -> None:
     """Forget the load attempt, so a test can provoke (and then undo) a build failure."""
     global _module, _reason, _tried
@@ -205,5 +237,7 @@ __all__ = [
     "build_key",
     "cache_dir",
     "load",
+    "reload_settings",
+    "settings",
     "unavailable_reason",
 ]

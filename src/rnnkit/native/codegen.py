@@ -212,6 +212,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {{
   m.doc() = "rnnkit custom cell {cell.name}";
   m.def("forward", &custom_forward<Cell>, "forward time loop");
   m.def("backward", &custom_backward<Cell>, "backward time loop and weight gradients");
+  bind_settings(m);  // settings(), reload_settings(): rnnkit.native.reload_settings() reaches it
 }}
 """
 

@@ -21,7 +21,18 @@
 // Shapes: x (T, B, I); pre (T, B, G*H); states (S, B, H); w_ih (G*H, I); w_hh (G*H, H).
 #pragma once
 
-#include "rnn_common.h"
+#include "activations.h"
+#include "gemm.h"
+#include "packing.h"
+#include "settings.h"
+#include "tensors.h"
+#include "threading.h"
+
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -73,7 +84,7 @@ std::vector<Tensor> custom_forward_impl(const Tensor& x, const Tensor& s0, const
   const int64_t BH = B * H;
 
   // Rows [r0, r1) through all steps; with several threads one chunk of rows per thread
-  // (batch_chunks in rnn_common.h, as the built-in kernels).
+  // (batch_chunks in threading.h, as the built-in kernels).
   auto sweep = [&](int64_t r0, int64_t r1) {
   const int64_t Bs = r1 - r0;
   T* cur_p = CUR + r0 * H;  // row r0 of state k at cur_p + k * BH

@@ -19,8 +19,24 @@
 //
 // Shapes: x (T, B, I); pre/act (T, B, G*H); h (B, Hr); c (B, H); Hr = P (projection) or H.
 // Row-major throughout; BLAS is column-major, so each GEMM below is written transposed.
+//
+// The headers, shared with the generated custom cells (custom_loop.h), one job each:
+// gemm.h decides which kernel runs each matmul (blas.h: MKL; small_mm.h: the AVX2
+// micro-kernel; panel_gemm.h: the AVX-512 panel GEMM; packing.h: weights packed once per
+// call), activations.h, threading.h (when to fork), settings.h (the RNNKIT_NATIVE_* switches,
+// read once), tensors.h.
 
-#include "rnn_common.h"
+#include "activations.h"
+#include "gemm.h"
+#include "packing.h"
+#include "settings.h"
+#include "tensors.h"
+#include "threading.h"
+
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+#include <vector>
 
 namespace {
 
@@ -33,12 +49,12 @@ enum Mode { RNN_TANH = 0, RNN_RELU = 1, LSTM = 2, GRU = 3 };
 // input projection wrote and re-read a (T, B, 4H) buffer and, on this AMD machine, ran on
 // MKL's generic path at I < 128; one panel GEMM per step with K = I + H + 1 (the bias as a
 // column of ones) measured faster (docs/PERFORMANCE.md). Below batch 16 each step would
-// stream W_ih as well for too few rows. RNNKIT_NATIVE_NO_FUSE=1 turns it off (A/B timing).
+// stream W_ih as well for too few rows. RNNKIT_NATIVE_NO_FUSE turns it off (A/B timing).
 template <typename T>
 bool fuse_input_step(int64_t mode, bool save, bool proj, int64_t B, int64_t steps,
                      int64_t rows, int64_t cols) {
   return std::is_same_v<T, float> && mode == LSTM && !save && !proj && B >= 16 && panels_on() &&
-         PackedWeights::pays(steps, rows, cols) && !env_set("RNNKIT_NATIVE_NO_FUSE");
+         PackedWeights::pays(steps, rows, cols) && !settings().no_fuse;
 }
 
 template <typename T>
@@ -508,4 +524,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.attr("panel_kernel") = false;  // float32 matmuls on MKL (and the AVX2 micro-kernel)
 #endif
   m.def("fast_activations", &fast_activations, "float32 exp, sigmoid, tanh as used in kernels");
+  bind_settings(m);  // settings(), reload_settings()
 }
