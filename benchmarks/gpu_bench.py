@@ -1,7 +1,7 @@
 """The triton backend against torch.nn's cuDNN path on a GPU: a parity check, then timings.
 
     python benchmarks/gpu_bench.py --check               # compiled kernels vs cuDNN; exit 1 if off
-    python benchmarks/gpu_bench.py --out benchmarks/results-gpu   # the grid below, ~minutes
+    python benchmarks/gpu_bench.py --out benchmarks/results/gpu   # the grid below, ~minutes
 
 One process, interleaved rounds, medians; every timed call ends with torch.cuda.synchronize().
 Writes report.md and report.json to --out (the card's name included). Run it without
@@ -69,7 +69,7 @@ def synced(fn):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="only the parity check")
-    ap.add_argument("--out", default="benchmarks/results-gpu")
+    ap.add_argument("--out", default="benchmarks/results/gpu")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--steps", default="50,200")
     ap.add_argument("--batches", default="1,16,64,256")

@@ -1,7 +1,7 @@
 """Peak memory and time of one training step: torch.nn vs native vs native with recompute.
 
-Run: .venv/bin/python benchmarks/recompute_memory.py   (one thread; a 3-layer stack, where
-saved activations of all layers are alive at once unless recomputed)
+Run: .venv/bin/python benchmarks/probes/recompute_memory.py   (one thread; a 3-layer
+stack, where saved activations of all layers are alive at once unless recomputed)
 """
 
 import torch

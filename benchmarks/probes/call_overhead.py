@@ -1,7 +1,7 @@
 """Where a small native call's time goes: module call vs its stages vs the bare kernel.
 
 LSTM, T = 50, B = 1, H = 64 inference, one thread; medians of interleaved rounds (us/call).
-Run: .venv/bin/python benchmarks/call_overhead.py
+Run: .venv/bin/python benchmarks/probes/call_overhead.py
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Where the time goes at small sizes: torch.nn's fused LSTM/GRU vs rnnkit's engine.
 
-Run: .venv/bin/python benchmarks/profile_small.py   (prints a table; medians of interleaved
-repeats, so a loaded machine shifts all columns alike).
+Run: .venv/bin/python benchmarks/probes/profile_small.py   (prints a table; medians of
+interleaved repeats, so a loaded machine shifts all columns alike).
 """
 
 from __future__ import annotations

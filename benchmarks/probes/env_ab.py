@@ -1,12 +1,14 @@
 """A/B of one native-kernel switch, interleaved in one process (one thread by default).
 
-The native kernels read their switches from the environment on every call, so a variant
-with ``NAME=VALUE`` set and the default (unset) are timed side by side:
+The native kernels read their switches (src/rnnkit/native/settings.h) from the environment
+once; each timed call sets or unsets ``NAME=VALUE`` and has them re-read
+(``rnnkit.native.reload_settings()``, a few microseconds, the same in both variants), so
+the variant and the default (unset) are timed side by side:
 
-    .venv/bin/python benchmarks/env_ab.py RNNKIT_NATIVE_MKL_PACK=1          # MKL vs panels
-    .venv/bin/python benchmarks/env_ab.py RNNKIT_NATIVE_NO_FUSE=1 --cells LSTM --batches 16,64,256
-    .venv/bin/python benchmarks/env_ab.py RNNKIT_NATIVE_SMALL_MM_MAX_B=2 --batches 4,8 --hidden 64
-    .venv/bin/python benchmarks/env_ab.py RNNKIT_NATIVE_NO_BATCH_SPLIT=1 --threads 2
+    python benchmarks/probes/env_ab.py RNNKIT_NATIVE_MKL_PACK=1   # MKL vs panels
+    python benchmarks/probes/env_ab.py RNNKIT_NATIVE_NO_FUSE=1 --cells LSTM --batches 16,64,256
+    python benchmarks/probes/env_ab.py RNNKIT_NATIVE_SMALL_MM_MAX_B=2 --batches 4,8 --hidden 64
+    python benchmarks/probes/env_ab.py RNNKIT_NATIVE_NO_BATCH_SPLIT=1 --threads 2
 
 Prints time(with NAME=VALUE) / time(default) for the training step and for inference:
 > 1 means the default is faster.
@@ -20,6 +22,7 @@ import os
 import torch
 
 import rnnkit
+from rnnkit import native
 from rnnkit.bench.cases import train_and_infer
 from rnnkit.bench.timing import interleaved
 
@@ -39,6 +42,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     name, _, value = args.switch.partition("=")
+    os.environ[name] = value
+    native.reload_settings()  # a value the kernels refuse stops here, naming the variable
     torch.set_num_threads(args.threads)
     print(f"cell B H   time with {args.switch} / default:  train  infer")
     for cell in args.cells.split(","):
@@ -53,6 +58,7 @@ def main() -> None:
                             os.environ[name] = value
                         else:
                             os.environ.pop(name, None)
+                        native.reload_settings()
                         fn()
                     return run
 
@@ -63,6 +69,7 @@ def main() -> None:
                 print(f"{cell} {B:>3} {H:>4}   {t['train-True'] / t['train-False']:.2f}"
                       f"   {t['infer-True'] / t['infer-False']:.2f}", flush=True)
     os.environ.pop(name, None)
+    native.reload_settings()
 
 
 if __name__ == "__main__":

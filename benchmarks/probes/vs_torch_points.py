@@ -1,7 +1,7 @@
 """Native against torch.nn at chosen points, inference and training step, one process.
 
-    .venv/bin/python benchmarks/vs_torch_points.py                      # docs/PERFORMANCE.md 3c
-    .venv/bin/python benchmarks/vs_torch_points.py --threads 2 --points LSTM:1024:1:50,GRU:512:4:8
+    python benchmarks/probes/vs_torch_points.py                      # docs/PERFORMANCE.md 3c
+    python benchmarks/probes/vs_torch_points.py --threads 2 --points LSTM:1024:1:50,GRU:512:4:8
 
 A point is CELL:H:B:T (input size = H). Prints native's time and its speed-up over torch.nn
 (> 1 = native faster), interleaved medians. To compare two builds, run it from each checkout
