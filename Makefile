@@ -20,10 +20,17 @@ demo: $(STAMP)
 	$(VENV)/bin/rnnkit demo
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports --no-logo
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/lint-imports --no-logo
+
+# Rewrite the results tables of docs/RESULTS.md and docs/MEMORY.md from docs/results/.
+.PHONY: docs-tables
+docs-tables: $(STAMP)
+	$(PY) -m rnnkit.experiments.docs_tables
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from torch.nn.utils.rnn import pack_sequence
@@ -86,7 +88,8 @@ def test_projected_lstm_checks_both_state_sizes():
         (lambda: rnnkit.LSTM(3, 4, proj_size=-1), ValueError, "proj_size must be >= 0"),
         (lambda: rnnkit.RNN(3, 4, nonlinearity="sigmoid"), ValueError, "Unknown nonlinearity"),
         (lambda: rnnkit.GRU(3, 4, backend="cudnn"), ValueError, "unknown backend 'cudnn'"),
-        (lambda: rnnkit.GRU(3, 4, recurrent_init="xavier"), ValueError, "recurrent_init must be"),
+        (lambda: rnnkit.GRU(3, 4, recurrent_init="xavier"), ValueError,
+         r"GRU: unknown recurrent_init 'xavier' \(choose from: default, orthogonal\)"),
         (lambda: rnnkit.LSTMCell(3, 0), ValueError, "hidden_size must be greater than zero"),
         (lambda: rnnkit.RNNCell(3, 4, nonlinearity="gelu"), ValueError, "Unknown nonlinearity"),
     ],
@@ -101,3 +104,38 @@ def test_backend_changed_after_construction_is_checked():
     m.backend = "fast"
     with pytest.raises(ValueError, match="unknown backend 'fast'"):
         m(X)
+
+
+def _choices(names) -> str:
+    """The ``(choose from: ...)`` tail of an unknown-name error, as a regex."""
+    return re.escape(f"(choose from: {', '.join(names)})")
+
+
+def test_unknown_names_are_value_errors_listing_the_choices():
+    """Every registry a library user can name: ValueError (torch.nn's convention) naming
+    the bad value and every choice, raised when the object is built, not when it runs."""
+    from rnnkit.backends import BACKEND_CHOICES
+    from rnnkit.core.gated_cell import GATED_CELLS
+    from rnnkit.models.language import CELLS, make_recurrent
+    from rnnkit.models.memory import GATES, hidden_size_for_budget
+    from rnnkit.models.sequence import POOLINGS, SequenceClassifier
+    from rnnkit.train.config import TrainConfig, field_choices
+    from rnnkit.train.optim import build_optimizer, build_scheduler
+
+    cases = [
+        (lambda: rnnkit.LSTM(3, 4, backend="nope"), "backend", BACKEND_CHOICES),
+        (lambda: rnnkit.CustomRNN(GATED_CELLS["mgu"](), 3, 4, backend="nope"), "backend",
+         BACKEND_CHOICES),
+        (lambda: make_recurrent("nope", 3, 4), "cell", CELLS),
+        (lambda: hidden_size_for_budget("nope", 100, 1, 1), "cell", GATES),
+        (lambda: SequenceClassifier(2, vocab_size=5, pooling="nope"), "pooling", POOLINGS),
+        (lambda: build_optimizer([torch.nn.Parameter(torch.ones(1))],
+                                 TrainConfig(optimizer="nope")),
+         "optimizer", field_choices(TrainConfig, "optimizer")),
+        (lambda: build_scheduler(torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=1.0),
+                                 TrainConfig(schedule="nope")),
+         "schedule", field_choices(TrainConfig, "schedule")),
+    ]
+    for build, what, names in cases:
+        with pytest.raises(ValueError, match=f"unknown {what} 'nope' {_choices(names)}"):
+            build()

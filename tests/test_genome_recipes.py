@@ -15,8 +15,9 @@ sys.path.insert(0, str(Path(__file__).parent / "toolkit"))
 from tk_helpers import run_cli  # noqa: E402
 
 from rnnkit.data.dna_datasets import load_splice  # noqa: E402
-from rnnkit.tasks import genome_tags, promoters, splice  # noqa: E402
-from rnnkit.train.errors import DataError  # noqa: E402
+from rnnkit.errors import DataError  # noqa: E402
+from rnnkit.recipes.genome import promoters, splice  # noqa: E402
+from rnnkit.recipes.genome import tags as genome_tags  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("torch_globals")
 

@@ -8,9 +8,10 @@ import json
 import pytest
 
 from rnnkit.cli import main
-from rnnkit.tasks import memory_recipes, recipes
-from rnnkit.tasks.memory_experiment import equal_budget_sizes
-from rnnkit.tasks.memory_models import MemoryNet, hidden_size_for_budget, parameter_count
+from rnnkit.experiments.memory import equal_budget_sizes
+from rnnkit.models.memory import MemoryNet, hidden_size_for_budget, parameter_count
+from rnnkit.recipes import registry
+from rnnkit.recipes.memory import tasks as memory_recipes
 from rnnkit.train.checkpoint import list_checkpoints
 from rnnkit.train.metrics import read_metrics
 
@@ -32,7 +33,7 @@ def train_losses(run_dir):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_recipe_smoke_runs_and_reports_against_its_baseline(name, tmp_path, capsys):
-    assert name in recipes.RECIPES
+    assert name in registry.all_recipes()
     assert train_cli(name, tmp_path) == 0
     out = capsys.readouterr().out
     assert "target (" in out
@@ -53,10 +54,10 @@ def test_same_seed_gives_the_same_losses(tmp_path):
 
 def test_generated_task_resumes_exactly(tmp_path):
     def cfg():
-        return recipes.resolve("adding", smoke=True, cli_overrides={
+        return registry.resolve("adding", smoke=True, cli_overrides={
             "train": {"max_steps": 12, "log_every": 1, "eval_every": 4, "ckpt_every": 100}})
 
-    recipe = recipes.get("adding")
+    recipe = registry.get("adding")
     recipe.run(cfg(), tmp_path / "whole", progress=False)
     first = recipe.run(cfg(), tmp_path / "part", progress=False, should_stop=lambda s: s == 5)
     assert (first.fit.stopped, first.fit.steps) == ("interrupted", 5)
@@ -141,7 +142,11 @@ def test_targets_and_result_lines():
     assert not memory_recipes.solved("adding", None)
     lines = memory_recipes.result_lines("adding", {"loss": 0.0835, "mse": 0.0835,
                                                    "baseline": 1 / 6}, 100)
-    assert "ratio 0.501" in lines[0] and "NOT met" in lines[-1]
+    assert "ratio 0.501" in lines[0] and "after 100 updates" in lines[-1]
+    target = memory_recipes.TARGETS["adding"]
+    assert target.line({"mse": 0.0835}) == "- target (mse < 0.01): **NOT met**"
+    assert "**met**" in target.line({"mse": 0.0099})
+    assert "not measured" in target.line({"accuracy": 1.0})
 
 
 def test_chrono_init_spreads_gate_time_scales():
@@ -149,7 +154,7 @@ def test_chrono_init_spreads_gate_time_scales():
 
     import torch
 
-    from rnnkit.tasks.memory_models import chrono_init_
+    from rnnkit.models.memory import chrono_init_
 
     torch.manual_seed(0)
     lstm = MemoryNet("lstm", 10, 16, 10, per_step=True)
@@ -173,7 +178,7 @@ def test_chrono_init_spreads_gate_time_scales():
 
 
 def test_memory_spec_takes_per_task_settings_unless_given():
-    from rnnkit.tasks import memory_experiment as mx
+    from rnnkit.experiments import memory as mx
 
     spec = mx.MemorySpec(tasks=("adding", "copy"), lags=(100,))
     runs = {r.name: r for r in mx.memory_runs(spec)}
@@ -198,7 +203,7 @@ def test_memory_spec_takes_per_task_settings_unless_given():
 
 
 def test_memory_spec_cosine_schedule_reaches_the_run_config():
-    from rnnkit.tasks import memory_experiment as mx
+    from rnnkit.experiments import memory as mx
 
     spec = mx.MemorySpec(tasks=("copy",), lags=(100,), cells=("lstm",), steps=20000,
                          schedule="cosine", min_lr_ratio=0.01)

@@ -200,8 +200,7 @@ def test_bad_user_folders_give_one_line_errors(stroke_folder, tmp_path, capsys):
 
 
 def test_stratified_split_keeps_every_class_in_training():
-    from rnnkit.data.sequences import LabelledSequences
-    from rnnkit.tasks.signal_data import stratified_split
+    from rnnkit.data.sequences import LabelledSequences, stratified_split
 
     labels = torch.tensor([0] * 10 + [1] * 2)
     ds = LabelledSequences([torch.zeros(3, 1)] * 12, labels, ["a", "b"])
@@ -210,7 +209,7 @@ def test_stratified_split_keeps_every_class_in_training():
 
 
 def test_lasa_split_keeps_every_sub_motion():
-    from rnnkit.tasks.signal_data import LASA_SPLIT
+    from rnnkit.data.handwriting import LASA_SPLIT
 
     train = set(LASA_SPLIT["train"])
     # Multi_Models sub-motions (demo groups) must each be seen in training.

@@ -53,3 +53,15 @@ def test_smoke_grid_writes_reports(tmp_path):
     md = (tmp_path / "report.md").read_text()
     assert "| LSTM T=5 B=2 H=8 |" in md and "GFLOP/s" in md
     assert (tmp_path / "speedup.png").stat().st_size > 0
+
+
+def test_unknown_grid_or_candidate_is_one_line(capsys):
+    from rnnkit.cli import main
+
+    assert main(["bench", "--grid", "huge"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown grid 'huge' (choose from: smoke, docs" in err[0]
+    assert main(["bench", "--grid", "smoke", "--candidates", "torch.nn,rnnkit:nope"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown candidate 'rnnkit:nope'" in err[0]
+    assert "rnnkit:native" in err[0]

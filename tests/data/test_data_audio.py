@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from rnnkit.data import audio, features
-from rnnkit.train.errors import DataError
+from rnnkit.errors import DataError
 
 sf = pytest.importorskip("soundfile")
 
@@ -54,7 +54,7 @@ def test_bad_audio_files_name_the_file(tmp_path):
         audio.read_audio(tmp_path / "missing.wav")
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")
-    with pytest.raises(DataError, match=r"empty\.wav: file is empty"):
+    with pytest.raises(DataError, match=r"empty\.wav: empty file, expected an audio file"):
         audio.read_audio(empty)
     junk = tmp_path / "junk.ogg"
     junk.write_bytes(b"OggS" + bytes(range(256)) * 4)

@@ -9,7 +9,7 @@ import torch
 
 from rnnkit.data import dna_datasets, fasta, gff
 from rnnkit.data.sequences import collate, pad_batch
-from rnnkit.train.errors import DataError
+from rnnkit.errors import DataError
 
 GOOD = ">chr1 first test record\nACGTN\nacgtr\n\n>chr2\nGGGG\n"
 
@@ -56,7 +56,8 @@ def test_missing_binary_truncated_and_corrupt_gzip(tmp_path):
         fasta.read_fasta(tmp_path)
     binary = tmp_path / "bin.fa"
     binary.write_bytes(b">a\n\xff\xfe\x00\x01")
-    with pytest.raises(DataError, match=r"bin\.fa: not a FASTA text file \(not UTF-8"):
+    with pytest.raises(DataError, match=r"bin\.fa: not a FASTA file \(binary: NUL byte at "
+                                         r"offset 5\)"):
         fasta.read_fasta(binary)
     accents = tmp_path / "accents.fa"
     accents.write_text(">x Saccharomyces cerevisiæ\nACGT\n", encoding="utf-8")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rnnkit.data import strokes
-from rnnkit.train.errors import DataError
+from rnnkit.errors import DataError
 
 # The structure of a kanjivg file (DTD with kvg: attributes, stroke-number <text> that is
 # not a stroke), with made-up path data using relative and absolute cubic curves.

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rnnkit.data import timeseries
-from rnnkit.train.errors import DataError
+from rnnkit.errors import DataError
 
 TS = """# a comment
 % an ARFF-style comment
@@ -67,7 +67,7 @@ def test_bad_ts(tmp_path, edit, message):
 
 
 def test_ts_empty_truncated_binary(tmp_path):
-    with pytest.raises(DataError, match="file is empty"):
+    with pytest.raises(DataError, match=r"e\.ts: empty file, expected a \.ts time-series file"):
         timeseries.read_ts(write(tmp_path, "e.ts", "\n"))
     with pytest.raises(DataError, match="no @data line"):
         timeseries.read_ts(write(tmp_path, "h.ts", TS.split("@data")[0]))

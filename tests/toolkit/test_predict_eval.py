@@ -103,7 +103,9 @@ def test_predict_bad_fasta(runs, tmp_path, capsys, content, needle):
 def test_predict_unknown_recipe_and_missing_run(runs, examples, tmp_path, capsys):
     fa = write_scan(tmp_path / "s.fa", examples)
     code, _, err = run_cli(["predict", "nosuch", "--fasta", fa], capsys)
-    assert_one_line_error(code, err, "no predict reader")
+    assert_one_line_error(code, err, "unknown recipe 'nosuch'", "splice")
+    code, _, err = run_cli(["predict", "adding", "--fasta", fa], capsys)
+    assert_one_line_error(code, err, "no predict reader", "splice")
     code, _, err = run_cli(["predict", "splice", "--fasta", fa, "--runs-dir",
                             tmp_path / "empty"], capsys)
     assert_one_line_error(code, err, "no trained 'splice' run")
@@ -116,7 +118,7 @@ def test_wrong_checkpoint_kind(runs, examples, tmp_path, capsys, text_file):
     fa = write_scan(tmp_path / "s.fa", examples)
     code, _, err = run_cli(["predict", "splice", "--fasta", fa, "--run", tmp_path / "lm"],
                            capsys)
-    assert_one_line_error(code, err, "not a classifier checkpoint")
+    assert_one_line_error(code, err, "not a classifier or tagger checkpoint")
     # an LM run still evaluates text as before
     code, out, err = run_cli(["eval", tmp_path / "lm", "--data", text_file], capsys)
     assert code == 0 and "bits/char" in out, err

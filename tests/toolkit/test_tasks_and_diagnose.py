@@ -11,13 +11,13 @@ from torch import nn
 
 from rnnkit.cli import main
 from rnnkit.data.sequences import LabelledSequences, collate
-from rnnkit.tasks.classify import classifier_setup, load_classifier
-from rnnkit.tasks.models import make_recurrent
-from rnnkit.tasks.runner import Setup, run_recipe
+from rnnkit.errors import ConfigError, RnnkitError
+from rnnkit.models.language import make_recurrent
+from rnnkit.recipes.base import Recipe, Setup, load_run, run_recipe
+from rnnkit.recipes.classify import classifier_setup
 from rnnkit.train.config import RunConfig
 from rnnkit.train.diagnose import read_diagnostics, warnings_from
 from rnnkit.train.distributed import World
-from rnnkit.train.errors import ConfigError, RnnkitError
 from rnnkit.train.metrics import read_metrics
 from rnnkit.train.task import BatchTask, GeneratedTask
 
@@ -100,16 +100,20 @@ def test_generated_task_is_seeded_and_resumable():
     assert float(make().train_loss(None)) == first[0] != first[1]
 
 
+def toy_recipe(build) -> Recipe:
+    return Recipe("toy", "a toy recipe", {}, {}, build)
+
+
 def test_classification_recipe_resumes_exactly(tmp_path):
     train, valid, test = toy_sequences(40, 0), toy_sequences(12, 1), toy_sequences(12, 2)
 
     def build(cfg):
         return classifier_setup(cfg, train, valid, test)
 
-    whole = run_recipe(toy_config(), tmp_path / "whole", build, progress=False)
-    run_recipe(toy_config(), tmp_path / "part", build, progress=False,
+    whole = run_recipe(toy_recipe(build), toy_config(), tmp_path / "whole", progress=False)
+    run_recipe(toy_recipe(build), toy_config(), tmp_path / "part", progress=False,
                should_stop=lambda step: step == 5)
-    resumed = run_recipe(toy_config(), tmp_path / "part", build, progress=False,
+    resumed = run_recipe(toy_recipe(build), toy_config(), tmp_path / "part", progress=False,
                          resume_from=tmp_path / "part" / "ckpt-00000005.pt")
     assert resumed.fit.steps == whole.fit.steps == 12
 
@@ -124,8 +128,18 @@ def test_classification_recipe_resumes_exactly(tmp_path):
     assert report["split"] == "test" and report["n"] == 12
     assert (tmp_path / "whole" / "confusion.png").stat().st_size > 1000
     assert "test accuracy" in (tmp_path / "whole" / "report.md").read_text()
-    model, spec, cfg, _ = load_classifier(tmp_path / "whole")
+    result = json.loads((tmp_path / "whole" / "result.json").read_text())
+    assert result["recipe"] == "toy" and result["steps"] == 12
+    assert result["seed"] == toy_config().train.seed
+    assert result["metrics"]["test_accuracy"] == report["accuracy"]
+    assert result["baseline"]["name"] == "majority class" and result["target"] is None
+    assert result["cpu_s"] > 0 and result["wall_s"] > 0 and result["threads"] >= 1
+    assert len(result["config_hash"]) == 16 and result["processor"]
+    run = load_run(tmp_path / "whole", ("classifier",))
+    model, spec = run.model, run.spec
     assert spec["classes"] == ["few", "many"] and not model.training
+    with pytest.raises(RnnkitError, match="not a language-model checkpoint"):
+        load_run(tmp_path / "whole", ("vocab",))
     x, lengths, _ = collate([test[i] for i in range(3)])
     assert model(x, lengths).shape == (3, 2)
 
@@ -166,7 +180,7 @@ def regression_setup(cell: str, scale: float):
 def test_diagnose_writes_gradient_profiles_and_warns_when_they_vanish(tmp_path):
     cfg = toy_config(max_steps=6, diagnose=3, eval_every=6, ckpt_every=6)
     cfg.model.cell = "rnn_tanh"
-    run_recipe(cfg, tmp_path / "van", regression_setup("rnn_tanh", 0.2), progress=False)
+    run_recipe(toy_recipe(regression_setup("rnn_tanh", 0.2)), cfg, tmp_path / "van", progress=False)
     lines = read_diagnostics(tmp_path / "van" / "diagnostics.jsonl")
     assert [d["step"] for d in lines] == [3, 6]
     flow = lines[-1]["grad_through_time"]["rnn.0"]
@@ -183,7 +197,7 @@ def test_diagnose_writes_gradient_profiles_and_warns_when_they_vanish(tmp_path):
 
 def test_diagnose_quiet_on_a_healthy_lstm(tmp_path):
     cfg = toy_config(max_steps=2, diagnose=2, eval_every=2)
-    run_recipe(cfg, tmp_path / "ok", regression_setup("lstm", 1.0), progress=False)
+    run_recipe(toy_recipe(regression_setup("lstm", 1.0)), cfg, tmp_path / "ok", progress=False)
     lines = read_diagnostics(tmp_path / "ok" / "diagnostics.jsonl")
     assert set(lines[0]["saturation"]) == {f"rnn.0.{g}" for g in "ifgo"}
     assert lines[0]["spectral_radius"] and lines[0]["grad_norm"] > 0

@@ -47,6 +47,38 @@ def test_every_choice_flag_rejects_unknown_values(flag, tmp_path, capsys):
     assert_one_line_error(code, err, f"--{flag}", "bogus")
 
 
+def _registry(name: str) -> tuple[str, ...]:
+    """The names a registry offers, from the registry itself."""
+    from rnnkit.backends import BACKEND_CHOICES
+    from rnnkit.models.language import CELLS
+    from rnnkit.models.sequence import POOLINGS
+    from rnnkit.recipes.registry import all_recipes
+    from rnnkit.train.config import TrainConfig, field_choices
+
+    return {"backend": BACKEND_CHOICES, "cell": CELLS, "recipe": tuple(all_recipes()),
+            "pooling": POOLINGS, "optimizer": field_choices(TrainConfig, "optimizer"),
+            "schedule": field_choices(TrainConfig, "schedule")}[name]
+
+
+@pytest.mark.parametrize("what", ["backend", "cell", "recipe", "pooling", "optimizer",
+                                  "schedule"])
+def test_unknown_registry_names_list_the_choices(what, tmp_path, capsys):
+    """`--backend nope` once ended in a traceback from inside the model; every unknown name
+    now fails in the config check, before any training, with one line listing the choices."""
+    argv = ["train", "nope"] if what == "recipe" else ["train", "charlm", f"--{what}", "nope"]
+    code, _, err = run_cli([*argv, "--runs-dir", tmp_path, "--name", "x", *TINY], capsys)
+    choices = ", ".join(_registry(what))
+    assert_one_line_error(code, err, f"unknown {what} 'nope' (choose from: {choices})")
+    assert code == 1 and not (tmp_path / "x").exists()  # nothing was built or trained
+
+
+def test_unknown_backend_in_a_config_file(tmp_path, capsys):
+    path = tmp_path / "run.toml"
+    path.write_text('recipe = "charlm"\n[model]\nbackend = "cudnn"\n')
+    code, _, err = run_cli(["train", "--config", path, "--runs-dir", tmp_path], capsys)
+    assert_one_line_error(code, err, "--backend", "unknown backend 'cudnn' (choose from: auto")
+
+
 @pytest.mark.parametrize("args, needle", [
     (["--hidden-size", "0"], "--hidden-size"),
     (["--hidden-size", "1.5"], "--hidden-size"),
@@ -216,3 +248,10 @@ def test_unknown_option_and_command(capsys):
     assert_one_line_error(code, err, "--hidden-sise")
     code, _, err = run_cli(["fly"], capsys)
     assert_one_line_error(code, err, "fly")
+
+
+def test_backend_that_cannot_run_the_recipe_is_one_line(tmp_path, capsys):
+    # The generated-kernel cell has no torch.nn fused kernel: refused at the first forward.
+    code, _, err = run_cli(["train", "charlm", "--smoke", "--cell", "mgu", "--backend",
+                            "torch", "--runs-dir", tmp_path, "--no-progress"], capsys)
+    assert_one_line_error(code, err, "backend 'torch' cannot run this call")

@@ -9,8 +9,8 @@ import pytest
 import torch
 from tk_helpers import TINY, run_cli
 
+from rnnkit.errors import CheckpointError
 from rnnkit.train import checkpoint as ckpt_io
-from rnnkit.train.errors import CheckpointError
 
 
 @pytest.fixture()
@@ -38,7 +38,7 @@ def test_corrupt_checkpoint_is_named_and_earlier_ones_survive(run_dir, damage, c
     with pytest.raises(CheckpointError, match=str(latest)):
         ckpt_io.load(latest)
     for cmd in (["info", latest], ["sample", latest, "--length", "5"],
-                ["train", "--resume", run_dir]):
+                ["train", "--resume", latest]):  # a file named on purpose: no fallback
         code, _, err = run_cli(cmd, capsys)
         assert code == 1 and str(latest) in err and "Traceback" not in err
         assert len(err.strip().splitlines()) == 1

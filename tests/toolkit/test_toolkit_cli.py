@@ -44,7 +44,7 @@ def trained_run(tmp_path_factory, text_file):
 def test_train_writes_run_folder(trained_run):
     names = {p.name for p in trained_run.iterdir()}
     assert {"config.toml", "metrics.jsonl", "loss.png", "report.md", "samples.txt",
-            "best.pt", "ckpt-00000010.pt", "ckpt-00000020.pt"} <= names
+            "result.json", "best.pt", "ckpt-00000010.pt", "ckpt-00000020.pt"} <= names
     records = read_metrics(trained_run / "metrics.jsonl")
     train = [r for r in records if r["kind"] == "train"]
     valid = [r for r in records if r["kind"] == "valid"]
@@ -54,7 +54,14 @@ def test_train_writes_run_folder(trained_run):
     assert (trained_run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (trained_run / "report.md").read_text()
     assert "unigram baseline" in report and "temperature 0.5" in report
-    assert "target (validation <= 1.45 nats/char): **not met**" in report  # 20 tiny steps
+    assert "target (validation <= 1.45 nats/char): **NOT met**" in report  # 20 tiny steps
+    result = json.loads((trained_run / "result.json").read_text())
+    assert result["target"] == {"metric": "valid_nats", "op": "<=", "value": 1.45,
+                                "text": "validation <= 1.45 nats/char", "met": False,
+                                "budget": "2 h on one core of a 2-core CPU"}
+    assert result["metrics"]["valid_nats"] == pytest.approx(result["best_valid_loss"])
+    unigram, ours = result["baseline"]["metrics"]["valid_bits"], result["metrics"]
+    assert ours["bits_below_unigram"] == pytest.approx(unigram - ours["valid_bits"])
     ck = load(trained_run / "ckpt-00000020.pt")
     assert ck["step"] == 20 and ck["config"]["model"]["hidden_size"] == 16
     assert ck["vocab"]["level"] == "char" and ck["vocab"]["tokens"][0] == "<unk>"
@@ -104,6 +111,35 @@ def test_sample_is_seeded_and_streams_requested_length(trained_run, capsys):
     assert out1 == out2
     _, out3, _ = run_cli([*args[:-1], "4", "--top-k", "3", "--top-p", "0.9"], capsys)
     assert out3.startswith("KING:")
+
+
+def test_sample_warns_about_prime_characters_outside_the_vocabulary(trained_run, capsys):
+    """Unknown prime characters are read as <unk>: one warning line on stderr naming them
+    (once each, repr'd), and the sample goes on with the prime echoed as given."""
+    args = ["sample", trained_run, "--length", "5", "--seed", "1"]
+    code, out, err = run_cli([*args, "--prime", "KING:"], capsys)
+    assert code == 0 and err == ""
+    prime = "KING: \u00e9\t\u00e9\x07"
+    code, out, err = run_cli([*args, "--prime", prime], capsys)
+    assert code == 0 and out.startswith(prime) and len(out) == len(prime) + 5 + 1
+    assert err.endswith("\n") and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err == ("rnnkit sample: warning: --prime has 3 characters not in the model's "
+                   "vocabulary ('\u00e9', '\\t', '\\x07'); each is read as <unk> (id 0)\n")
+    many = "".join(chr(0x400 + i) for i in range(14))
+    _, _, err = run_cli([*args, "--prime", many], capsys)
+    assert "14 characters" in err and "'\u0409' and 4 more);" in err and "\u040a" not in err
+
+
+def test_sample_warns_about_unknown_words(text_file, tmp_path, capsys):
+    code, _, err = run_cli(["train", "charlm", "--data", text_file, "--level", "word",
+                            "--vocab-size", "20", "--max-steps", "2", "--runs-dir", tmp_path,
+                            "--name", "w", *TINY], capsys)
+    assert code == 0, err
+    code, out, err = run_cli(["sample", tmp_path / "w", "--prime", "the zebra and the zebra",
+                              "--length", "3", "--seed", "1"], capsys)
+    assert code == 0 and out.startswith("the zebra and the zebra")
+    assert len(err.splitlines()) == 1
+    assert "2 words not in the model's vocabulary ('zebra', 'and')" in err
 
 
 def test_eval_reports_bpc(trained_run, text_file, capsys):
@@ -186,9 +222,19 @@ def test_bench_forwards_its_own_options(capsys):
     code, out, err = run_cli(["bench", "--help"], capsys)
     assert code == 0 and "usage: rnnkit bench" in out and "--grid" in out
     code, _, err = run_cli(["bench", "--grid", "nope"], capsys)
-    assert code == 2 and "invalid choice: 'nope'" in err
+    assert code == 1 and "unknown grid 'nope'" in err and len(err.strip().splitlines()) == 1
 
 
 def test_unknown_option_is_still_an_error_elsewhere(capsys):
     code, _, err = run_cli(["info", "somewhere", "--bogus"], capsys)
     assert code == 2 and "unrecognized arguments: --bogus" in err
+
+
+def test_list_shows_every_recipe_with_its_target(capsys):
+    from rnnkit.recipes import registry
+
+    code, out, _ = run_cli(["train", "--list"], capsys)
+    assert code == 0
+    for name, recipe in registry.all_recipes().items():
+        assert f"\n{name} " in f"\n{out}"
+        assert f"target: {recipe.target.text} ({recipe.target.budget})" in out

@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from rnnkit.tasks.models import TokenLM
+from rnnkit.errors import RnnkitError
+from rnnkit.models.language import TokenLM
 from rnnkit.train.config import RunConfig
-from rnnkit.train.errors import RnnkitError
 from rnnkit.train.loop import Trainer
 from rnnkit.train.metrics import read_metrics
 

@@ -7,14 +7,16 @@ from __future__ import annotations
 import pytest
 from tk_helpers import run_cli
 
-from rnnkit.tasks import charlm, recipes
+from rnnkit.recipes import registry
 from rnnkit.train.checkpoint import list_checkpoints, load
 from rnnkit.train.metrics import read_metrics
+
+CHARLM = registry.get("charlm")
 
 
 def tiny_config(text_file, cell="lstm", **train):
     # Dropout > 0 so the torch RNG matters; GRU/LSTM both carry state across windows.
-    return recipes.resolve("charlm", smoke=True, cli_overrides={
+    return registry.resolve("charlm", smoke=True, cli_overrides={
         "model": {"hidden_size": 16, "embed_size": 8, "dropout": 0.1, "num_layers": 2,
                   "cell": cell},
         "data": {"data": str(text_file)},
@@ -31,17 +33,17 @@ def losses(run_dir):
                          ids=["k1=k2,cosine", "k1<k2,plateau"])
 def test_stopped_and_resumed_run_matches_uninterrupted(text_file, tmp_path, train):
     cfg = tiny_config(text_file, **train)
-    whole = charlm.run(cfg, tmp_path / "whole", progress=False, sample_length=5)
+    whole = CHARLM.run(cfg, tmp_path / "whole", progress=False)
     assert whole.fit.steps == 24
 
     part = tmp_path / "part"
-    first = charlm.run(tiny_config(text_file, **train), part, progress=False,
-                       should_stop=lambda step: step == 13, sample_length=5)
+    first = CHARLM.run(tiny_config(text_file, **train), part, progress=False,
+                       should_stop=lambda step: step == 13)
     assert (first.fit.stopped, first.fit.steps) == ("interrupted", 13)
     ckpt = list_checkpoints(part)[-1]
     assert ckpt.name == "ckpt-00000013.pt"
-    second = charlm.run(tiny_config(text_file, **train), part, resume_from=ckpt,
-                        progress=False, sample_length=5)
+    second = CHARLM.run(tiny_config(text_file, **train), part, resume_from=ckpt,
+                        progress=False)
     assert second.fit.steps == 24
     assert losses(part) == losses(tmp_path / "whole")  # exact float equality
     assert second.fit.best_valid_loss == whole.fit.best_valid_loss
@@ -69,16 +71,52 @@ def test_cli_resume_continues_the_saved_config(text_file, tmp_path, capsys):
 def test_gated_cells_train_and_resume_exactly(text_file, tmp_path, cell):
     """The toolkit's extra cells run on generated native kernels (rnnkit.GatedCell) and
     carry their (one- or two-tensor) state through checkpoints like GRU and LSTM."""
-    whole = charlm.run(tiny_config(text_file, cell, max_steps=10), tmp_path / "whole",
-                       progress=False, sample_length=5)
+    whole = CHARLM.run(tiny_config(text_file, cell, max_steps=10), tmp_path / "whole",
+                       progress=False)
     part = tmp_path / "part"
-    charlm.run(tiny_config(text_file, cell, max_steps=10), part, progress=False,
-               should_stop=lambda step: step == 6, sample_length=5)
-    charlm.run(tiny_config(text_file, cell, max_steps=10), part,
-               resume_from=list_checkpoints(part)[-1], progress=False, sample_length=5)
+    CHARLM.run(tiny_config(text_file, cell, max_steps=10), part, progress=False,
+               should_stop=lambda step: step == 6)
+    CHARLM.run(tiny_config(text_file, cell, max_steps=10), part,
+               resume_from=list_checkpoints(part)[-1], progress=False)
     assert losses(part) == losses(tmp_path / "whole")
     assert whole.fit.steps == 10
     ck = load(list_checkpoints(tmp_path / "whole")[-1])
     gates = {"mgu": 2, "lstm_cifg": 3}[cell]
     assert ck["config"]["model"]["cell"] == cell
     assert ck["model"]["rnn.weight_hh_l0"].shape == (gates * 16, 16)
+
+
+def test_resume_skips_a_truncated_newest_checkpoint(text_file, tmp_path, capsys):
+    """A damaged newest checkpoint (a crash or a full disk while copying a run) is skipped
+    with a line saying why; the run resumes from the one before it and ends at exactly the
+    losses of a run never interrupted. Only a file named on purpose, or a run none of whose
+    checkpoints loads, is an error."""
+    args = ["charlm", "--smoke", "--data", text_file, "--runs-dir", tmp_path, "--no-progress",
+            "--hidden-size", "12", "--embed-size", "8", "--layers", "2", "--dropout", "0.1",
+            "--max-steps", "20", "--ckpt-every", "10", "--log-every", "1", "--eval-every", "5"]
+    for name in ("whole", "part"):
+        code, _, err = run_cli(["train", *args, "--name", name], capsys)
+        assert code == 0, err
+    part = tmp_path / "part"
+    newest = part / "ckpt-00000020.pt"
+    assert [p.name for p in list_checkpoints(part)] == ["ckpt-00000010.pt", newest.name]
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+
+    code, _, err = run_cli(["train", "--resume", newest, "--no-progress"], capsys)
+    assert code == 1 and err.count("\n") == 1 and str(newest) in err  # no silent fallback
+
+    code, out, err = run_cli(["train", "--resume", part, "--no-progress"], capsys)
+    assert code == 0, err
+    skipped, resuming = out.splitlines()[:2]
+    assert skipped.startswith("skipped ckpt-00000020.pt: truncated or corrupt checkpoint (")
+    assert resuming == f"resuming {part} from ckpt-00000010.pt (step 10)"
+    assert losses(part) == losses(tmp_path / "whole")  # exact float equality
+    assert load(newest)["step"] == 20  # rewritten by the resumed run
+
+    for ckpt in list_checkpoints(part):
+        ckpt.write_bytes(b"")
+    code, _, err = run_cli(["train", "--resume", part, "--no-progress"], capsys)
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"rnnkit train: error: {part}: no checkpoint loads (tried "
+                          "ckpt-00000020.pt: truncated or corrupt checkpoint (")
+    assert err.endswith("; ckpt-00000010.pt: truncated or corrupt checkpoint)\n")

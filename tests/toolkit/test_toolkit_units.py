@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from rnnkit.data.text import UNK, Vocab, detokenize, load_corpus, tokenize
-from rnnkit.tasks.models import TokenLM
-from rnnkit.tasks.sampler import filter_logits, sample_text
+from rnnkit.models.language import TokenLM
+from rnnkit.models.sampling import filter_logits, sample_text
 from rnnkit.train.config import ModelConfig, RunConfig, to_toml
 from rnnkit.train.optim import WarmupCosine
 from rnnkit.train.streams import StreamBatcher, detach_state, eval_windows

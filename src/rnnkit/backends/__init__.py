@@ -15,6 +15,7 @@ from rnnkit.backends.fused import TorchBackend
 from rnnkit.backends.gpu import TritonBackend
 from rnnkit.backends.native import NativeBackend
 from rnnkit.backends.reference import ReferenceBackend
+from rnnkit.errors import ConfigError, unknown_name
 
 # Fastest first: this order is what "auto" means.
 BACKENDS = {
@@ -33,22 +34,22 @@ BACKEND_CHOICES = ("auto", *BACKENDS)
 def check_backend_name(name: str) -> str:
     """Return ``name`` if it names a backend or "auto", else raise a ValueError listing them."""
     if name not in BACKEND_CHOICES:
-        choices = ", ".join(repr(c) for c in BACKEND_CHOICES)
-        raise ValueError(f"unknown backend {name!r}; choose one of {choices}")
+        raise ValueError(unknown_name("backend", name, BACKEND_CHOICES))
     return name
 
 
 def select(name: str, call: RNNCall):
     """The backend that runs ``call`` for the module setting ``name``.
 
-    Raises ValueError when a backend named explicitly cannot run the call, saying why.
+    Raises ConfigError (a ValueError) when a backend named explicitly cannot run the call,
+    saying why: the choice of backend is the user's, so the CLI prints it as one line.
     """
     check_backend_name(name)
     if name != "auto":
         backend = BACKENDS[name]
         reason = backend.why_not(call)
         if reason is not None:
-            raise ValueError(f"backend {name!r} cannot run this call: {reason}")
+            raise ConfigError(f"backend {name!r} cannot run this call: {reason}")
         return backend
     for backend in BACKENDS.values():
         if _auto_reason(backend, call) is None:

@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-import rnnkit
 from rnnkit.backends import BACKENDS
 from rnnkit.core.gated_cell import GatedCell, gated_gru, gated_lstm
+from rnnkit.layers.custom import CustomRNN
+from rnnkit.layers.rnn import GRU, LSTM, RNN
 
 GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1}
 
@@ -125,9 +126,9 @@ def gated_cell_for(cell: str) -> GatedCell:
 def _rnnkit(p: Point, ref: nn.RNNBase, backend: str, custom: bool = False):
     """rnnkit's layer for ``p`` with ``ref``'s weights; ``custom``: the cell as a GatedCell."""
     if custom:
-        make = functools.partial(rnnkit.CustomRNN, gated_cell_for(p.cell))
+        make = functools.partial(CustomRNN, gated_cell_for(p.cell))
     else:
-        make = {"LSTM": rnnkit.LSTM, "GRU": rnnkit.GRU, "RNN_TANH": rnnkit.RNN}[p.cell]
+        make = {"LSTM": LSTM, "GRU": GRU, "RNN_TANH": RNN}[p.cell]
     m = make(
         p.H,
         p.H,

@@ -23,8 +23,10 @@ from pathlib import Path
 
 import torch
 
+from rnnkit.backends import BACKENDS
 from rnnkit.bench.cases import Point, candidates, estimate_s
 from rnnkit.bench.timing import interleaved, matmul_peak_gflops, peak_memory_mib
+from rnnkit.errors import ConfigError, unknown_name
 
 DEFAULT_CANDIDATES = [
     "torch.nn",
@@ -35,6 +37,9 @@ DEFAULT_CANDIDATES = [
     "python-loop",
     "compiled-loop",
 ]
+# Candidates besides "rnnkit:<backend>"; what each is: ``cases.candidates``.
+CANDIDATES = ("torch.nn", "python-loop", "compiled-loop", "custom:native", "custom:reference")
+GRIDS = ("smoke", "docs", "custom", "issue")
 BASELINE = "torch.nn"
 # Throughput assumed when trimming the grid, fixed so that every run keeps the same points
 # (the measured peak swings with foreign load).
@@ -76,7 +81,7 @@ def grid(name: str) -> list[Point]:
                 (False, True),
             )
         ]
-    raise ValueError(f"unknown grid {name!r}; choose smoke, docs, custom or issue")
+    raise ValueError(unknown_name("grid", name, GRIDS))
 
 
 def machine_info() -> dict:
@@ -335,7 +340,7 @@ def run(
 def main(argv=None) -> int:
     """Command line: ``--grid``, ``--candidates``, ``--rounds``, ``--out``... (see --help)."""
     ap = argparse.ArgumentParser(prog="rnnkit bench", description=__doc__.splitlines()[0])
-    ap.add_argument("--grid", default="docs", choices=("smoke", "docs", "custom", "issue"))
+    ap.add_argument("--grid", default="docs", help="smoke, docs, custom or issue [docs]")
     ap.add_argument(
         "--candidates",
         default=",".join(DEFAULT_CANDIDATES),
@@ -358,7 +363,7 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     ap.add_argument(
-        "--out", default="benchmarks/results", help="directory for report.{md,json,png}"
+        "--out", default="runs/bench", help="directory for report.{md,json,png} [runs/bench]"
     )
     ap.add_argument(
         "--render",
@@ -366,6 +371,13 @@ def main(argv=None) -> int:
         help="only re-render report.md and speedup.png from an earlier report.json",
     )
     args = ap.parse_args(argv)
+    if args.grid not in GRIDS:
+        raise ConfigError(unknown_name("grid", args.grid, GRIDS))
+    for name in args.candidates.split(","):
+        if name not in CANDIDATES and not (name.startswith("rnnkit:")
+                                           and name[7:] in BACKENDS):
+            choices = [*CANDIDATES, *(f"rnnkit:{b}" for b in BACKENDS)]
+            raise ConfigError(unknown_name("candidate", name, choices))
     if args.render:
         report = json.loads(Path(args.render).read_text())
         out = Path(args.render).parent

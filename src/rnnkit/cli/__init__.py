@@ -31,7 +31,7 @@ def build_parser() -> OneLineParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rnnkit.train.errors import RnnkitError
+    from rnnkit.errors import RnnkitError
 
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)

@@ -31,27 +31,27 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rnnkit.cli.parser import check_overrides, check_runs_dir
-    from rnnkit.tasks import charlm, recipes
+    from rnnkit.errors import CheckpointError
+    from rnnkit.recipes import registry
     from rnnkit.train import checkpoint as ckpt_io
-    from rnnkit.train.errors import CheckpointError
 
     flags = {"max_seconds": args.max_seconds, "max_steps": args.max_steps,
              "threads": args.threads if args.threads is not None else _free_cores()}
     overrides = {"train": {k: v for k, v in flags.items() if v is not None}}
     check_overrides(overrides)
-    cfg = recipes.resolve("demo", smoke=args.smoke, cli_overrides=overrides)
+    cfg = registry.resolve("demo", smoke=args.smoke, cli_overrides=overrides)
     run_dir = check_runs_dir(args.runs_dir, args.name or f"demo-{time.strftime('%Y%m%d-%H%M%S')}")
     if ckpt_io.list_checkpoints(run_dir):
         raise CheckpointError(f"{run_dir}: run already exists; pick another --name")
     m, t = cfg.model, cfg.train
     print(f"rnnkit demo: {m.cell} {m.num_layers}x{m.hidden_size} on the shipped Shakespeare "
           f"plays, up to {t.max_steps} updates / {t.max_seconds or 'unlimited'} s")
-    result = charlm.run(cfg, run_dir, progress=not args.no_progress)
+    result = registry.get("demo").run(cfg, run_dir, progress=not args.no_progress)
     fit = result.fit
     print(f"\ntrained {fit.steps} updates in {fit.elapsed_s:.0f} s (stopped by {fit.stopped})")
     for line in result.summary():
         print(line)
-    for temp, text in result.samples.items():
+    for temp, text in result.outcome.extras.get("samples", {}).items():
         print(f"\n--- sample, temperature {temp} ---\n{text.strip()}")
     print(f"\nrun folder: {run_dir}  (report.md, loss.png, metrics.jsonl, samples.txt)")
     print(f"more text:  rnnkit sample {run_dir} --prime 'ROMEO:' --temperature 0.7")

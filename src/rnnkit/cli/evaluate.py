@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
 
 def add_parser(sub) -> None:
@@ -31,42 +30,31 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def checkpoint_kind(path: str | Path) -> str:
-    """"classifier", "tagger" or "lm", from what the checkpoint (best.pt of a run) holds."""
-    from rnnkit.train import checkpoint as ckpt_io
-
-    p = Path(path)
-    ck = ckpt_io.load(p / "best.pt" if (p / "best.pt").is_file() else ckpt_io.resolve(p))
-    return next((k for k in ("classifier", "tagger") if k in ck), "lm")
-
-
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.train.errors import ConfigError
+    from rnnkit.errors import ConfigError
 
     for flag, value in (("--batch-size", args.batch_size), ("--seq-len", args.seq_len)):
         if value < 1:
             raise ConfigError(f"{flag} must be >= 1 (got {value})")
-    kind = checkpoint_kind(args.checkpoint)
-    if kind == "lm":
-        return run_lm(args)
-    return run_labelled(args, kind)
+    from rnnkit.recipes.base import load_run
+
+    run = load_run(args.checkpoint, device=args.device)
+    if run.kind == "vocab":
+        return run_lm(args, run)
+    return run_labelled(args, run)
 
 
-def run_labelled(args: argparse.Namespace, kind: str) -> int:
+def run_labelled(args: argparse.Namespace, run) -> int:
     """Classifier or tagger: the recipe's labelled reader, then the recipe's metrics."""
-    from rnnkit.cli.predict import reader_for
-    from rnnkit.train.loop import resolve_device
+    from rnnkit.recipes.registry import reader_for
 
-    device = str(resolve_device(args.device))
+    model, spec, cfg, kind = run.model, run.spec, run.config, run.kind
+    device = next(model.parameters()).device
     if kind == "classifier":
-        from rnnkit.tasks.classify import batches_of, load_classifier, score
-
-        model, spec, cfg, _ = load_classifier(args.checkpoint, device)
+        from rnnkit.recipes.classify import batches_of, score
     else:
-        from rnnkit.tasks.tagging import batches_of, load_tagger
-        from rnnkit.tasks.tagging import score_tags as score
-
-        model, spec, cfg, _ = load_tagger(args.checkpoint, device)
+        from rnnkit.recipes.tagging import batches_of
+        from rnnkit.recipes.tagging import score_tags as score
     data = reader_for(cfg.recipe, "labelled")["labelled"](args.data, spec)
     metrics, report = score(model, batches_of(data, args.batch_size, device), spec["classes"])
     unit = "sequences" if kind == "classifier" else "sequences (per-step scores)"
@@ -78,14 +66,13 @@ def run_labelled(args: argparse.Namespace, kind: str) -> int:
     return 0
 
 
-def run_lm(args: argparse.Namespace) -> int:
+def run_lm(args: argparse.Namespace, run) -> int:
     """Bits per character (or perplexity) of a language model on a text file."""
-    from rnnkit.data.text import read_text, tokenize
-    from rnnkit.tasks.charlm import load_model
-    from rnnkit.train.errors import DataError
+    from rnnkit.data.text import Vocab, read_text, tokenize
+    from rnnkit.errors import DataError
     from rnnkit.train.task import evaluate_lm
 
-    model, vocab, ck = load_model(args.checkpoint, args.device)
+    model, vocab = run.model, Vocab.from_dict(run.spec)
     tokens = tokenize(read_text(args.data), vocab.level)
     if len(tokens) < 2:
         raise DataError(f"{args.data}: needs at least 2 {vocab.level} tokens")
@@ -94,7 +81,7 @@ def run_lm(args: argparse.Namespace) -> int:
                        next(model.parameters()).device)
     unk = int((ids == 0).sum())
     unit = "char" if vocab.level == "char" else "word"
-    print(f"{args.data}: {len(tokens) - 1:,} {unit}s predicted with {ck['file']}")
+    print(f"{args.data}: {len(tokens) - 1:,} {unit}s predicted with {run.file}")
     print(f"  {nats / math.log(2):.4f} bits/{unit}  ({nats:.4f} nats/{unit})")
     if vocab.level == "word":
         print(f"  perplexity {math.exp(nats):.2f}")

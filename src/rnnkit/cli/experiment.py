@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 
 from rnnkit.cli.parser import check_runs_dir
-from rnnkit.train.errors import ConfigError
+from rnnkit.errors import ConfigError
 
 
 def add_parser(sub) -> None:
@@ -73,7 +73,7 @@ def names(text: str) -> tuple[str, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.tasks import memory_experiment as mx
+    from rnnkit.experiments import memory as mx
 
     out_dir = check_runs_dir(args.runs_dir, args.name or args.which)
     if args.which == "memory":

@@ -30,16 +30,17 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rnnkit import diagnostics as dg
-    from rnnkit.data.text import read_text, tokenize
-    from rnnkit.tasks.charlm import load_model
-    from rnnkit.train.errors import ConfigError, DataError
+    from rnnkit.data.text import Vocab, read_text, tokenize
+    from rnnkit.errors import ConfigError, DataError
+    from rnnkit.recipes.base import load_run
 
     for flag, value in (("--batch-size", args.batch_size), ("--seq-len", args.seq_len)):
         if value < 2:
             raise ConfigError(f"{flag} must be >= 2 (got {value})")
     if not 0 < args.threshold < 1:
         raise ConfigError(f"--threshold must be between 0 and 1 (got {args.threshold})")
-    model, vocab, ck = load_model(args.checkpoint)
+    run = load_run(args.checkpoint, ("vocab",))
+    model, vocab = run.model, Vocab.from_dict(run.spec)
     ids = vocab.encode(tokenize(read_text(args.data), vocab.level))
     T = args.seq_len
     if len(ids) < T + 1:
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     advice = dg.advise(flow, spectra, saturation)
     if args.json:
         print(json.dumps({
-            "checkpoint": ck["file"], "loss": flow.loss,
+            "checkpoint": str(run.file), "loss": flow.loss,
             "layers": [{"module": k[0], "layer": k[1], "direction": k[2], "rho": f.rho,
                         "span": f.span, "ratios": f.ratios.tolist()}
                        for k, f in flow.layers.items()],
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             "advice": advice,
         }, indent=2))
         return 0
-    print(f"{ck['file']}: {args.batch_size} windows of {T} {vocab.level}s, loss on the last "
+    print(f"{run.file}: {args.batch_size} windows of {T} {vocab.level}s, loss on the last "
           f"step = {flow.loss:.4f} nats\n")
     print(flow.summary() + "\n")
     print(f"{'W_hh block':<22}{'sigma_max':>11}{'sigma_min':>11}{'radius':>9}")

@@ -62,7 +62,7 @@ def check_runs_dir(runs_dir: str, run_name: str):
     """``runs_dir/run_name`` as a Path, after checking both can be folders."""
     from pathlib import Path
 
-    from rnnkit.train.errors import ConfigError
+    from rnnkit.errors import ConfigError
 
     if not run_name or "/" in run_name or run_name in (".", ".."):
         raise ConfigError(f"--name {run_name!r}: must be a plain folder name")

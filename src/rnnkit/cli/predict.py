@@ -5,7 +5,7 @@
     rnnkit predict promoters --fasta my.fa --all      # every window, background included
     rnnkit predict genes --fasta genome.fna.gz        # gene intervals (a tagger)
 
-The recipe's reader (``READERS[recipe]["predict"]``, see ``tasks/genome_recipes.py``)
+The recipe's reader (``READERS[recipe]["predict"]``, see ``rnnkit.recipes.genome``)
 turns the file into model inputs, e.g. sliding windows over every record; each gets the
 model's class and probability, printed as tab-separated lines (``--output`` writes them to
 a file). Items predicted as the recipe's background class ("n" = no junction) are left out
@@ -46,7 +46,7 @@ def add_parser(sub) -> None:
 def newest_run(runs_dir: str | Path, recipe: str) -> Path:
     """The most recently modified run folder of ``recipe`` (by its config.toml) with a
     best.pt, searched up to two levels below ``runs_dir``."""
-    from rnnkit.train.errors import CheckpointError
+    from rnnkit.errors import CheckpointError
 
     found = []
     for cfg_file in list(Path(runs_dir).glob("*/config.toml")) + \
@@ -64,23 +64,10 @@ def newest_run(runs_dir: str | Path, recipe: str) -> Path:
     return max(found)[1]
 
 
-def reader_for(recipe: str, kind: str) -> dict:
-    """The recipe's READERS entry, which must have ``kind`` ("predict" or "labelled")."""
-    from rnnkit.tasks.sequence_recipes import READERS
-    from rnnkit.train.errors import ConfigError
-
-    entry = READERS.get(recipe, {})
-    if kind not in entry:
-        have = sorted(r for r, e in READERS.items() if kind in e)
-        raise ConfigError(f"recipe {recipe!r} has no {kind} reader (recipes with one: "
-                          f"{', '.join(have) or 'none'})")
-    return entry
-
-
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.cli.evaluate import checkpoint_kind
-    from rnnkit.train.errors import CheckpointError, ConfigError
-    from rnnkit.train.loop import resolve_device
+    from rnnkit.errors import CheckpointError, ConfigError
+    from rnnkit.recipes.base import load_run
+    from rnnkit.recipes.registry import reader_for
 
     entry = reader_for(args.recipe, "predict")
     if not 0.0 <= args.min_prob <= 1.0:
@@ -88,17 +75,9 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1 (got {args.batch_size})")
     source = args.run_path or newest_run(args.runs_dir, args.recipe)
-    device = str(resolve_device(args.device))
-    if checkpoint_kind(source) == "tagger":
-        from rnnkit.tasks.tagging import load_tagger
-
-        model, spec, cfg, _ = load_tagger(source, device)
-        write = write_intervals
-    else:
-        from rnnkit.tasks.classify import load_classifier
-
-        model, spec, cfg, _ = load_classifier(source, device)
-        write = write_classes
+    run = load_run(source, ("classifier", "tagger"), args.device)
+    model, spec, cfg = run.model, run.spec, run.config
+    write = write_intervals if run.kind == "tagger" else write_classes
     if cfg.recipe != args.recipe:
         raise CheckpointError(f"{source}: trained by recipe {cfg.recipe!r}, not "
                               f"{args.recipe!r}")

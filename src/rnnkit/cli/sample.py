@@ -27,14 +27,19 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.charlm import load_model
-    from rnnkit.tasks.sampler import check_sampling, generate
-    from rnnkit.train.errors import ConfigError
+    from rnnkit.data.text import Vocab
+    from rnnkit.errors import ConfigError
+    from rnnkit.models.sampling import check_sampling, generate, unknown_tokens
+    from rnnkit.recipes.base import load_run
 
     check_sampling(args.temperature, args.top_k, args.top_p, args.length)
     if args.seed is not None and args.seed < 0:
         raise ConfigError(f"--seed must be >= 0 (got {args.seed})")
-    model, vocab, _ = load_model(args.checkpoint, args.device)
+    run = load_run(args.checkpoint, ("vocab",), args.device)
+    model, vocab = run.model, Vocab.from_dict(run.spec)
+    unknown = unknown_tokens(args.prime, vocab)
+    if unknown:  # a warning, not an error: the model still samples, the prime is echoed
+        sys.stderr.write(f"rnnkit sample: warning: {_unknown_line(unknown, vocab.level)}\n")
     out = sys.stdout
     out.write(args.prime)
     for piece in generate(model, vocab, prime=args.prime, length=args.length,
@@ -44,3 +49,13 @@ def run(args: argparse.Namespace) -> int:
         out.flush()
     out.write("\n")
     return 0
+
+
+def _unknown_line(unknown: list[str], level: str, show: int = 10) -> str:
+    """One line naming the prime's unknown tokens, repr'd so whitespace and control
+    characters are visible, at most ``show`` of them."""
+    kind = ("character" if level == "char" else "word") + ("s" if len(unknown) > 1 else "")
+    names = ", ".join(repr(t) for t in unknown[:show])
+    more = f" and {len(unknown) - show} more" if len(unknown) > show else ""
+    return (f"--prime has {len(unknown)} {kind} not in the model's vocabulary ({names}{more}); "
+            "each is read as <unk> (id 0)")

@@ -19,7 +19,7 @@ from rnnkit.cli.parser import (
     check_runs_dir,
     config_overrides,
 )
-from rnnkit.train.errors import CheckpointError, ConfigError
+from rnnkit.errors import CheckpointError, ConfigError
 
 # Settings that may change on --resume without changing what the run computes. A new
 # max_steps does not move the cosine horizon: the schedule's state, horizon included, comes
@@ -39,7 +39,8 @@ def add_parser(sub) -> None:
     p.add_argument("--name", help="run folder name under --runs-dir (default: recipe-cell-time)")
     p.add_argument("--runs-dir", default="runs", metavar="DIR", help="parent of run folders")
     p.add_argument("--resume", metavar="RUN_OR_CKPT",
-                   help="continue a run exactly from its newest checkpoint (or this file)")
+                   help="continue a run exactly from its newest checkpoint that loads "
+                   "(a damaged newer one is skipped and named), or from this file")
     p.add_argument("--smoke", action="store_true",
                    help="the recipe's seconds-long configuration (for checks and tests)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -51,13 +52,15 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.tasks import recipes
+    from rnnkit.recipes import registry
     from rnnkit.train import checkpoint as ckpt_io
     from rnnkit.train.config import RunConfig, read_toml
 
     if args.list:
-        for recipe in recipes.RECIPES.values():
+        for recipe in registry.all_recipes().values():
             print(f"{recipe.name:<16}{recipe.summary}")
+            if recipe.target is not None:
+                print(f"{'':<16}target: {recipe.target.text} ({recipe.target.budget})")
         return 0
     overrides = config_overrides(args)
     check_overrides(overrides)
@@ -65,8 +68,13 @@ def run(args: argparse.Namespace) -> int:
         if args.config or args.recipe or args.smoke:
             raise ConfigError("--resume takes its config from the checkpoint; "
                               "drop the recipe, --config and --smoke")
-        ckpt_file = ckpt_io.resolve(args.resume)
-        ck = ckpt_io.load(ckpt_file)
+        if Path(args.resume).is_dir():  # its newest checkpoint that loads
+            ckpt_file, ck, skipped = ckpt_io.newest_loadable(Path(args.resume))
+            for line in skipped:
+                print(f"skipped {line}")
+        else:  # a file named on purpose: never fall back silently to another one
+            ckpt_file = ckpt_io.resolve(args.resume)
+            ck = ckpt_io.load(ckpt_file)
         cfg = RunConfig.from_dict(ck["config"], source=str(ckpt_file))
         fixed = [f"--{k.replace('_', '-')}" for s, v in overrides.items() for k in v
                  if s != "train" or k not in RESUMABLE]
@@ -80,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         file_cfg = read_toml(args.config) if args.config else {}
         name = args.recipe or file_cfg.get("recipe") or "charlm"
-        cfg = recipes.resolve(name, smoke=args.smoke, file_overrides=file_cfg,
+        cfg = registry.resolve(name, smoke=args.smoke, file_overrides=file_cfg,
                               cli_overrides=overrides, source=str(args.config))
         run_dir = check_runs_dir(args.runs_dir, args.name or _default_name(cfg))
         if os.environ.get("RANK", "0") == "0" and ckpt_io.list_checkpoints(run_dir):
@@ -99,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
         print(to_toml(cfg), end="")
         return 0
-    recipe = recipes.get(cfg.recipe)
+    recipe = registry.get(cfg.recipe)
     result = recipe.run(cfg, run_dir, resume_from=ckpt_file, progress=not args.no_progress)
     if os.environ.get("RANK", "0") == "0":
         _summary(result)

@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rnnkit.data import files
 from rnnkit.data.sequences import LabelledSequences, labels_from_names, list_class_folder
-from rnnkit.train.errors import DataError
+from rnnkit.errors import DataError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".aiff", ".aif")
 
@@ -59,11 +60,7 @@ def read_audio(path: str | Path) -> tuple[torch.Tensor, int]:
     """Read a file as it is: ((C, N) float32 in [-1, 1], sample rate)."""
     import soundfile as sf  # imported here so text-only users need not install libsndfile
 
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: " + ("is a folder" if path.is_dir() else "no such file"))
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: file is empty")
+    path = files.check_file(path, "an audio file")  # libsndfile opens it itself
     if path.suffix.lower() == ".wav":
         _check_wav_complete(path)
     try:
@@ -138,14 +135,13 @@ def read_sound_list(xml_path: str | Path, root: str | Path | None = None,
         raise ValueError(f"missing must be 'error' or 'skip', got {missing!r}")
     xml_path = Path(xml_path)
     root = xml_path.parent if root is None else Path(root)
+    raw = files.read_bytes(xml_path, "an XML sound list")  # XML declares its own encoding
     try:
-        tree = ET.parse(xml_path)
-    except FileNotFoundError:
-        raise DataError(f"{xml_path}: no such file") from None
+        doc = ET.fromstring(raw)
     except ET.ParseError as e:
         raise DataError(f"{xml_path}: not well-formed XML ({e})") from None
     out = []
-    for parent in tree.getroot().iter():
+    for parent in doc.iter():
         for el in parent:
             if el.tag != "sound":
                 continue

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from rnnkit.data import fasta
+from rnnkit.data import fasta, files
 from rnnkit.data.sequences import LabelledSequences, labels_from_names
-from rnnkit.train.errors import DataError
+from rnnkit.errors import DataError
 
 SPLICE_SHA256 = "780ff60189280f483344da0e6b2f25fdd467bb416c7da3302fdaad132827040c"
 PROMOTERS_SHA256 = "0297507b7dcf9c7644ec7af4ba75db4a052a2569861b42c27a764700d00c99f0"
@@ -38,9 +38,9 @@ def _asset(name: str, filename: str) -> Path:
 
 def _read_tsv(path: Path, sha256: str, columns: tuple[str, ...]) -> list[dict[str, str]]:
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: shipped dataset is missing (broken install?)") from None
+        raw = files.read_bytes(path, "a shipped dataset")
+    except DataError as e:
+        raise DataError(f"{e} (broken install?)") from None
     digest = hashlib.sha256(raw).hexdigest()
     if digest != sha256:
         raise DataError(f"{path}: sha256 {digest} does not match the shipped {sha256} "

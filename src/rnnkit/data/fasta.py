@@ -18,14 +18,14 @@ Lower case (soft-masked repeats in genome assemblies) is read as upper case.
 from __future__ import annotations
 
 import gzip
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from rnnkit.train.errors import DataError
+from rnnkit.data.files import open_text_lines
+from rnnkit.errors import DataError
 
 DNA = "ACGT"
 # IUPAC nucleotide codes -> the bases each may stand for (Cornish-Bowden 1985).
@@ -49,29 +49,6 @@ class FastaRecord:
 
     def __len__(self) -> int:
         return len(self.sequence)
-
-
-def _open_text_lines(path: Path) -> Iterator[str]:
-    """Lines of a plain or gzipped text file (gzip recognised by its magic bytes, not name)."""
-    try:
-        with open(path, "rb") as fh:
-            magic = fh.read(2)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a folder, expected a FASTA file") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror})") from None
-    opener = gzip.open if magic == b"\x1f\x8b" else open
-    try:
-        # UTF-8, not ASCII: headers may name species or authors with accents; sequence
-        # lines are checked against the alphabet anyway.
-        with opener(path, "rt", encoding="utf-8", newline=None) as fh:
-            yield from fh
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a FASTA text file (not UTF-8; binary file?)") from None
-    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-        raise DataError(f"{path}: gzip stream is truncated or corrupt ({e})") from None
 
 
 def iter_fasta(path: str | Path, alphabet: str | None = "dna") -> Iterator[FastaRecord]:
@@ -100,7 +77,9 @@ def iter_fasta(path: str | Path, alphabet: str | None = "dna") -> Iterator[Fasta
                             "sequence (truncated file?)")
         return FastaRecord(rid, desc, "".join(chunks))
 
-    for lineno, raw in enumerate(_open_text_lines(path), start=1):
+    # UTF-8, not ASCII: headers may name species or authors with accents; sequence lines
+    # are checked against the alphabet anyway.
+    for lineno, raw in enumerate(open_text_lines(path, "a FASTA file"), start=1):
         line = raw.strip()
         if not line:
             continue

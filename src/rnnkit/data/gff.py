@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from rnnkit.data.fasta import _open_text_lines
-from rnnkit.train.errors import DataError
+from rnnkit.data.files import open_text_lines
+from rnnkit.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def read_gff(path: str | Path, types: Iterable[str] | None = ("CDS",)) -> list[F
     path = Path(path)
     want = None if types is None else set(types)
     out, n_lines = [], 0
-    for lineno, raw in enumerate(_open_text_lines(path), start=1):
+    for lineno, raw in enumerate(open_text_lines(path, "a GFF3 file"), start=1):
         line = raw.rstrip("\n")
         if line.startswith("##FASTA"):
             break

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from rnnkit.train.errors import DataError
+from rnnkit.errors import DataError
 
 
 @dataclass
@@ -112,3 +112,64 @@ def list_class_folder(root: str | Path, extensions: Sequence[str]
             raise DataError(f"{d}: class folder {d.name!r} has no {'/'.join(exts)} files")
         items += [(f, d.name) for f in files]
     return items
+
+
+def stratified_split(ds: LabelledSequences, valid_fraction: float, test_fraction: float,
+                     seed: int) -> tuple[LabelledSequences, LabelledSequences,
+                                         LabelledSequences]:
+    """(train, valid, test) with each class's items shuffled and cut by the fractions.
+
+    Every class keeps at least one training item; valid/test take one item of a class only
+    when it has at least 3 (a user folder may be small), so tiny classes train only.
+    """
+    g = torch.Generator().manual_seed(seed)
+    parts: tuple[list, list, list] = ([], [], [])
+    for k in range(len(ds.classes)):
+        idx = (ds.labels == k).nonzero().flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)].tolist()
+        n = len(idx)
+        n_test = round(n * test_fraction) if n >= 3 else 0
+        n_valid = round(n * valid_fraction) if n >= 3 else 0
+        n_test, n_valid = max(n_test, 1 if n >= 3 else 0), max(n_valid, 1 if n >= 3 else 0)
+        parts[2].extend(idx[:n_test])
+        parts[1].extend(idx[n_test:n_test + n_valid])
+        parts[0].extend(idx[n_test + n_valid:])
+    train, valid, test = (ds.subset(sorted(p)) for p in parts)
+    if len(valid) == 0 or len(test) == 0:
+        raise DataError("too few files to hold some out: give at least 3 per class")
+    return train, valid, test
+
+
+# LASA: demos 0-6 of a "Multi_Models_k" shape are several sub-motions from different
+# start points, in order ({0,1,2},{3,4},{5,6} for k=1; {0-3},{4-6} for k=2-4). Holding out
+# demos 5 and 6 would test sub-motions never seen in training; this split keeps every
+# sub-motion of every shape in the training set and still tests two unseen demos per shape.
+
+
+def augmented(ds: LabelledSequences, copies: int, make, seed: int) -> LabelledSequences:
+    """``copies`` distorted versions of every item (``make(x, generator)``), plus the
+    originals; labels and ids follow (ids get ``#k``)."""
+    g = torch.Generator().manual_seed(seed)
+    inputs, labels, ids = list(ds.inputs), ds.labels.tolist(), list(ds.ids)
+    for k in range(copies):
+        for x, y, i in zip(ds.inputs, ds.labels.tolist(), ds.ids, strict=True):
+            inputs.append(make(x, g))
+            labels.append(y)
+            ids.append(f"{i}#{k + 1}")
+    return LabelledSequences(inputs, torch.tensor(labels), list(ds.classes), ids)
+
+
+def relabel(ds: LabelledSequences, classes: list[str]) -> LabelledSequences:
+    """The same items with labels re-indexed into ``classes`` (a superset)."""
+    labels, _ = labels_from_names([ds.classes[k] for k in ds.labels.tolist()], classes)
+    return LabelledSequences(ds.inputs, labels, list(classes), ds.ids)
+
+
+def find_dir(root: Path, name: str, must_have: str, depth: int = 4) -> Path | None:
+    """The first folder called ``name`` holding ``must_have`` (a glob) at most ``depth``
+    levels below root (unpacked wheels and npm tarballs nest differently)."""
+    for k in range(depth + 1):
+        for d in sorted(root.glob("/".join(["*"] * k + [name]))):
+            if d.is_dir() and next(d.glob(must_have), None) is not None:
+                return d
+    return None

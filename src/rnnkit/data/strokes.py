@@ -19,6 +19,7 @@ File formats read by ``read_strokes`` (chosen by extension):
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -29,8 +30,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rnnkit.data import files
 from rnnkit.data.sequences import LabelledSequences, labels_from_names, list_class_folder
-from rnnkit.train.errors import DataError
+from rnnkit.errors import DataError
 
 STROKE_EXTENSIONS = (".json", ".npy", ".svg")
 
@@ -123,11 +125,10 @@ def _check_points(x: Tensor, path: Path) -> Tensor:
 
 def read_stroke_json(path: str | Path) -> Tensor:
     path = Path(path)
+    text = files.read_text(path, "a JSON stroke file")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
         raise DataError(f"{path}: not valid JSON ({e})") from None
     if isinstance(data, dict):
         key = next((k for k in ("medians", "strokes") if k in data), None)
@@ -152,10 +153,11 @@ def read_stroke_json(path: str | Path) -> Tensor:
 
 def read_stroke_npy(path: str | Path) -> Tensor:
     path = Path(path)
+    raw = files.read_bytes(path, "a .npy array")
+    if not raw.startswith(b"\x93NUMPY"):  # else np.load takes it for a pickle
+        raise DataError(f"{path}: not a readable .npy array (no \\x93NUMPY header)")
     try:
-        a = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
+        a = np.load(io.BytesIO(raw), allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
         raise DataError(f"{path}: not a readable .npy array ({e})") from None
     if a.ndim != 2 or a.shape[1] != 3 or not np.issubdtype(a.dtype, np.number):
@@ -252,10 +254,10 @@ def parse_svg_path(d: str, bezier_points: int = 8, where: str = "path") -> list[
 
 def read_stroke_svg(path: str | Path, bezier_points: int = 8) -> Tensor:
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    # Bytes, not text: XML declares its own encoding, and the parser honours it.
+    raw = files.read_bytes(path, "an SVG file")
     try:
-        root = ET.parse(path).getroot()
+        root = ET.fromstring(raw)
     except ET.ParseError as e:
         raise DataError(f"{path}: not well-formed SVG/XML ({e})") from None
     strokes = []

@@ -1,8 +1,9 @@
 """Text corpora: read user files safely, tokenise into characters or words, build a vocabulary.
 
-Reading is strict at the boundary: every file must be non-empty UTF-8 text, and the error
-names the file (and byte offset) when it is not. Any script works: characters are Unicode
-code points, and the vocabulary is whatever occurs in the training text.
+Reading is strict at the boundary (``rnnkit.data.files``): every file must be non-empty
+UTF-8 text, plain or gzipped, and the error names the file (and byte offset) when it is
+not. Any script works: characters are Unicode code points, and the vocabulary is whatever
+occurs in the training text.
 """
 
 from __future__ import annotations
@@ -16,48 +17,28 @@ from pathlib import Path
 
 import torch
 
-from rnnkit.train.errors import DataError
+from rnnkit.data import files
+from rnnkit.errors import DataError
 
 UNK = "<unk>"
 # Words, single punctuation marks and newlines are tokens; other whitespace separates.
 _WORD_RE = re.compile(r"\w+|[^\w\s]|\n")
 
 
-def read_text_file(path: Path) -> str:
-    """Read one UTF-8 file; DataError for missing, empty, binary or undecodable files."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a folder") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror})") from None
-    if not raw.strip():
-        raise DataError(f"{path}: file is empty")
-    if b"\x00" in raw[:65536]:
-        # NUL never occurs in real text; UTF-16 files and binaries both have it.
-        raise DataError(f"{path}: looks like a binary file (contains NUL bytes), expected "
-                        "UTF-8 text")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not valid UTF-8 text (bad byte at offset {e.start})") from None
-    return text.removeprefix("\ufeff").replace("\r\n", "\n")
-
-
 def read_text(path: str | Path) -> str:
-    """Read a file, or every non-hidden file under a folder (sorted, joined by newlines)."""
+    """Read a file, or every non-hidden file under a folder (sorted, joined by newlines);
+    gzipped files are decompressed. DataError (naming the file) for a missing, empty,
+    binary or undecodable file: see ``rnnkit.data.files``."""
     p = Path(path).expanduser()
     if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file()
+        found = sorted(f for f in p.rglob("*") if f.is_file()
                        and not any(part.startswith(".") for part in f.relative_to(p).parts))
-        if not files:
+        if not found:
             raise DataError(f"{p}: folder contains no files")
-        return "\n".join(read_text_file(f) for f in files)
+        return "\n".join(files.read_text(f) for f in found)
     if not p.exists():
         raise DataError(f"{p}: no such file or folder")
-    return read_text_file(p)
+    return files.read_text(p)
 
 
 def tokenize(text: str, level: str) -> list[str]:

@@ -27,15 +27,15 @@ from pathlib import Path
 
 import torch
 
+from rnnkit.data import files
 from rnnkit.data.sequences import LabelledSequences, labels_from_names
-from rnnkit.data.text import read_text_file
-from rnnkit.train.errors import DataError
+from rnnkit.errors import DataError
 
 MISSING = ("error", "nan")
 
 
-def _lines(path: Path) -> list[str]:
-    return read_text_file(Path(path)).splitlines()  # one strict UTF-8 reader for all text
+def _lines(path: Path, what: str) -> list[str]:
+    return files.read_text(path, what).splitlines()
 
 
 def _number(s: str, where: str, missing: str) -> float:
@@ -70,7 +70,7 @@ def read_ts(path: str | Path, missing: str = "error") -> LabelledSequences:
     inputs, names, ids = [], [], []
     in_data = False
     n_channels = None
-    for lineno, raw in enumerate(_lines(path), start=1):
+    for lineno, raw in enumerate(_lines(path, "a .ts time-series file"), start=1):
         line = raw.strip()
         if not line or line.startswith(("#", "%")):  # % : ARFF-style comments, in some files
             continue
@@ -128,7 +128,8 @@ def read_ts(path: str | Path, missing: str = "error") -> LabelledSequences:
 
 def _read_csv(path: Path) -> list[tuple[int, list[str]]]:
     """[(line number, cells)] of the non-blank rows."""
-    return [(k, r) for k, r in enumerate(csv.reader(_lines(path)), start=1) if any(r)]
+    lines = _lines(path, "a CSV file")
+    return [(k, r) for k, r in enumerate(csv.reader(lines), start=1) if any(r)]
 
 
 def read_csv_wide(path: str | Path, label_column: int = 0, has_header: bool = False,
@@ -181,7 +182,7 @@ def read_csv_long(path: str | Path, id_column: str = "id", label_column: str = "
     path = Path(path)
     rows = _read_csv(path)
     if not rows:
-        raise DataError(f"{path}: file is empty")
+        raise DataError(f"{path}: only empty cells, expected a header row")
     (_, head), body = rows[0], rows[1:]
     head = [h.strip() for h in head]
     needed = [id_column, label_column] + ([time_column] if time_column else [])

@@ -16,10 +16,10 @@ from contextlib import contextmanager
 
 from torch import nn
 
-import rnnkit
+from rnnkit.layers.rnn import GRU, LSTM, RNN, RNNBase
 
 
-def make_twin(module: nn.RNNBase) -> rnnkit.RNNBase:
+def make_twin(module: nn.RNNBase) -> RNNBase:
     """An rnnkit layer configured like ``module`` whose parameters are ``module``'s own."""
     common = dict(
         input_size=module.input_size,
@@ -33,11 +33,11 @@ def make_twin(module: nn.RNNBase) -> rnnkit.RNNBase:
         backend="engine",
     )
     if isinstance(module, nn.LSTM):
-        twin = rnnkit.LSTM(proj_size=module.proj_size, **common)
+        twin = LSTM(proj_size=module.proj_size, **common)
     elif isinstance(module, nn.GRU):
-        twin = rnnkit.GRU(**common)
+        twin = GRU(**common)
     else:
-        twin = rnnkit.RNN(nonlinearity=module.nonlinearity, **common)
+        twin = RNN(nonlinearity=module.nonlinearity, **common)
     for name in list(twin._parameters):
         twin._parameters[name] = module._parameters[name]
     twin.train(module.training)
@@ -45,7 +45,7 @@ def make_twin(module: nn.RNNBase) -> rnnkit.RNNBase:
 
 
 @contextmanager
-def rnnkit_twins(model: nn.Module) -> Iterator[dict[str, rnnkit.RNNBase]]:
+def rnnkit_twins(model: nn.Module) -> Iterator[dict[str, RNNBase]]:
     """Within the block, every torch.nn RNN/LSTM/GRU in ``model`` (or ``model`` itself) runs
     through its twin. Yields {module name: twin}.
 

@@ -23,6 +23,7 @@ from rnnkit import backends
 from rnnkit.backends import RNNCall
 from rnnkit.core import init as rinit
 from rnnkit.core.cells import GATES, LayerWeights
+from rnnkit.errors import unknown_name
 from rnnkit.layers.checks import check_input_tensor, check_lengths, check_positive_int, check_shape
 
 
@@ -101,10 +102,8 @@ class RNNBase(nn.Module):
         self.proj_size = proj_size
         self.backend = backends.check_backend_name(backend)
         if recurrent_init not in rinit.RECURRENT_INITS:
-            raise ValueError(
-                f"{owner}: recurrent_init must be one of {rinit.RECURRENT_INITS}, "
-                f"got {recurrent_init!r}"
-            )
+            message = unknown_name("recurrent_init", recurrent_init, rinit.RECURRENT_INITS)
+            raise ValueError(f"{owner}: {message}")
         self.recurrent_init = recurrent_init
         if forget_bias is not None and mode != "LSTM":
             raise ValueError(f"forget_bias applies to LSTM only, not {owner}")

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnkit.train.errors import CheckpointError
+from rnnkit.errors import CheckpointError
 
 FORMAT = "rnnkit-checkpoint/1"
 _NAME = re.compile(r"^ckpt-(\d{8})\.pt$")
@@ -83,19 +83,49 @@ def remove_stale_temps(run_dir: Path) -> None:
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     """Load and check a checkpoint; CheckpointError naming the file if it is unusable."""
     p = Path(path)
+    ckpt, problem = _try_load(p, map_location)
+    if problem is not None:
+        raise CheckpointError(f"{p}: {problem}")
+    return ckpt
+
+
+def _try_load(p: Path, map_location) -> tuple[dict | None, str | None]:
+    """(checkpoint, None), or (None, what is wrong with the file) without the file name."""
     if not p.is_file():
-        raise CheckpointError(f"{p}: no such checkpoint file")
+        return None, "no such checkpoint file"
     try:
         ckpt = torch.load(p, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{p}: truncated or corrupt checkpoint ({reason[:160]})") from None
+        return None, f"truncated or corrupt checkpoint ({reason[:160]})"
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{p}: not an rnnkit checkpoint (expected format {FORMAT})")
+        return None, f"not an rnnkit checkpoint (expected format {FORMAT})"
     missing = [k for k in REQUIRED if k not in ckpt]
     if missing:
-        raise CheckpointError(f"{p}: checkpoint is missing {', '.join(missing)}")
-    return ckpt
+        return None, f"checkpoint is missing {', '.join(missing)}"
+    return ckpt, None
+
+
+def newest_loadable(run_dir: Path, map_location: str | torch.device = "cpu"
+                    ) -> tuple[Path, dict, list[str]]:
+    """The newest checkpoint of a run folder that loads: (path, checkpoint, skipped), where
+    ``skipped`` has one line per newer file that did not load and why. A crash or a full
+    disk while copying a run can damage the newest file; the one before it is still a
+    consistent state to resume from. CheckpointError listing what was tried if none loads.
+    """
+    found = list_checkpoints(run_dir)
+    if not found:
+        raise CheckpointError(f"{run_dir}: run folder has no checkpoints (ckpt-*.pt)")
+    skipped = []
+    for path in reversed(found):
+        ckpt, problem = _try_load(path, map_location)
+        if problem is None:
+            return path, ckpt, skipped
+        skipped.append(f"{path.name}: {problem}")
+    # The newest file's problem in full, the older ones' without torch's detail: one line.
+    tried = [skipped[0], *(line.split(" (")[0] for line in skipped[1:3])]
+    more = f"; and {len(skipped) - 3} older" if len(skipped) > 3 else ""
+    raise CheckpointError(f"{run_dir}: no checkpoint loads (tried {'; '.join(tried)}{more})")
 
 
 def resolve(run_or_ckpt: str | Path) -> Path:

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnnkit.train.errors import ConfigError
+from rnnkit.backends import BACKEND_CHOICES
+from rnnkit.errors import ConfigError, unknown_name
 
 
 def opt(default, help: str, *, flag: str | None = None, check=None, choices=None, parse=None):
@@ -63,7 +64,8 @@ class ModelConfig:
     # Dropout between layers and before the decoder (Zaremba et al. 2014, sec. 3):
     # never on the recurrent connections, so the carried state is not corrupted.
     dropout: float = opt(0.0, "dropout between layers and before the decoder", check=fraction)
-    backend: str = opt("auto", "rnnkit layer backend (passed to rnnkit.LSTM etc.)")
+    backend: str = opt("auto", "rnnkit layer backend (passed to rnnkit.LSTM etc.)",
+                       choices=BACKEND_CHOICES)
     bidirectional: bool = opt(False, "sequence recipes: read each sequence both ways")
     pooling: str = opt("last", "sequence classifiers: how steps become one vector",
                        choices=("last", "mean", "max", "attention", "steps"))
@@ -203,6 +205,12 @@ def flag_name(f: dataclasses.Field) -> str:
     return f.metadata.get("flag") or f.name.replace("_", "-")
 
 
+def field_choices(section_cls: type, name: str) -> tuple[str, ...]:
+    """The allowed values of a choice field, e.g. ``field_choices(TrainConfig, "optimizer")``."""
+    f = next(f for f in dataclasses.fields(section_cls) if f.name == name)
+    return f.metadata["choices"]
+
+
 def field_types(section_cls: type) -> dict[str, tuple[type, bool]]:
     """name -> (base type, optional?) for a config dataclass, from its annotations."""
     out = {}
@@ -244,7 +252,8 @@ def check_value(f: dataclasses.Field, value, where: str) -> None:
         return
     choices, check = f.metadata.get("choices"), f.metadata.get("check")
     if choices and value not in choices:
-        raise ConfigError(f"{where}: {value!r} is not one of {', '.join(choices)}")
+        what = f.name.replace("_", " ")  # "recurrent init", "schedule clock"
+        raise ConfigError(f"{where}: {unknown_name(what, value, choices)}")
     if check is not None and not check(value):
         raise ConfigError(f"{where} {value!r}: {check.says} ({f.metadata['help']})")
 

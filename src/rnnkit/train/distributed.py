@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from rnnkit.train.errors import ConfigError
+from rnnkit.errors import ConfigError
 
 
 @dataclass

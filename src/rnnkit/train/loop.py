@@ -29,10 +29,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from rnnkit.errors import RnnkitError
 from rnnkit.train import checkpoint as ckpt_io
 from rnnkit.train.config import RunConfig
 from rnnkit.train.distributed import World
-from rnnkit.train.errors import RnnkitError
 from rnnkit.train.interrupt import StopRequest
 from rnnkit.train.metrics import MetricsLog, plot_losses
 from rnnkit.train.optim import build_optimizer, build_scheduler, clip_gradients

@@ -6,7 +6,8 @@ import math
 
 import torch
 
-from rnnkit.train.config import TrainConfig
+from rnnkit.errors import ConfigError, unknown_name
+from rnnkit.train.config import TrainConfig, field_choices
 
 
 def build_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -15,7 +16,9 @@ def build_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
                                weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    assert cfg.optimizer == "adamw", cfg.optimizer
+    if cfg.optimizer != "adamw":
+        choices = field_choices(TrainConfig, "optimizer")
+        raise ConfigError(unknown_name("optimizer", cfg.optimizer, choices))
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
@@ -45,7 +48,9 @@ def build_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig):
         return torch.optim.lr_scheduler.LambdaLR(opt, fn)
     if cfg.schedule == "step":
         return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_size, gamma=cfg.gamma)
-    assert cfg.schedule == "plateau", cfg.schedule
+    if cfg.schedule != "plateau":
+        choices = field_choices(TrainConfig, "schedule")
+        raise ConfigError(unknown_name("schedule", cfg.schedule, choices))
     return torch.optim.lr_scheduler.ReduceLROnPlateau(
         opt, mode="min", factor=cfg.gamma, patience=cfg.plateau_patience)
 

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.errors import RnnkitError
 from rnnkit.train.distributed import World
-from rnnkit.train.errors import RnnkitError
 from rnnkit.train.streams import StreamBatcher, detach_state, eval_windows
 
 LN2 = math.log(2)

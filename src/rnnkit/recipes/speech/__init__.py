@@ -1,0 +1,18 @@
+"""Speech: ``words``, spoken letters A-Z from one speaker to another."""
+
+from rnnkit.data import readers
+from rnnkit.recipes.classify import signal_recipe
+from rnnkit.recipes.registry import register
+from rnnkit.recipes.result import Target
+from rnnkit.recipes.speech import words
+
+register(
+    signal_recipe("words", "spoken letters A-Z, held-out speaker (klettres; or --data "
+                  "FOLDER of clips)", words.build_words,
+                  {"hidden_size": 96, "embed_size": 64, "dropout": 0.2},
+                  {"batch_size": 16, "lr": 2e-3, "max_steps": 1500, "eval_every": 100},
+                  target=Target("test_accuracy", ">", 0.5769,
+                                "beat 1-NN DTW template matching (57.69%)",
+                                budget="1,500 updates", hours=0.3),
+                  readers=readers.reader(readers.AUDIO)),
+)

@@ -1,0 +1,104 @@
+"""Speech: spoken letters A-Z (``words``), trained on one klettres voice and tested on
+another (a bidirectional GRU on log-mel frames, mean pooling; see ``classify.signal_recipe``).
+
+Also trains on the user's clip folder, one sub-folder per class: ``rnnkit train words
+--data FOLDER`` (.wav/.ogg/.flac), split per class 70/15/15 with the run's seed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from rnnkit.data import sequences as seqs
+from rnnkit.data import speech
+from rnnkit.data.sequences import LabelledSequences, list_class_folder
+from rnnkit.errors import DataError
+from rnnkit.recipes import baselines
+from rnnkit.recipes.base import Outcome, Setup
+from rnnkit.recipes.classify import (
+    USER_SPLIT,
+    classifier_setup,
+    classifier_spec,
+)
+from rnnkit.train.config import RunConfig
+
+SAMPLE_RATE = 16000
+WORD_COPIES = 40       # augmented copies of each training clip (klettres: 26 clips)
+KLETTRES_VOICES = ("en", "en_GB")  # train voice, test voice
+KLETTRES_HELP = ("the words recipe reads klettres-data: `apt-get download klettres-data && "
+                 "dpkg -x klettres-data_*.deb DIR`, then --data DIR; or --data FOLDER of "
+                 "your own clips, one sub-folder per class")
+
+
+def read_clip(path, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+    """An audio file -> mono waveform at ``sample_rate`` with leading/trailing silence cut."""
+    from rnnkit.data.audio import load_audio
+
+    return speech.trim_silence(load_audio(path, sample_rate), sample_rate)
+
+
+def _clips(items, classes=None) -> LabelledSequences:
+    from rnnkit.data.sequences import labels_from_names
+
+    waves = [read_clip(f) for f, _ in items]
+    labels, classes = labels_from_names([c for _, c in items], classes)
+    return LabelledSequences(waves, labels, classes, [str(f) for f, _ in items])
+
+
+def build_words(cfg: RunConfig) -> Setup:
+    """Spoken letters: train on klettres' ``en`` voice (40 augmented copies per clip:
+    speed, gain, noise), validate on other augmentations of it, test on the ``en_GB``
+    voice, a different speaker never heard in training. Or the user's clip folder."""
+    if not cfg.data.data:
+        raise DataError(KLETTRES_HELP)
+    root = speech.klettres_root(Path(cfg.data.data))
+    if root is not None:
+        train_w = _clips(speech.klettres_letters(root, KLETTRES_VOICES[0]))
+        test_w = _clips(speech.klettres_letters(root, KLETTRES_VOICES[1]), train_w.classes)
+        copies, what = WORD_COPIES, (f"klettres letters: voice {KLETTRES_VOICES[0]} "
+                                     f"(x{WORD_COPIES + 1}) -> voice {KLETTRES_VOICES[1]}")
+        valid_w = None
+    else:
+        from rnnkit.data.audio import AUDIO_EXTENSIONS
+
+        train_w, valid_w, test_w = seqs.stratified_split(
+            _clips(list_class_folder(cfg.data.data, AUDIO_EXTENSIONS)), *USER_SPLIT,
+            cfg.train.seed)
+        copies, what = WORD_COPIES // 4, "user clip folder"
+
+    def make(x, g):
+        return speech.augment_wave(x, g, SAMPLE_RATE)
+
+    aug = seqs.augmented(train_w, copies, make, seed=cfg.train.seed)
+    if valid_w is None:  # same speaker, other distortions: picks the checkpoint only
+        v = seqs.augmented(train_w, 4, make, seed=cfg.train.seed + 1)
+        valid_w = v.subset(range(len(train_w), len(v)))
+    feats = speech.SpeechFeatures(SAMPLE_RATE)
+
+    def featurise(d):
+        return LabelledSequences([feats(w) for w in d.inputs], d.labels, list(d.classes),
+                                 list(d.ids))
+
+    train, valid, test = featurise(aug), featurise(valid_w), featurise(test_w)
+    templates = featurise(train_w)
+    baseline = None
+    if len(templates) * len(test) <= 20_000:  # DTW is quadratic per pair, in Python
+        baseline = ("1-NN DTW template matching on the same features",
+                    baselines.dtw_accuracy(templates, test))
+    meta = {"kind": "audio", "sample_rate": SAMPLE_RATE, "n_mels": 40, "hop_ms": 10}
+    setup = classifier_setup(cfg, train, valid, test, baseline=baseline, describe=what,
+                             spec=classifier_spec(cfg, train, features=meta))
+    base_finish = setup.finish
+
+    def finish(trainer, fit) -> Outcome:
+        outcome = base_finish(trainer, fit)
+        outcome.lines.insert(2, f"- chance: {1 / len(train.classes):.2%} "
+                                f"({len(train.classes)} classes)")
+        return outcome
+
+    setup.finish = finish
+    return setup
+
+

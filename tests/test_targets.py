@@ -1,0 +1,52 @@
+"""Each recipe's stated target, checked by training it with its own defaults and budget.
+
+Not part of `make test` (minutes to hours each): run them with ``pytest -m target``, one
+recipe with ``pytest -m target -k splice``. A recipe whose data is not installed is
+skipped with the recipe's own message saying how to get it; ``RNNKIT_TARGET_DATA_<NAME>``
+(e.g. ``RNNKIT_TARGET_DATA_WORDS=/data/klettres``) passes ``--data`` for those that need it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from rnnkit.errors import DataError
+from rnnkit.recipes import registry
+
+# Targets the recipe's defaults are known not to reach (docs/RESULTS.md, docs/MEMORY.md):
+# they run, and pass only if that changes.
+KNOWN_MISSES = {
+    "copy": "the LSTM needs a decayed lr and ~42,000 updates at T = 100 (docs/MEMORY.md)",
+    "temporal": "the LSTM stays at chance at T = 100 within the budget (docs/MEMORY.md)",
+    "words": "50.0% vs 57.7% for DTW template matching on the held-out speaker (RESULTS)",
+}
+WITH_TARGET = [name for name, r in registry.all_recipes().items() if r.target is not None]
+
+
+def params():
+    for name in WITH_TARGET:
+        marks = [pytest.mark.xfail(reason=KNOWN_MISSES[name], strict=False)] \
+            if name in KNOWN_MISSES else []
+        yield pytest.param(name, marks=marks, id=name)
+
+
+@pytest.mark.target
+@pytest.mark.parametrize("name", list(params()))
+def test_recipe_meets_its_target(name, tmp_path, torch_globals):
+    recipe = registry.get(name)
+    data = os.environ.get(f"RNNKIT_TARGET_DATA_{name.upper()}")
+    cfg = registry.resolve(name, cli_overrides={"data": {"data": data}} if data else None)
+    try:
+        result = recipe.run(cfg, tmp_path / name, progress=False)
+    except DataError as e:
+        pytest.skip(f"{name}: data not installed: {e}")
+    met = recipe.target.met(result.outcome.metrics)
+    assert met, (f"{name}: {recipe.target.text} not met within {recipe.target.budget}: "
+                 f"{result.outcome.metrics}")
+
+
+def test_every_recipe_states_a_target():
+    missing = [n for n, r in registry.all_recipes().items() if r.target is None]
+    assert not missing, f"recipes without a target: {missing}"
