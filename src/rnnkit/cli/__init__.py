@@ -9,10 +9,22 @@ from __future__ import annotations
 
 import sys
 
-from rnnkit.cli import bench, demo, evaluate, experiment, gradients, info, predict, sample, train
+from rnnkit.cli import (
+    bench,
+    demo,
+    evaluate,
+    experiment,
+    gradients,
+    info,
+    predict,
+    sample,
+    train,
+    translate,
+)
 from rnnkit.cli.parser import OneLineParser
 
-SUBCOMMANDS = (train, sample, evaluate, demo, info, gradients, bench, experiment, predict)
+SUBCOMMANDS = (train, sample, evaluate, translate, demo, info, gradients, bench, experiment,
+               predict)
 
 
 def build_parser() -> OneLineParser:

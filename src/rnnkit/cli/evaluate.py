@@ -8,6 +8,8 @@
   recipes: FASTA with the class in each header, or a TSV with class/sequence columns).
 * taggers (genes): per-step accuracy, macro-F1 and per-tag F1 (a genome with its
   annotation beside it).
+* translation models: BLEU and chrF (sacrebleu, beam search) on a tab-separated file of
+  sentence pairs.
 """
 
 from __future__ import annotations
@@ -41,7 +43,28 @@ def run(args: argparse.Namespace) -> int:
     run = load_run(args.checkpoint, device=args.device)
     if run.kind == "vocab":
         return run_lm(args, run)
+    if run.kind == "translator":
+        return run_translation(args)
     return run_labelled(args, run)
+
+
+def run_translation(args: argparse.Namespace) -> int:
+    """BLEU/chrF of beam-search translations of the source side of a TSV of pairs."""
+    from rnnkit.data.parallel import read_pairs_tsv
+    from rnnkit.recipes.translation.translate import BEAM, LENGTH_PENALTY
+    from rnnkit.recipes.translation.translator import corpus_scores, load_translator
+
+    translator, run = load_translator(args.checkpoint, args.device)
+    pairs = read_pairs_tsv(args.data)
+    where = [f"{args.data}: pair {i + 1}" for i in range(len(pairs.src))]
+    hyps = [n[0].text for n in translator.translate(
+        list(pairs.src), beam=BEAM, length_penalty=LENGTH_PENALTY,
+        batch_size=args.batch_size, where=where)]
+    s = corpus_scores(hyps, list(pairs.tgt))
+    print(f"{args.data}: {len(hyps):,} pairs translated with {run.file} (beam {BEAM})")
+    print(f"  BLEU {s['bleu']:.2f}  chrF {s['chrf']:.2f}")
+    print(f"  {s['bleu_signature']}\n  {s['chrf_signature']}")
+    return 0
 
 
 def run_labelled(args: argparse.Namespace, run) -> int:

@@ -1,11 +1,12 @@
-"""``rnnkit experiment``: the long-range memory experiments of issue #5.
+"""``rnnkit experiment``: studies that train many runs.
 
     rnnkit experiment memory --tasks adding --lags 50,100,200 --steps 2000
     rnnkit experiment memory --tasks copy --lags 100          # LSTM 128, lr 1e-2, chrono
     rnnkit experiment memory --smoke                  # the whole pipeline in seconds
     rnnkit experiment remedies --lags 100,200 --steps 1000
+    rnnkit experiment translation --seeds 1,2,3       # attention vs no attention vs Transformer
 
-Results go to RUNS_DIR/NAME/ (default runs/memory or runs/remedies): one run folder per
+Results go to RUNS_DIR/NAME/ (default runs/WHICH): one run folder per
 training run, results.md/json and plots. Starting the same command again skips finished runs
 and resumes unfinished ones from their checkpoints.
 """
@@ -19,10 +20,12 @@ from rnnkit.errors import ConfigError
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("experiment", help="long-range memory experiments (memory, remedies)",
+    p = sub.add_parser("experiment", help="studies over many runs (memory, remedies, "
+                       "translation)",
                        description=__doc__.replace("``", "`"),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("which", choices=("memory", "remedies"), help="which experiment")
+    p.add_argument("which", choices=("memory", "remedies", "translation"),
+                   help="which experiment")
     p.add_argument("--tasks", default="adding,copy", help="memory: comma-separated tasks")
     p.add_argument("--lags", default=None, help="comma-separated lags T (memory default "
                    "50,100,200,400; remedies: T for the tanh RNN, then for the LSTM, "
@@ -31,7 +34,11 @@ def add_parser(sub) -> None:
     p.add_argument("--steps", type=int, default=None,
                    help="most updates per run; a run stops once it meets its target "
                         "(default: memory per task, copy 12000, others 2000; remedies 1000)")
-    p.add_argument("--seeds", default="1", help="memory: comma-separated seeds")
+    p.add_argument("--seeds", default=None,
+                   help="memory, translation: comma-separated seeds (default 1; 1,2,3)")
+    p.add_argument("--pair", default=None, help="translation: e.g. en-fr (the recipe's)")
+    p.add_argument("--data", default=None, metavar="PATH",
+                   help="translation: pairs.tsv or the unpacked fillets-ng-data root")
     p.add_argument("--hidden-size", type=int, default=None,
                    help="LSTM width; other cells get its parameter count (default: "
                         "copy 128, others 64)")
@@ -76,9 +83,18 @@ def run(args: argparse.Namespace) -> int:
     from rnnkit.experiments import memory as mx
 
     out_dir = check_runs_dir(args.runs_dir, args.name or args.which)
+    if args.which == "translation":
+        from rnnkit.experiments import translation as tx
+
+        spec = tx.TranslationSpec(seeds=int_list(args.seeds or "1,2,3", "--seeds"),
+                                  pair=args.pair, data=args.data, steps=args.steps,
+                                  threads=args.threads, smoke=args.smoke)
+        tx.run_translation(out_dir, spec, progress=args.progress)
+        print(f"results: {out_dir / 'results.md'}")
+        return 0
     if args.which == "memory":
         spec = mx.MemorySpec(tasks=names(args.tasks), cells=names(args.cells),
-                             seeds=int_list(args.seeds, "--seeds"),
+                             seeds=int_list(args.seeds or "1", "--seeds"),
                              threads=args.threads, smoke=args.smoke)
         if args.smoke:  # tiny sizes first; options given explicitly still win
             for key, value in mx.SMOKE_SPEC.items():

@@ -1,3 +1,5 @@
 """What recipes train, thin over rnnkit's layers: the token language model (``language``),
 sequence classifier and tagger (``sequence``), the memory-benchmark net (``memory``), and
-sampling from language models (``sampling``)."""
+sampling from language models (``sampling``); encoder-decoders (``seq2seq``, ``transformer``)
+with ``attention`` over any memory and greedy/beam ``decoding`` over any model with their step
+interface."""

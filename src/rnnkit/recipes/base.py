@@ -27,6 +27,7 @@ from torch import nn
 from rnnkit.errors import CheckpointError
 from rnnkit.models.language import TokenLM, count_parameters
 from rnnkit.models.sequence import classifier_from_spec, tagger_from_spec
+from rnnkit.models.translation import model_from_spec as translation_model_from_spec
 from rnnkit.recipes.result import Target, write_result
 from rnnkit.train import checkpoint as ckpt_io
 from rnnkit.train.config import RunConfig, to_toml
@@ -192,8 +193,10 @@ MODEL_KINDS: dict[str, Callable[[RunConfig, dict], nn.Module]] = {
     "vocab": lambda cfg, vocab: TokenLM(len(vocab["tokens"]), cfg.model),
     "classifier": lambda cfg, spec: classifier_from_spec(cfg.model, spec),
     "tagger": lambda cfg, spec: tagger_from_spec(cfg.model, spec),
+    "translator": lambda cfg, spec: translation_model_from_spec(cfg.model, spec),
 }
-KIND_NAMES = {"vocab": "language-model", "classifier": "classifier", "tagger": "tagger"}
+KIND_NAMES = {"vocab": "language-model", "classifier": "classifier", "tagger": "tagger",
+              "translator": "translation"}
 
 
 @dataclass
@@ -201,7 +204,7 @@ class LoadedRun:
     """A trained model in eval mode with what it was trained with."""
 
     model: nn.Module
-    kind: str            # "vocab" (language model), "classifier" or "tagger"
+    kind: str            # "vocab" (language model), "classifier", "tagger" or "translator"
     spec: dict           # the checkpoint's metadata under ``kind``
     config: RunConfig
     checkpoint: dict

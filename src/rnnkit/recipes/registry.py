@@ -14,7 +14,7 @@ from rnnkit.recipes.base import Recipe
 from rnnkit.train.config import RunConfig
 
 # Field packages, in the order `rnnkit train --list` shows them.
-FIELDS = ("text", "memory", "genome", "handwriting", "speech", "timeseries")
+FIELDS = ("text", "memory", "genome", "handwriting", "speech", "timeseries", "translation")
 
 _RECIPES: dict[str, Recipe] = {}
 

@@ -73,6 +73,14 @@ class ModelConfig:
                               choices=("default", "orthogonal"))
     forget_bias: float | None = opt(None, "LSTM: initial forget-gate bias (e.g. 1.0)",
                                     check=non_negative)
+    arch: str = opt("rnn", "translation: recurrent encoder-decoder or the Transformer baseline",
+                    choices=("rnn", "transformer"))
+    attention: str = opt("bahdanau", "translation: decoder attention over the source",
+                         choices=("bahdanau", "luong_general", "luong_dot", "none"))
+    input_feeding: bool = opt(True, "translation: feed the last attentional vector to the "
+                              "decoder's next input (Luong et al. 2015, sec. 3.3)")
+    tie_embeddings: bool = opt(False, "translation: share the target embedding with the "
+                               "output layer")
 
 
 @dataclass
@@ -81,15 +89,19 @@ class DataConfig:
 
     data: str | None = opt(None, "UTF-8 text file or folder (default: shipped Shakespeare)")
     valid_data: str | None = opt(None, "separate validation text (default: tail of --data)")
-    level: str = opt("char", "tokenise into characters or words", choices=("char", "word"))
+    level: str = opt("char", "tokenise into characters, words or subwords (translation)",
+                     choices=("char", "word", "subword"))
     vocab_size: int = opt(
-        10000, "word level: keep this many most frequent words (+<unk>)", check=positive
+        10000, "word level: keep this many most frequent words (+<unk>); subword level: "
+        "sentencepiece vocabulary per language", check=positive
     )
+    pair: str | None = opt(None, "translation: source-target languages, e.g. en-fr")
     # The validation set is the contiguous tail of the text: with a random split,
     # neighbouring sentences of one speech would sit in both sets.
     valid_fraction: float = opt(0.05, "fraction of the text held out for validation",
                                 check=open_unit)
-    length: int | None = opt(None, "generated tasks: sequence length or lag T", check=positive)
+    length: int | None = opt(None, "generated tasks: sequence length or lag T; translation: "
+                             "longest sentence in tokens", check=positive)
     folds: int | None = opt(None, "cross-validation recipes: run only this many folds, "
                             "evenly spread (default: all)", check=positive)
 

@@ -14,6 +14,7 @@ import math
 
 from rnnkit.data import shakespeare
 from rnnkit.data.text import Corpus, load_corpus
+from rnnkit.errors import ConfigError
 from rnnkit.models.language import TokenLM
 from rnnkit.models.sampling import sample_text
 from rnnkit.recipes.base import Outcome, Setup
@@ -54,6 +55,8 @@ SAMPLE_LENGTH = 400
 
 def build_corpus(cfg: RunConfig) -> Corpus:
     d = cfg.data
+    if d.level == "subword":
+        raise ConfigError(f"{cfg.recipe}: --level is char or word (subword is for translate)")
     if d.data is None:
         return load_corpus(shakespeare.NAME, level=d.level, vocab_size=d.vocab_size,
                            valid_fraction=d.valid_fraction, valid_path=d.valid_data,

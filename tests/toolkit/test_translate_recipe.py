@@ -1,0 +1,123 @@
+"""The translate recipe end to end on a small generated corpus (seconds): training,
+scores, the run folder, `rnnkit translate`, `rnnkit eval`, and bad input."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from tk_helpers import run_cli
+
+pytestmark = pytest.mark.usefixtures("torch_globals")
+
+WORDS = {"the cat": "le chat", "the dog": "le chien", "a bird": "un oiseau",
+         "the fish": "le poisson", "a mouse": "une souris"}
+VERBS = {"sleeps": "dort", "eats": "mange", "sings": "chante", "runs": "court"}
+
+
+def write_pairs(path, n=90, seed=0):
+    """n pairs in 9 scenes (third column), a tiny regular English -> French language."""
+    g = random.Random(seed)
+    rows = []
+    for i in range(n):
+        s, v = g.choice(list(WORDS)), g.choice(list(VERBS))
+        rows.append(f"{s} {v} .\t{WORDS[s]} {VERBS[v]} .\tscene{i % 9}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tr")
+    data = write_pairs(root / "pairs.tsv")
+    code = run_cli_plain(["train", "translate", "--smoke", "--data", data, "--runs-dir",
+                          root / "runs", "--name", "t", "--no-progress", "--level", "char"])
+    assert code == 0
+    return root / "runs" / "t", data
+
+
+def run_cli_plain(args):
+    from rnnkit.cli import main
+
+    return main([str(a) for a in args])
+
+
+def test_smoke_run_writes_scores_and_translations(trained):
+    run, _ = trained
+    names = {p.name for p in run.iterdir()}
+    assert {"result.json", "report.md", "translations.tsv", "test_scores.json", "src.chars.json",
+            "tgt.chars.json", "best.pt"} <= names
+    result = json.loads((run / "result.json").read_text())
+    assert {"test_bleu", "test_chrf", "test_bleu_greedy", "bleu_above_copy"} <= set(
+        result["metrics"])
+    assert result["baseline"]["name"] == "copy the source"
+    scores = json.loads((run / "test_scores.json").read_text())
+    assert scores["beam"]["bleu_signature"].startswith("nrefs:1")
+    report = (run / "report.md").read_text()
+    assert "sacrebleu" in report and "baseline (copy the source)" in report
+    rows = (run / "translations.tsv").read_text().splitlines()
+    assert rows[0] == "source\treference\tgreedy\tbeam" and len(rows) == 1 + scores["n"]
+
+
+def test_translate_command_and_eval(trained, tmp_path, capsys):
+    run, data = trained
+    code, out, err = run_cli(["translate", run, "the cat sleeps .", "a bird eats ."], capsys)
+    assert code == 0 and len(out.splitlines()) == 2, err
+    code, out, err = run_cli(["translate", run, "the dog runs .", "--beam", "3",
+                              "--n-best", "2"], capsys)
+    assert code == 0 and len(out.splitlines()) == 2
+    assert all(len(line.split("\t")) == 2 for line in out.splitlines())
+    sentences = tmp_path / "in.txt"
+    sentences.write_text("the fish sings .\nthe cat eats .\n")
+    code, out, _ = run_cli(["translate", run, "--file", sentences, "--beam", "1"], capsys)
+    assert code == 0 and len(out.splitlines()) == 2
+    png = tmp_path / "a.png"
+    code, _, err = run_cli(["translate", run, "the cat sleeps .", "--show-attention", png],
+                           capsys)
+    assert code == 0 and png.read_bytes()[:4] == b"\x89PNG", err
+    code, out, err = run_cli(["eval", run, "--data", data], capsys)
+    assert code == 0 and "BLEU" in out and "chrF" in out, err
+
+
+def assert_one_line(code, err, needle):
+    lines = err.strip().splitlines()
+    assert code != 0 and len(lines) == 1 and "Traceback" not in err, err
+    assert needle in lines[0], lines[0]
+
+
+def test_bad_input_is_one_line(trained, tmp_path, capsys):
+    run, _ = trained
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("")
+    code, _, err = run_cli(["train", "translate", "--smoke", "--data", empty,
+                            "--runs-dir", tmp_path], capsys)
+    assert_one_line(code, err, "empty")
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("the cat .\tle chat .\nonly one column\n")
+    code, _, err = run_cli(["train", "translate", "--smoke", "--data", bad,
+                            "--runs-dir", tmp_path], capsys)
+    assert_one_line(code, err, "line 2")
+    code, _, err = run_cli(["train", "translate", "--smoke", "--pair", "en-xx",
+                            "--runs-dir", tmp_path], capsys)
+    assert_one_line(code, err, "unknown language pair en-xx")
+    code, _, err = run_cli(["translate", run, "the cat " * 200], capsys)
+    assert_one_line(code, err, "longer than the model's limit")
+    code, _, err = run_cli(["translate", run, "x", "--n-best", "3", "--beam", "2"], capsys)
+    assert_one_line(code, err, "--n-best")
+
+
+def test_experiment_compares_variants_with_a_paired_bootstrap(tmp_path, capsys):
+    data = write_pairs(tmp_path / "pairs.tsv")
+    args = ["experiment", "translation", "--smoke", "--seeds", "1", "--data", data,
+            "--runs-dir", tmp_path, "--name", "x"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    results = json.loads((tmp_path / "x" / "results.json").read_text())
+    assert {r["variant"] for r in results["rows"]} == {"attention", "no-attention",
+                                                      "transformer"}
+    (test,) = results["paired_bootstrap"]
+    assert 0.0 <= test["p_value"] <= 1.0 and "bs:1000" in test["signature"]
+    assert "paired bootstrap" in (tmp_path / "x" / "results.md").read_text()
+    code, out, _ = run_cli(args, capsys)  # again: nothing retrained
+    assert code == 0 and out.count("done before") == 3
