@@ -8,8 +8,9 @@ only the encoder's final state: Sutskever et al. 2014 / Cho et al. 2014) and the
 Transformer baseline (``--arch transformer``, about the same parameter count), each with
 the recipe's budget. Copying the source is scored by every run. Then sacrebleu's paired
 bootstrap test (1,000 resamples) compares attention with no attention on each seed's test
-translations. ``results.json`` / ``results.md`` hold the table; finished runs are skipped
-when the command is started again.
+translations. ``results.json`` / ``results.md`` hold the table; when the command is
+started again, finished runs are skipped and unfinished ones resume from their newest
+checkpoint.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rnnkit.recipes import registry
+from rnnkit.train import checkpoint as ckpt_io
 from rnnkit.train.scoring import mean_and_spread
 
 # variant name -> model overrides on top of the recipe's defaults
@@ -64,8 +66,10 @@ def run_translation(out_dir: Path, spec: TranslationSpec, *, progress: bool = Fa
             if (run_dir / "result.json").is_file():
                 log(f"{run_dir.name}: done before")
                 continue
-            log(f"{run_dir.name}: training")
-            recipe.run(spec.config(variant, seed), run_dir, progress=progress)
+            found = ckpt_io.list_checkpoints(run_dir)
+            log(f"{run_dir.name}: {'resuming from ' + found[-1].name if found else 'training'}")
+            recipe.run(spec.config(variant, seed), run_dir, progress=progress,
+                       resume_from=found[-1] if found else None)
     results = compare(runs)
     (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (out_dir / "results.md").write_text(markdown(results) + "\n")
