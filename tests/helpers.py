@@ -55,3 +55,16 @@ def assert_grad_norms_match(cell, backend, reference="engine"):
     assert results[0].keys() == results[1].keys()
     for k in results[0]:
         torch.testing.assert_close(results[0][k], results[1][k], atol=1e-5, rtol=1e-5)
+
+
+def data_error_message(call, *args, **kwargs) -> str:
+    """The message of the DataError ``call(*args, **kwargs)`` raises; it must be one line."""
+    import pytest
+
+    from rnnkit.errors import DataError
+
+    with pytest.raises(DataError) as info:
+        call(*args, **kwargs)
+    msg = str(info.value)
+    assert "\n" not in msg, msg
+    return msg

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
+from helpers import data_error_message as message
 from rnnkit.data import debian, fillets
 from rnnkit.data.parallel import split_by_group
-from rnnkit.errors import DataError
 
 SCRIPT = fillets.SCRIPT_DIR
 
@@ -69,14 +69,6 @@ def fake_package(root):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return root
-
-
-def message(call, *args, **kwargs) -> str:
-    with pytest.raises(DataError) as info:
-        call(*args, **kwargs)
-    msg = str(info.value)
-    assert "\n" not in msg, msg
-    return msg
 
 
 def test_read_dialogs_resolves_escapes_and_multiline_calls(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from helpers import data_error_message as message
 from rnnkit.data.parallel import (
     BLOCK_PAIRS,
     SentencePairs,
@@ -12,15 +13,7 @@ from rnnkit.data.parallel import (
     split_by_group,
     straight_quotes,
 )
-from rnnkit.errors import ConfigError, DataError
-
-
-def message(call, *args, **kwargs) -> str:
-    with pytest.raises(DataError) as info:
-        call(*args, **kwargs)
-    msg = str(info.value)
-    assert "\n" not in msg, msg
-    return msg
+from rnnkit.errors import ConfigError
 
 
 def tsv(tmp_path, text: str, name: str = "pairs.tsv"):
