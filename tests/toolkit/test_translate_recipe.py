@@ -121,3 +121,10 @@ def test_experiment_compares_variants_with_a_paired_bootstrap(tmp_path, capsys):
     assert "paired bootstrap" in (tmp_path / "x" / "results.md").read_text()
     code, out, _ = run_cli(args, capsys)  # again: nothing retrained
     assert code == 0 and out.count("done before") == 3
+
+
+def test_model_settings_that_cannot_be_built_are_one_line(tmp_path, capsys):
+    data = write_pairs(tmp_path / "pairs.tsv")
+    code, _, err = run_cli(["train", "translate", "--smoke", "--data", data, "--level", "char",
+                            "--hidden-size", "15", "--runs-dir", tmp_path], capsys)
+    assert_one_line(code, err, "must be even")

@@ -147,7 +147,10 @@ def build(cfg: RunConfig) -> Setup:
     if not train_ex or not valid_ex:
         raise DataError(f"no training or validation pair within --length {limit} tokens")
     spec = translation_spec(src_tok.vocab_size, tgt_tok.vocab_size)
-    model = model_from_spec(cfg.model, spec)
+    try:
+        model = model_from_spec(cfg.model, spec)
+    except ValueError as e:  # e.g. an odd --hidden-size with a bidirectional encoder
+        raise ConfigError(f"translate: {e}") from None
     task = BatchTask(train_ex, valid_ex, cfg.train.batch_size, collate_pairs, pair_loss,
                      seed=cfg.train.seed, metrics=token_metrics)
     src_lang, tgt_lang = pairs.src_lang, pairs.tgt_lang
