@@ -24,10 +24,12 @@ differentiation) backward of the element-wise step, compiled on first use.
 from __future__ import annotations
 
 import keyword
+import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
+import torch
 from torch import Tensor
 
 UNARY = ("sigmoid", "tanh", "relu", "exp")
@@ -161,6 +163,13 @@ class GatedCell:
     (``h.<gate>``) and the previous states (``state.<name>``) and returns the new states as
     a dict by name (or a tuple in ``states`` order, or one value when there is one state).
     """
+
+    def __reduce_ex__(self, protocol):
+        """rnnkit's own cells pickle by name (``builtin_cell``), others as usual."""
+        entry = BUILTIN_CELLS.get(self.name)
+        if entry is not None and self.step is entry[1]:
+            return builtin_cell, (self.name,)
+        return object.__reduce_ex__(self, protocol)
 
     def __init__(
         self,
@@ -327,6 +336,23 @@ def gated_lstm() -> GatedCell:
 def gated_gru() -> GatedCell:
     """torch.nn.GRU's cell written as a GatedCell."""
     return GatedCell("gru", ("r", "z", "n"), gru_step)
+
+
+# rnnkit's own cells, which pickle by name (``builtin_cell``); a user's cell pickles as usual
+# and, loaded with weights_only, needs its step function in torch's safe globals.
+BUILTIN_CELLS = {"mgu": (gated_mgu, mgu_step), "lstm_cifg": (gated_cifg, cifg_step),
+                 "lstm": (gated_lstm, lstm_step), "gru": (gated_gru, gru_step)}
+
+
+def builtin_cell(name: str) -> GatedCell:
+    """The built-in gated cell ``name``, rebuilt from its definition (what unpickling one
+    calls: safe for ``torch.load(weights_only=True)``, it takes nothing but the name)."""
+    if not isinstance(name, str) or name not in BUILTIN_CELLS:
+        raise pickle.UnpicklingError(f"not a built-in gated cell: {name!r}")
+    return BUILTIN_CELLS[name][0]()
+
+
+torch.serialization.add_safe_globals([builtin_cell])
 
 
 __all__ = [

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from rnnkit.core import init as rinit
 from rnnkit.core.cells import GATES, LayerWeights, cell_step
 from rnnkit.layers.checks import check_input_tensor, check_positive_int, check_shape
+from rnnkit.layers.pickling import safe_pickling
 
 
 class RNNCellBase(nn.Module):
@@ -79,6 +80,7 @@ class RNNCellBase(nn.Module):
         return h, c
 
 
+@safe_pickling
 class RNNCell(RNNCellBase):
     """One Elman step: h' = act(W_ih x + b_ih + W_hh h + b_hh), act = tanh or relu.
 
@@ -100,6 +102,7 @@ class RNNCell(RNNCellBase):
         return self._step(input, [hx])[0]
 
 
+@safe_pickling
 class LSTMCell(RNNCellBase):
     """One LSTM step (gate order i, f, g, o): c' = f c + i g, h' = o tanh(c').
 
@@ -116,6 +119,7 @@ class LSTMCell(RNNCellBase):
         return self._step(input, list(hx) if hx is not None else [None, None])
 
 
+@safe_pickling
 class GRUCell(RNNCellBase):
     """One GRU step in torch.nn's form (gate order r, z, n): h' = (1 - z) n + z h.
 

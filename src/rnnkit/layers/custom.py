@@ -16,9 +16,11 @@ from torch import Tensor
 
 from rnnkit.core.gated_cell import GatedCell
 from rnnkit.layers.checks import check_input_tensor, check_shape
+from rnnkit.layers.pickling import safe_pickling
 from rnnkit.layers.rnn import _SHAPES_DOC, RNNBase
 
 
+@safe_pickling
 class CustomRNN(RNNBase):
     """Multi-layer RNN of a GatedCell: h_t and the cell's other states from its step function.
 

@@ -25,6 +25,7 @@ from rnnkit.core import init as rinit
 from rnnkit.core.cells import GATES, LayerWeights
 from rnnkit.errors import unknown_name
 from rnnkit.layers.checks import check_input_tensor, check_lengths, check_positive_int, check_shape
+from rnnkit.layers.pickling import safe_pickling
 
 
 @dataclass
@@ -49,6 +50,7 @@ class _Layout:
         return y.transpose(0, 1) if self.batch_first else y
 
 
+@safe_pickling
 class RNNBase(nn.Module):
     """Shared machinery of RNN, LSTM, GRU and CustomRNN; use those classes."""
 
@@ -339,6 +341,7 @@ _SHAPES_DOC = """
 """
 
 
+@safe_pickling
 class RNN(RNNBase):
     """Elman RNN: h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act = tanh or relu.
 
@@ -391,6 +394,7 @@ class RNN(RNNBase):
         )
 
 
+@safe_pickling
 class LSTM(RNNBase):
     """LSTM with torch.nn's gate order (i, f, g, o) and optional projection (Sak et al. 2014).
 
@@ -443,6 +447,7 @@ class LSTM(RNNBase):
         )
 
 
+@safe_pickling
 class GRU(RNNBase):
     """GRU in torch.nn's form (gate order r, z, n; reset gate applied to W_hn h + b_hn).
 
