@@ -1,0 +1,146 @@
+"""docs/RESULTS.md and docs/MEMORY.md tables agree with docs/results/** (issue 14)."""
+
+import json
+import shutil
+
+import pytest
+
+from rnnkit.experiments import docs_tables as dt
+
+
+def test_docs_tables_match_result_files():
+    problems = dt.check(dt.ROOT)
+    assert not problems, "run `make docs-tables`:\n" + "\n".join(problems)
+
+
+def test_every_table_marker_has_a_renderer_and_vice_versa():
+    for doc, tables in dt.TABLES.items():
+        text = (dt.ROOT / doc).read_text()
+        names = [m.group(2) for m in dt.MARKER.finditer(text)]
+        assert sorted(names) == sorted(tables), doc
+        assert len(names) == len(set(names)), f"{doc}: a table marker appears twice"
+
+
+def test_result_files_have_the_required_fields():
+    results = dt.load_results(dt.ROOT)
+    assert results
+    for name, rec in results.items():
+        assert rec["threads"] is None or rec["threads"] >= 1, name
+        # A file is written by a run (commit) or transcribed (provenance), never neither.
+        assert rec.get("commit") or rec.get("provenance"), name
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    """A copy of the docs and their result files."""
+    (tmp_path / "docs").mkdir()
+    for doc in dt.DOCS:
+        shutil.copy(dt.ROOT / doc, tmp_path / doc)
+    shutil.copytree(dt.ROOT / dt.RESULTS, tmp_path / dt.RESULTS)
+    return tmp_path
+
+
+def edit(path, change):
+    rec = json.loads(path.read_text())
+    change(rec)
+    path.write_text(json.dumps(rec))
+
+
+def test_a_changed_number_fails_the_check(checkout):
+    assert dt.check(checkout) == []
+    edit(checkout / dt.RESULTS / "splice/splice-seed1.json",
+         lambda r: r["metrics"].update(test_accuracy=0.5))
+    problems = dt.check(checkout)
+    assert problems and all("docs/RESULTS.md" in p for p in problems)
+    assert any("'genome'" in p for p in problems)
+    assert dt.main(["--check", "--root", str(checkout)]) == 1
+    dt.check(checkout, write=True)  # regenerating makes the docs agree again
+    assert dt.check(checkout) == []
+    assert "50.00%" in (checkout / "docs/RESULTS.md").read_text()
+
+
+def test_a_hand_edit_inside_a_table_fails_the_check(checkout):
+    doc = checkout / "docs/MEMORY.md"
+    text = doc.read_text()
+    row = next(ln for ln in text.splitlines() if ln.startswith("| adding | 50 | lstm"))
+    doc.write_text(text.replace(row, row.replace("| 64 |", "| 65 |"), 1))
+    assert [p for p in dt.check(checkout) if "'adding'" in p]
+
+
+def test_bad_result_files_are_named(checkout):
+    path = checkout / dt.RESULTS / "lasa/lasa-seed1.json"
+    edit(path, lambda r: r.pop("cpu_s"))
+    with pytest.raises(dt.ResultFileError, match="lasa/lasa-seed1: missing field.*cpu_s"):
+        dt.load_results(checkout)
+    path.write_text("{not json")
+    with pytest.raises(dt.ResultFileError, match="lasa/lasa-seed1: unreadable"):
+        dt.load_results(checkout)
+    assert dt.main(["--check", "--root", str(checkout)]) == 1
+    path.unlink()  # a lost file: its rows disappear, so the docs no longer match
+    assert any("'classify-runs'" in p for p in dt.check(checkout))
+    for p in (checkout / dt.RESULTS / "lasa").glob("lasa-seed*.json"):
+        p.unlink()  # no run of a recipe a table needs at all
+    with pytest.raises(dt.ResultFileError, match="needs result file"):
+        dt.check(checkout)
+
+
+def test_transcribed_files_say_since_when(checkout):
+    path = checkout / dt.RESULTS / "charlm/full-lstm.json"
+    edit(path, lambda r: r.update(provenance="copied from somewhere"))
+    with pytest.raises(dt.ResultFileError, match="not re-measured since"):
+        dt.load_results(checkout)
+    edit(path, lambda r: r.update(provenance=None, commit=None))
+    with pytest.raises(dt.ResultFileError, match="neither a commit"):
+        dt.load_results(checkout)
+
+
+def test_transcribed_rows_carry_a_dagger_and_footnote():
+    lines = dt.TABLES["docs/RESULTS.md"]["charlm-full"](dt.load_results(dt.ROOT))
+    assert all("†" in ln or "‡" in ln or "§" in ln for ln in lines if ln.startswith("| ") and
+               "LSTM" in ln or "GRU" in ln)
+    assert any(ln.startswith("† ") and "not re-measured since" in ln for ln in lines)
+
+
+def test_docs_tables_is_a_leaf():
+    """Nothing in the package imports docs_tables (it reads docs, the package must not)."""
+    src = dt.ROOT / "src/rnnkit"
+    users = [p for p in src.rglob("*.py") if p.name != "docs_tables.py"
+             and "docs_tables" in p.read_text().replace("rnnkit.experiments.docs_tables``", "")]
+    assert not users, users
+
+
+def test_add_copies_a_run_and_a_memory_row(tmp_path):
+    """--add: a recipe run's result.json (+ run_files) and a memory experiment's row.json
+    (+ the run's environment and the experiment's gradient flow) become result files."""
+    env = {"seed": 1, "processor": "cpu", "threads": 1, "wall_s": 2.0, "cpu_s": 1.5,
+           "date": "2026-12-06", "commit": "abc", "rnnkit": "0", "config_hash": "h"}
+    run = tmp_path / "runs/splice-seed1"
+    run.mkdir(parents=True)
+    (run / "result.json").write_text(json.dumps({
+        "recipe": "splice", "run": "splice-seed1", "metrics": {"test_accuracy": 0.9},
+        "baseline": None, "target": None, "steps": 10, "parameters": 5, **env}))
+    (run / "report.md").write_text("- recipe `splice`; 3 train / 1 test\n"
+                                   "- majority-class baseline: 50.84%\n")
+    rec = json.loads(dt.add_run(run, tmp_path, "rnnkit train splice").read_text())
+    assert rec["command"] == "rnnkit train splice" and rec["metrics"]["test_accuracy"] == 0.9
+    assert rec["run_files"] == {"data": "3 train / 1 test", "majority_baseline": 0.5084}
+
+    exp = tmp_path / "runs/temporal"
+    row_dir = exp / "temporal-T5-gru"
+    row_dir.mkdir(parents=True)
+    row = {"name": "temporal-T5-gru", "task": "temporal", "lag": 5, "cell": "gru",
+           "hidden_size": 8, "params": 99, "seed": 1, "metric": "accuracy", "value": 0.5,
+           "loss": 1.0, "baseline": 1.386, "ratio": 0.72, "solved": False, "steps": 12,
+           "wall_s": 0.5, "run_dir": str(row_dir)}
+    (row_dir / "row.json").write_text(json.dumps(row))
+    (row_dir / "result.json").write_text(json.dumps(env))
+    (exp / "results.json").write_text(json.dumps({
+        "rows": [{**row, "best_ratio": 0.7}],
+        "gradient_flow": {"temporal-T5-gru": {"fresh": [1.0, 0.5, 0.25],
+                                              "trained": [1.0, 0.9, 0.8]}}}))
+    rec = json.loads(dt.add_run(row_dir, tmp_path).read_text())
+    assert rec["experiment"] == "temporal" and rec["best_ratio"] == 0.7
+    assert rec["gradient_flow"]["trained"] == {"r10": None, "r50": None, "r_end": 0.8}
+    assert rec["processor"] == "cpu" and "run_dir" not in rec
+    assert set(dt.load_results(tmp_path)) == {"splice/splice-seed1",
+                                              "memory/temporal/temporal-T5-gru"}
