@@ -1,0 +1,341 @@
+"""The tables of docs/RESULTS.md (language models, classification, genomes), each a
+function of the loaded result files (``docs_format.load_results``)."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+
+from rnnkit.experiments.docs_format import (
+    Notes,
+    exact,
+    ints,
+    measurement,
+    num,
+    pct,
+    pick,
+    sample_block,
+    secs,
+    table,
+)
+from rnnkit.train.scoring import mean_and_spread
+
+
+# ---------------------------------------------------------------- RESULTS.md: language models
+def lm_row_bits(rec: dict) -> str:
+    m = rec["metrics"]
+    return f"**{num(m['valid_bits'], rec, '.3f')}** ({num(m['valid_nats'], rec, '.3f')})"
+
+
+def t_corpus(R):
+    return measurement(R, "charlm/shakespeare-corpus")
+
+
+def t_demo_runs(R):
+    n = Notes()
+    rows = []
+    for rec in pick(R, "demo/demo-"):
+        f = rec.get("run_files", {})
+        cfg = f.get("config", {})
+        rows.append([
+            f"`{rec.get('command', '')}`{n(rec)}",
+            f"{cfg.get('model', {}).get('backend', '-')}, {rec['threads']}",
+            str(rec["seed"]), ints(rec["steps"]), secs(rec["training_s"]), secs(rec["wall_s"]),
+            secs(rec["cpu_s"]), lm_row_bits(rec),
+            num(rec["baseline"]["metrics"]["valid_bits"], rec, ".3f"),
+            num(rec["metrics"]["bits_below_unigram"], rec, ".3f"), rec["processor"]])
+    return table(["command", "backend, threads", "seed", "updates", "train s", "wall s",
+                  "CPU s", "valid bpc (nats)", "unigram bpc", "bits below unigram",
+                  "processor"], ["---"] * 2 + ["---:"] * 5 + ["---"] * 4, rows) + n.lines()
+
+
+def t_demo_model(R):
+    rec = R["demo/demo-auto"]
+    cfg = rec["run_files"]["config"]
+    m, t = cfg["model"], cfg["train"]
+    return [f"Model: {m['num_layers']}x{m['hidden_size']} {m['cell'].upper()}, embedding "
+            f"{m['embed_size']}, {rec['parameters']:,} parameters; {t['batch_size']} streams x "
+            f"{t['seq_len']} characters per update, {t['optimizer'].capitalize()} lr {t['lr']:g} "
+            f"with warm-up and cosine decay on the clock. Validation passes score the first "
+            f"{t['eval_tokens']:,} held-out characters; the unigram baseline is computed on the "
+            "same characters (add-one smoothed counts from the training text)."]
+
+
+def t_demo_sample(R):
+    rec = R["demo/demo-auto"]
+    return [f"Sample from the `{rec['command']}` run (temperature 0.5, seed "
+            f"{rec['seed']}, final model):", "", *sample_block(rec["run_files"]["samples"]["0.5"])]
+
+
+def t_charlm_full(R):
+    n = Notes()
+    rows = []
+    for rec in (R[f"charlm/full-{c}"] for c in ("lstm", "gru", "rnn")):
+        curve = rec["progress"]["at"]
+        m, tg = rec["metrics"], rec["target"]
+        verdict = "target met" if tg["met"] else \
+            f"misses {exact(tg['value'])} by {m['valid_nats'] - tg['value']:.3f}"
+        rows.append([
+            {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "tanh-RNN"}[rec["model"]["cell"]] + n(rec),
+            rec["model"]["layers_x_hidden"], ints(rec["parameters"]), str(rec["seed"] or "-"),
+            f"{ints(rec['steps'])} ({exact(rec['epochs'])} epochs)",
+            " / ".join(num(curve.get(str(k)), rec, ".3f") for k in range(1000, 7000, 1000)),
+            f"{lm_row_bits(rec)} — {verdict}", secs(rec["training_s"]),
+            secs(rec["cpu_s"]), rec["note"] or ""])
+    return table(["cell", "layers x hidden", "parameters", "seed", "updates in 2 h",
+                  "valid bpc @1k / 2k / 3k / 4k / 5k / 6k updates", "final valid bpc (nats)",
+                  "training wall s", "CPU s", "note"],
+                 ["---"] * 2 + ["---:"] * 2 + ["---"] * 3 + ["---:"] * 2 + ["---"], rows) \
+        + n.lines()
+
+
+def t_charlm_step_time(R):
+    return measurement(R, "charlm/step-time-384-vs-512")
+
+
+def t_charlm_sample(R):
+    rec = R["charlm/full-lstm"]
+    n = Notes()
+    mark = n(rec)
+    return [f"Sample from the LSTM run{mark} ({rec['sample_settings']}):", "",
+            *sample_block(rec["sample"], 12)]
+
+
+def lm_curve(rec: dict) -> dict[str, float]:
+    """Validation bits per character by update: a run's metrics.jsonl (nats) or, for a
+    transcribed run, the values the docs gave."""
+    if "progress" in rec:
+        return rec["progress"]["at"]
+    return {k: v / math.log(2) for k, v in rec["run_files"]["valid_loss_at"].items()}
+
+
+def t_demo_cells(R):
+    n = Notes()
+    rows = []
+    for cell in ("lstm", "gru", "rnn_tanh", "mgu", "lstm_cifg"):
+        rec = R[f"demo/cmp-{cell}"]
+        at = lm_curve(rec)
+        model = rec.get("model") or rec["run_files"]["config"]["model"]
+        rows.append([f"{cell}{n(rec)}", str(model["hidden_size"]), ints(rec["parameters"]),
+                     str(rec["seed"] or "-"), num(at["500"], rec, ".3f"),
+                     num(at["1000"], rec, ".3f"), lm_row_bits(rec), secs(rec["training_s"]),
+                     secs(rec["wall_s"]), secs(rec["cpu_s"])])
+    return table(["cell", "hidden", "parameters", "seed", "valid bpc @500", "@1000",
+                  "@1500 (nats)", "train s", "wall s", "CPU s"], ["---"] + ["---:"] * 9,
+                 rows) + n.lines()
+
+
+def t_tests(R):
+    return measurement(R, "tests/pytest-toolkit")
+
+
+# ---------------------------------------------------------------- RESULTS.md: classification
+CLASSIFY = ("lasa", "strokes", "digits", "pdigits", "vowels", "words")
+GENOME = ("splice", "promoters", "genes")
+
+
+def score_key(rec: dict) -> str:
+    m = rec["metrics"]
+    return next(k for k in ("test_accuracy", "accuracy", "loo_accuracy") if k in m)
+
+
+def runs_of(R: dict, recipe: str) -> list[dict]:
+    """A recipe's runs in docs/results, seeds in order (variants such as 'unweighted' last)."""
+    recs = [r for k, r in sorted(R.items()) if k.startswith(f"{recipe}/") and "recipe" in r]
+    if not recs:
+        raise KeyError(f"{recipe}/*")
+    return sorted(recs, key=lambda r: ("seed" not in r["run"], r["seed"] or 0, r["run"]))
+
+
+def reference(rec: dict) -> str:
+    """The references a run was judged against: its report's, else its result's baseline;
+    plus the majority class and chance where known."""
+    refs = rec.get("run_files", {}).get("references") or rec.get("references")
+    b = rec.get("baseline") or {}
+    if refs:
+        parts = [f"{name}: {value}" for name, value in refs]
+    elif b:
+        key, v = next(iter(b["metrics"].items()))
+        parts = [f"{b['name']}: " + (f"{v:.0f} errors" if "errors" in key else pct(v, rec))]
+    else:
+        parts = []
+    maj = rec.get("run_files", {}).get("majority_baseline")
+    if maj is not None and b.get("name") != "majority class":
+        parts.append(f"majority class {pct(maj, rec)}")
+    if rec.get("chance") is not None:
+        parts.append(f"chance {pct(rec['chance'], rec)}")
+    return "; ".join(parts) or "-"
+
+
+def target_cell(recs: list[dict]) -> str:
+    """The recipe's target and, seed by seed, whether each run met it."""
+    t = recs[0].get("target")
+    if not t:
+        return "-"
+    met = [str(r["seed"]) for r in recs if r["target"] and r["target"]["met"]]
+    missed = [str(r["seed"]) for r in recs if not (r["target"] and r["target"]["met"])]
+    if not missed:
+        word = "met" + (" by every seed" if len(recs) > 1 else "")
+    elif not met:
+        word = "**not met**" + (" by any seed" if len(recs) > 1 else "")
+    else:
+        word = f"met with seed{'s' * (len(met) > 1)} {', '.join(met)}; **not met** with seed" \
+               f"{'s' * (len(missed) > 1)} {', '.join(missed)}"
+    return f"{t['text']}: {word}"
+
+
+HEADLINE = {"genes": "test_macro_f1"}  # the metric a recipe's target names, where not accuracy
+ALSO = {"genes": "test_accuracy", "promoters": "loo_errors"}  # shown per seed beside it
+LABEL = {"test_macro_f1": "macro-F1", "loo_accuracy": "LOO accuracy", "loo_errors": "errors",
+         "test_accuracy": "test accuracy", "accuracy": "test accuracy"}
+
+
+def metric_fmt(key: str, rec: dict) -> Callable:
+    if "errors" in key:
+        return lambda v: f"{v:.0f}/{rec['metrics'].get('loo_n', 0):.0f}"
+    if "f1" in key:
+        return lambda v: num(v, rec, ".3f")
+    return lambda v: pct(v, rec)
+
+
+def t_recipe_summary(recipes: tuple[str, ...]) -> Callable:
+    """Per recipe: the headline metric's mean ± sample std over seeds (each seed), the
+    references, the target and the command."""
+    def render(R):
+        n = Notes()
+        rows = []
+        for recipe in recipes:
+            recs = [r for r in runs_of(R, recipe) if "seed" in r["run"] or "-s" in r["run"]]
+            recs = [r for r in recs if "unweighted" not in r["run"]]
+            marks = "".join(dict.fromkeys(n(r) for r in recs))
+            key = HEADLINE.get(recipe, score_key(recs[0]))
+            fmt = metric_fmt(key, recs[0])
+            vals = [r["metrics"][key] for r in recs]
+            s = mean_and_spread(vals)
+            cell = f"{LABEL[key]} **{fmt(s['mean'])}**"
+            if s["n"] > 1:
+                cell += f" ± {fmt(s['std'])} ({', '.join(fmt(v) for v in vals)})"
+            if recipe in ALSO:
+                also = ALSO[recipe]
+                f2 = metric_fmt(also, recs[0])
+                cell += f"; {LABEL[also]} {', '.join(f2(r['metrics'][also]) for r in recs)}"
+            cmd = recs[0].get("command", "-")
+            if len(recs) > 1:
+                cmd = re.sub(r"--seed \d+", "--seed S", cmd)
+            rows.append([f"`{recipe}`{marks}", ", ".join(str(r["seed"]) for r in recs), cell,
+                         reference(recs[0]), target_cell(recs), f"`{cmd}`"])
+        return table(["recipe", "seeds", "ours (mean ± sample std over seeds; each seed)",
+                      "reference", "recipe target", "reproduce"], ["---"] * 6, rows) \
+            + n.lines(env=False)
+    return render
+
+
+def t_recipe_runs(recipes: tuple[str, ...]) -> Callable:
+    def render(R):
+        n = Notes()
+        rows = []
+        for recipe in recipes:
+            for rec in runs_of(R, recipe):
+                m = rec["metrics"]
+                key = score_key(rec)
+                f1 = m.get("test_macro_f1")
+                best = rec.get("run_files", {}).get("best_step", rec.get("best_step"))
+                tags = rec.get("run_files", {}).get("f1_per_tag") or rec.get("f1_per_tag")
+                rows.append([f"{rec['run']}{n(rec)}", str(rec["seed"]),
+                             pct(m[key], rec),
+                             num(f1, rec, ".3f") + (f" ({tags})" if tags else ""),
+                             f"{ints(rec['steps'])} ({rec['stopped'] or '-'}; best "
+                             f"{ints(best)})", secs(rec["training_s"]), secs(rec["wall_s"]),
+                             secs(rec["cpu_s"]), rec["processor"] or "not recorded",
+                             str(rec["threads"]), rec["date"] or "-", rec.get("note") or ""])
+        return table(["run", "seed", "accuracy", "macro-F1", "updates (stopped; best step)",
+                      "train s", "wall s", "CPU s", "processor", "threads", "date", "note"],
+                     ["---", "---:", "---:", "---:", "---"] + ["---:"] * 3
+                     + ["---", "---:", "---", "---"], rows) + n.lines(env=False)
+    return render
+
+
+def better(ours: float, ref: float, key: str) -> int:
+    """+1 when ``ours`` beats ``ref`` on metric ``key``, 0 when level, -1 when worse."""
+    sign = -1 if "errors" in key or "loss" in key else 1
+    return 0 if math.isclose(ours, ref, abs_tol=1e-9) else (1 if sign * (ours - ref) > 0
+                                                            else -1)
+
+
+def t_versus(recipes: tuple[str, ...]) -> Callable:
+    """One line per recipe and reference metric: the seeds above, level with and below it."""
+    def render(R):
+        n = Notes()
+        out = []
+        for recipe in recipes:
+            recs = runs_of(R, recipe)
+            b = recs[0]["baseline"]
+            recs = [r for r in recs if r.get("baseline") and r["baseline"]["name"] == b["name"]]
+            marks = "".join(dict.fromkeys(n(r) for r in recs))
+            target = recs[0]["target"]["metric"] if recs[0].get("target") else None
+            for key, ref in sorted(b["metrics"].items(), key=lambda kv: kv[0] != target):
+                fmt = (lambda v, r: f"{v:.0f}") if "errors" in key else \
+                    (lambda v, r: num(v, r, ".3f")) if "f1" in key else pct
+                groups = {1: [], 0: [], -1: []}
+                for r in recs:
+                    groups[better(r["metrics"][key], ref, key)].append(r)
+                words = {1: "above it", 0: "level with it", -1: "**below it**"}
+                parts = [f"{words[k]} with seed{'s' * (len(g) > 1)} "
+                         + ", ".join(f"{r['seed']} ({fmt(r['metrics'][key], r)})" for r in g)
+                         for k, g in groups.items() if g]
+                label = LABEL[key].removeprefix("test ")
+                out.append(f"- `{recipe}`{marks} against {b['name']} ({label} "
+                           f"{fmt(ref, recs[0])}): {'; '.join(parts)}.")
+        return out + n.lines(env=False)
+    return render
+
+
+def t_data_lines(recipes: tuple[str, ...]) -> Callable:
+    def render(R):
+        n = Notes()
+        out = []
+        for recipe in recipes:
+            rec = runs_of(R, recipe)[0]
+            data = rec.get("run_files", {}).get("data") or rec.get("data")
+            model = rec.get("run_files", {}).get("model")
+            out.append(f"- `{recipe}`: {data}" + (f"; {model}" if model else "") + n(rec))
+        return out + n.lines(env=False)
+    return render
+
+
+def t_splice_note(R):
+    recs = runs_of(R, "splice")
+    acc = [r["metrics"]["test_accuracy"] for r in recs]
+    ref = recs[0]["baseline"]["metrics"]["test_accuracy"]
+    s = mean_and_spread(acc)
+    below = [f"seed {r['seed']}" for r in recs if r["metrics"]["test_accuracy"] <= ref]
+    return [f"- **splice** target: mean {100 * s['mean']:.2f}% over {s['n']} seeds against the "
+            f"target's {100 * recs[0]['target']['value']:.1f}% "
+            f"({'met' if s['mean'] >= recs[0]['target']['value'] else 'NOT met'}); "
+            + (f"lowest seed {100 * s['min']:.2f}%, every seed above StatLog's best "
+               f"{100 * ref:.1f}%." if not below else
+               f"at or below StatLog's best {100 * ref:.1f}%: {', '.join(below)}.")]
+
+
+def t_promoters_note(R):
+    n = Notes()
+    out = []
+    for rec in runs_of(R, "promoters"):
+        m = rec["metrics"]
+        loo = rec.get("run_files", {}).get("loo") or rec.get("loo")
+        fn = f", {loo['promoters_missed']} of them promoters called non-promoters" if loo else ""
+        out.append(f"- promoters seed {rec['seed']}{n(rec)}: {m['loo_errors']:.0f} LOO errors "
+                   f"of {m['loo_n']:.0f}{fn}; {m['epochs']:.0f} epochs per fold (the inner "
+                   "CV's choice).")
+    return out + n.lines(env=False)
+
+
+def t_measure(name: str, bullet: str = "") -> Callable:
+    """A measurement's line; ``bullet`` (e.g. "- ") puts it in a list."""
+    def render(R):
+        first, *rest = measurement(R, name)
+        return [bullet + first, *rest]
+    return render
+
+
