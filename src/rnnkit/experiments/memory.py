@@ -228,6 +228,7 @@ def train_one(run: RunSpec, out_dir: Path, progress: bool, log: Callable[[str], 
         error = str(e)
         steps, wall, valid = None, math.nan, seen.get("valid")
     row = result_row(run, cfg, seen.get("params"), valid, steps, wall, error, run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)  # a build that failed never made the folder
     done.write_text(json.dumps(row, indent=1))
     log(f"{run.name}: {row['metric']} {row['value']:.4g} (ratio {row['ratio']:.3g}), "
         f"{'solved' if row['solved'] else 'not solved'}, {row['wall_s']:.0f} s")

@@ -135,7 +135,8 @@ def plot_gradients(flows: dict, out_png: Path) -> Path:
         ax.set_ylabel("||dL/dh|| at d / at 0")
         ax.set_title(f"{task}, T = {longest}")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:  # no runs to label: no legend
+            ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out_png)
     plt.close(fig)
