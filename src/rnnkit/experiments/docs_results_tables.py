@@ -339,3 +339,51 @@ def t_measure(name: str, bullet: str = "") -> Callable:
     return render
 
 
+
+
+# ---------------------------------------------------------------- translation
+TRANSLATE_VARIANTS = ("attention", "no-attention", "transformer")
+
+
+def translate_runs(R: dict) -> list[dict]:
+    """The translation experiment's runs (``translate/<variant>-seed<N>``), variant order."""
+    recs = pick(R, "translate/")
+    recs = [r for r in recs if r.get("recipe") == "translate"]
+    return sorted(recs, key=lambda r: (TRANSLATE_VARIANTS.index(r["run"].rsplit("-seed", 1)[0]),
+                                       r["seed"]))
+
+
+def t_translate(R):
+    """Per run: BLEU/chrF of beam and greedy decoding, copying the source, size and cost."""
+    n = Notes()
+    rows = []
+    for rec in translate_runs(R):
+        m = rec["metrics"]
+        rows.append([f"{rec['run'].rsplit('-seed', 1)[0]}{n(rec)}", str(rec["seed"]),
+                     num(m["test_bleu"], rec, ".2f"), num(m["test_bleu_greedy"], rec, ".2f"),
+                     num(m["test_chrf"], rec, ".2f"), num(m["test_chrf_greedy"], rec, ".2f"),
+                     num(rec["baseline"]["metrics"]["test_bleu"], rec, ".2f"),
+                     ints(rec["parameters"]), ints(rec["steps"]),
+                     ints(rec.get("run_files", {}).get("best_step")), secs(rec["cpu_s"])])
+    return table(["model", "seed", "BLEU beam 5", "BLEU greedy", "chrF beam", "chrF greedy",
+                  "copy BLEU", "parameters", "updates", "best at", "CPU s"],
+                 ["---"] + ["---:"] * 10, rows) + n.lines()
+
+
+def t_translate_summary(R):
+    """Mean ± sample std over seeds per model, and the paired bootstrap lines."""
+    out = []
+    recs = translate_runs(R)
+    for variant in TRANSLATE_VARIANTS:
+        mine = [r for r in recs if r["run"].startswith(variant + "-seed")]
+        if not mine:
+            continue
+        s = {k: mean_and_spread([r["metrics"][k] for r in mine])
+             for k in ("test_bleu", "test_bleu_greedy", "test_chrf")}
+        out.append(f"- {variant}: BLEU {s['test_bleu']['mean']:.2f} ± {s['test_bleu']['std']:.2f} "
+                   f"(greedy {s['test_bleu_greedy']['mean']:.2f} ± "
+                   f"{s['test_bleu_greedy']['std']:.2f}), chrF {s['test_chrf']['mean']:.2f} ± "
+                   f"{s['test_chrf']['std']:.2f}, {len(mine)} seeds")
+    if "translate/paired-bootstrap" in R:
+        out += measurement(R, "translate/paired-bootstrap")
+    return out

@@ -33,6 +33,7 @@ import argparse
 import json
 import re
 import sys
+import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -76,6 +77,8 @@ from rnnkit.experiments.docs_results_tables import (
     t_recipe_summary,
     t_splice_note,
     t_tests,
+    t_translate,
+    t_translate_summary,
     t_versus,
 )
 
@@ -96,6 +99,7 @@ TABLES: dict[str, dict[str, Callable[[dict], list[str]]]] = {
         "promoters-choice": t_measure("promoters/model-choice", "- "),
         "genes-weighting": t_measure("genes/weighting-choice", "- "),
         "genes-species": t_measure("genes/cross-species", "- "),
+        "translate": t_translate, "translate-summary": t_translate_summary,
     },
     "docs/MEMORY.md": {
         "lr-choice": t_measure("memory/lr-choice"),
@@ -282,6 +286,33 @@ def add_run(run: Path, root: Path = ROOT, command: str | None = None) -> Path:
     return dest
 
 
+def add_bootstrap(experiment: Path, root: Path = ROOT) -> Path:
+    """docs/results/translate/paired-bootstrap.json from ``rnnkit experiment translation``'s
+    results.json: each seed's attention vs no-attention BLEU and p-value."""
+    from rnnkit.recipes.result import git_commit, processor
+
+    res = json.loads((experiment / "results.json").read_text())
+    tests = res["paired_bootstrap"]
+    values = {f"s{t['seed']}_{k}": t[k] for t in tests
+              for k in ("system_bleu", "baseline_bleu", "p_value")}
+    text = "Paired bootstrap (sacrebleu, BLEU, attention against no attention on each seed's " \
+           "test translations): " + "; ".join(
+               f"seed {t['seed']}: {{s{t['seed']}_system_bleu:.2f}} vs "
+               f"{{s{t['seed']}_baseline_bleu:.2f}}, p = {{s{t['seed']}_p_value:.4f}}"
+               for t in tests) + f" (`{tests[0]['signature']}`)." if tests else "none"
+    rec = {"measurement": "translation: paired bootstrap, attention vs no attention",
+           "values": values, "text": text,
+           "command": f"rnnkit experiment translation --seeds "
+                      f"{','.join(str(t['seed']) for t in tests)}",
+           "seed": None, "rnnkit": None, "commit": git_commit(), "processor": processor(),
+           "threads": 1, "wall_s": None, "cpu_s": None,
+           "date": time.strftime("%Y-%m-%d", time.gmtime())}
+    dest = root / RESULTS / "translate" / "paired-bootstrap.json"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(rec, indent=1) + "\n")
+    return dest
+
+
 def measure_corpus(root: Path = ROOT) -> Path:
     """docs/results/charlm/shakespeare-corpus.json: the shipped corpus and the split the
     charlm and demo recipes use (rnnkit.recipes.text.charlm.build_corpus)."""
@@ -333,11 +364,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--add", nargs="+", metavar="RUN_DIR", help="copy runs' result.json in")
     p.add_argument("--command", help="with --add: the command that made the run")
     p.add_argument("--measure-corpus", action="store_true")
+    p.add_argument("--add-bootstrap", metavar="EXPERIMENT_DIR", type=Path,
+                   help="the paired bootstrap of `rnnkit experiment translation`")
     p.add_argument("--root", type=Path, default=ROOT, help="the checkout [%(default)s]")
     args = p.parse_args(argv)
     if args.add:
         for run in args.add:
             print(f"{run} -> {add_run(Path(run), args.root, args.command)}")
+        return 0
+    if args.add_bootstrap:
+        print(add_bootstrap(args.add_bootstrap, args.root))
         return 0
     if args.measure_corpus:
         print(measure_corpus(args.root))
