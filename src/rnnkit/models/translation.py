@@ -12,31 +12,59 @@ from torch import nn
 # Special token ids shared by the tokenisers (rnnkit.data.subwords) and the models.
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 
-# Transformer baseline shape: width 4 x fewer feed-forward units than torch's default, a
-# depth that puts its parameter count near the recurrent default's (the recipe reports
-# both counts); heads divide the width.
+# Transformer baseline shape: 2 encoder and 2 decoder layers, 4 heads, feed-forward twice
+# the width; the width is chosen so the parameter count matches the recurrent model the
+# same config describes ("about equal parameter count"), and kept in the spec.
 TRANSFORMER_LAYERS = 2
 TRANSFORMER_HEADS = 4
 
 
-def translation_spec(src_vocab_size: int, tgt_vocab_size: int) -> dict:
-    """What fixes the model's shape beyond ``cfg.model`` (stored in checkpoints)."""
-    return {"src_vocab_size": src_vocab_size, "tgt_vocab_size": tgt_vocab_size,
+def translation_spec(m, src_vocab_size: int, tgt_vocab_size: int) -> dict:
+    """What fixes the model's shape beyond ModelConfig ``m`` (stored in checkpoints)."""
+    spec = {"src_vocab_size": src_vocab_size, "tgt_vocab_size": tgt_vocab_size,
             "pad_id": PAD, "bos_id": BOS, "eos_id": EOS}
+    if m.arch == "transformer":
+        spec["transformer_width"] = matching_width(m, spec)
+    return spec
+
+
+def matching_width(m, spec: dict) -> int:
+    """The Transformer width (a multiple of 8) whose parameter count is closest to that of
+    the recurrent encoder-decoder ``m`` describes with these vocabularies."""
+    from rnnkit.models.language import count_parameters
+
+    target = count_parameters(_recurrent(m, spec))
+    lo, hi = 1, 128  # widths 8 .. 1024, by bisection: the count grows with the width
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if count_parameters(_transformer(m, spec, 8 * mid)) < target:
+            lo = mid + 1
+        else:
+            hi = mid
+    widths = [8 * max(1, lo - 1), 8 * lo]
+    return min(widths, key=lambda w: abs(count_parameters(_transformer(m, spec, w)) - target))
 
 
 def model_from_spec(m, spec: dict) -> nn.Module:
     """The model for ModelConfig ``m`` and a checkpoint's ``meta["translator"]``."""
-    ids = {k: spec[k] for k in ("pad_id", "bos_id", "eos_id")}
     if m.arch == "transformer":
-        from rnnkit.models.transformer import TransformerSeq2Seq
+        return _transformer(m, spec, spec["transformer_width"])
+    return _recurrent(m, spec)
 
-        return TransformerSeq2Seq(
-            spec["src_vocab_size"], spec["tgt_vocab_size"], d_model=m.hidden_size,
-            num_layers=TRANSFORMER_LAYERS, nhead=TRANSFORMER_HEADS,
-            dim_feedforward=2 * m.hidden_size, dropout=m.dropout, **ids)
+
+def _transformer(m, spec: dict, width: int) -> nn.Module:
+    from rnnkit.models.transformer import TransformerSeq2Seq
+
+    ids = {k: spec[k] for k in ("pad_id", "bos_id", "eos_id")}
+    return TransformerSeq2Seq(spec["src_vocab_size"], spec["tgt_vocab_size"], d_model=width,
+                              num_layers=TRANSFORMER_LAYERS, nhead=TRANSFORMER_HEADS,
+                              dim_feedforward=2 * width, dropout=m.dropout, **ids)
+
+
+def _recurrent(m, spec: dict) -> nn.Module:
     from rnnkit.models.seq2seq import Seq2Seq
 
+    ids = {k: spec[k] for k in ("pad_id", "bos_id", "eos_id")}
     return Seq2Seq(spec["src_vocab_size"], spec["tgt_vocab_size"], embed_size=m.embed_size,
                    hidden_size=m.hidden_size, cell=m.cell, num_layers=m.num_layers,
                    bidirectional_encoder=m.bidirectional, attention=m.attention,

@@ -146,8 +146,8 @@ def build(cfg: RunConfig) -> Setup:
     valid_ex, dropped_valid = encode_pairs(valid, src_tok, tgt_tok, limit)
     if not train_ex or not valid_ex:
         raise DataError(f"no training or validation pair within --length {limit} tokens")
-    spec = translation_spec(src_tok.vocab_size, tgt_tok.vocab_size)
     try:
+        spec = translation_spec(cfg.model, src_tok.vocab_size, tgt_tok.vocab_size)
         model = model_from_spec(cfg.model, spec)
     except ValueError as e:  # e.g. an odd --hidden-size with a bidirectional encoder
         raise ConfigError(f"translate: {e}") from None
