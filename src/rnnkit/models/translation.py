@@ -29,19 +29,21 @@ def translation_spec(m, src_vocab_size: int, tgt_vocab_size: int) -> dict:
 
 
 def matching_width(m, spec: dict) -> int:
-    """The Transformer width (a multiple of 8) whose parameter count is closest to that of
-    the recurrent encoder-decoder ``m`` describes with these vocabularies."""
+    """The Transformer width (a multiple of the head count) whose parameter count is
+    closest to that of the recurrent encoder-decoder ``m`` describes with these
+    vocabularies."""
     from rnnkit.models.language import count_parameters
 
+    step = TRANSFORMER_HEADS
     target = count_parameters(_recurrent(m, spec))
-    lo, hi = 1, 128  # widths 8 .. 1024, by bisection: the count grows with the width
+    lo, hi = 1, 1024 // step  # bisection over the width: the count grows with it
     while lo < hi:
         mid = (lo + hi) // 2
-        if count_parameters(_transformer(m, spec, 8 * mid)) < target:
+        if count_parameters(_transformer(m, spec, step * mid)) < target:
             lo = mid + 1
         else:
             hi = mid
-    widths = [8 * max(1, lo - 1), 8 * lo]
+    widths = [step * max(1, lo - 1), step * lo]
     return min(widths, key=lambda w: abs(count_parameters(_transformer(m, spec, w)) - target))
 
 
