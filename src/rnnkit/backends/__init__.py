@@ -2,7 +2,8 @@
 
 Adding a backend: write a class with ``name``, ``description``, ``why_not(call) -> str | None``
 (why it cannot run a call), ``avoid(call) -> str | None`` (why ``auto`` should pass it over
-although it could run: it would not be fastest there) and ``run(call) -> (y, h_n, c_n)``, then
+although it could run: it would not be fastest there) and ``run(call) -> (y, h_n, c_n)``
+(and ``compile_note``, a sentence for ``explain``, if torch.compile cannot trace ``run``), then
 insert an instance into ``BACKENDS`` at its place in the speed ranking. ``auto`` takes the
 first backend in that ranking that neither refuses nor avoids the call.
 """
@@ -88,6 +89,9 @@ def explain(name: str, call: RNNCall) -> str:
         head = f"backend='auto' runs {chosen!r}, the fastest backend that accepts this call"
     else:
         head = f"backend={name!r} was requested and runs"
+    note = getattr(BACKENDS[chosen], "compile_note", None) if chosen is not None else None
+    if note is not None:  # a graph break under torch.compile, and why
+        lines.append(f"  torch.compile: {note}")
     return "\n".join([head, *lines])
 
 

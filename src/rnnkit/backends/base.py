@@ -68,6 +68,21 @@ def refuse_double_backward(backend: str) -> None:
         )
 
 
+def untraceable_reason(kernels: str) -> str | None:
+    """Why a backend whose time loop runs outside torch's operators cannot run now, or None.
+
+    torch.jit.trace records torch operators only: a C++ extension or Triton launch would be
+    missing from the trace, which would replay its first outputs as constants.
+    """
+    if torch.jit.is_tracing():
+        return (
+            f"torch.jit.trace cannot record the {kernels} (they are not torch operators, so "
+            "the trace would replay their outputs as constants); trace with backend='torch', "
+            "'engine' or 'reference'"
+        )
+    return None
+
+
 # run_layer(mode, x, h0, c0, weights, mask, reverse, grad_norms) -> (y, h_n, c_n)
 LayerFn = Callable[..., tuple[Tensor, Tensor, Tensor | None]]
 

@@ -1,4 +1,11 @@
-"""The torch backend: torch's own fused kernels (oneDNN on CPU, cuDNN on GPU)."""
+"""The torch backend: torch's own fused kernels (oneDNN on CPU, cuDNN on GPU).
+
+torch.compile traces these kernels into its graph, where they fail in AOT autograd
+(measured with torch 2.13 on the CPU: LSTM training with an input that needs no gradient,
+and inductor's LSTM, fail in mkldnn_rnn_layer); torch keeps torch.nn.LSTM/GRU/RNN out of
+its graphs for that reason (``torch._dynamo.config.allow_rnn`` is off by default). Build
+the layer with backend="engine" to compile it.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +22,19 @@ _VF_FUNCTIONS = {
 }
 
 
+COMPILE_NOTE = (
+    "torch.compile cannot compile torch's fused RNN kernels here (they fail in AOT autograd; "
+    "torch keeps torch.nn.LSTM/GRU/RNN out of its graphs): build the layer with "
+    "backend='engine' to compile it"
+)
+
+
 class TorchBackend:
     """Delegates the whole stack to torch.nn's fused implementation."""
 
     name = "torch"
     description = "torch's fused kernels (oneDNN on CPU, cuDNN on GPU)"
+    compile_note = COMPILE_NOTE
 
     def why_not(self, call: RNNCall) -> str | None:
         if call.cell is not None:

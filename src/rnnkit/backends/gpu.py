@@ -22,7 +22,14 @@ import os
 
 import torch
 
-from rnnkit.backends.base import MODES, RNNCall, records_graph, refuse_double_backward, run_stacked
+from rnnkit.backends.base import (
+    MODES,
+    RNNCall,
+    records_graph,
+    refuse_double_backward,
+    run_stacked,
+    untraceable_reason,
+)
 
 
 @functools.cache
@@ -169,7 +176,7 @@ class TritonBackend:
             return "user-defined cells have no Triton kernel yet"
         if call.weights[0].w_hr is not None:
             return "LSTM projections (proj_size) have no Triton kernel yet"
-        return None
+        return untraceable_reason("Triton kernels")
 
     def avoid(self, call: RNNCall) -> str | None:
         return "not yet measured against cuDNN on a GPU; request backend='triton' to use it"

@@ -11,6 +11,14 @@ but what the layer already holds (its input, initial state and weights) instead 
 per-step gates and states, (T, B, (G+2..4)*H) per layer; backward re-runs that layer's
 forward to regenerate them just before its sweep. One extra forward (about a third of a
 training step) buys a peak that holds one layer's activations at a time, not all layers'.
+
+torch.compile and torch.jit.trace see only torch operators, and these kernels are a C++
+extension. torch.compile breaks its graph at them (dynamo cannot trace the extension; it
+warns and runs it eagerly), which ``explain()`` states as ``COMPILE_NOTE``. Marking the
+kernels with torch.compiler.disable would make that break explicit, but it imports
+torch._dynamo with rnnkit (1.5 s more per import) — registering them as torch custom ops
+is the way to a single graph. torch.jit.trace would replay its
+outputs as constants, so it refuses to run while tracing (``auto`` then takes another backend).
 """
 
 from __future__ import annotations
@@ -22,7 +30,14 @@ import functools
 import torch
 
 from rnnkit import native
-from rnnkit.backends.base import MODES, RNNCall, records_graph, refuse_double_backward, run_stacked
+from rnnkit.backends.base import (
+    MODES,
+    RNNCall,
+    records_graph,
+    refuse_double_backward,
+    run_stacked,
+    untraceable_reason,
+)
 from rnnkit.native import codegen
 
 _RECOMPUTE = contextvars.ContextVar("rnnkit_native_recompute", default=False)
@@ -167,6 +182,28 @@ def native_cell_layer(cell, mode, x, h0, c0, w, mask=None, reverse=False, grad_n
     return y, s_n[0], (s_n[1:] if c0 is not None else None)
 
 
+COMPILE_NOTE = (
+    "rnnkit's native kernels are a C++ extension that torch.compile cannot trace: the layer "
+    "runs them eagerly between compiled graphs (for one graph, e.g. fullgraph=True, build the "
+    "layer with backend='engine')"
+)
+
+
+def _unavailable(cell) -> str | None:
+    """Why the native kernels (or ``cell``'s generated ones) cannot run here, or None.
+
+    Builds them on first use; the answer holds for the process.
+    """
+    if cell is not None:
+        return codegen.cell_unavailable_reason(cell)
+    return native.unavailable_reason()
+
+
+def _panel_kernel() -> bool:
+    """Whether the built-in kernels were built with the AVX-512 panel GEMM."""
+    return bool(getattr(native.load(), "panel_kernel", False))
+
+
 def _torch_backend():
     from rnnkit.backends.fused import TorchBackend
 
@@ -178,15 +215,14 @@ class NativeBackend:
 
     name = "native"
     description = "rnnkit's BPTT in C++ (per-step BLAS + vectorised gate loop)"
+    compile_note = COMPILE_NOTE
 
     def why_not(self, call: RNNCall) -> str | None:
         if call.x.device.type != "cpu":
             return f"the native kernels run on the CPU only, not {call.x.device.type}"
         if call.x.dtype not in (torch.float32, torch.float64):
             return f"the native kernels support float32 and float64, not {call.x.dtype}"
-        if call.cell is not None:
-            return codegen.cell_unavailable_reason(call.cell)
-        return native.unavailable_reason()
+        return untraceable_reason("native kernels") or _unavailable(call.cell)
 
     def avoid(self, call: RNNCall) -> str | None:
         # Where torch.nn's path measured faster (docs/PERFORMANCE.md, AMD EPYC, 1 thread,
@@ -202,7 +238,7 @@ class NativeBackend:
         H = call.weights[0].w_hh.shape[1]
         if not inference:
             return None  # training: native measured faster at every grid point
-        if getattr(native.load(), "panel_kernel", False):
+        if _panel_kernel():
             # AVX-512 build (AMD EPYC Zen 4, docs/PERFORMANCE.md sections 3b-3c): native ran
             # GRU and RNN inference faster everywhere, the LSTM's at 0.96x or better except at
             # batch 1 with a large hidden size, where it is a toss-up on two threads.

@@ -46,7 +46,7 @@ class RNNCellBase(nn.Module):
         if not self.bias:
             s += ", bias=False"
         if self.mode == "RNN_RELU":
-            s += ", nonlinearity='relu'"
+            s += ", nonlinearity=relu"  # torch.nn's cells print it unquoted
         return s
 
     def _step(self, input: Tensor, states: list[Tensor | None]):

@@ -92,7 +92,7 @@ class CustomRNN(RNNBase):
             raise TypeError(f"{owner}: hx must be a tuple of {S} tensors {self.cell.states}")
         for k, s in enumerate(states):
             name = f"{self.cell.states[k]}_0"
-            check_input_tensor(s, name, owner, self.weight_ih_l0)
+            check_input_tensor(s, name, owner, x)
             if unbatched:
                 check_shape(s, (LD, H), name, owner)
                 states[k] = s.unsqueeze(1)

@@ -6,6 +6,10 @@ Additions, all keyword-only or optional: ``backend=`` chooses who runs the time 
 ``lengths=`` in forward masks a padded batch without packing it, ``explain()`` says which
 backend runs and why, and ``recurrent_init=`` / ``forget_bias=`` pick the initialisation.
 
+Under ``torch.autocast`` a layer runs in the autocast dtype, as torch.nn's recurrent layers
+do on CUDA and torch.nn.LSTM/RNN on the CPU: the input, state and weights are cast once at
+the boundary (float64 is left alone, as autocast does) and the backend runs with autocast off.
+
 Layering (see backends/): this module checks and normalises the call into an ``RNNCall``
 (time-major, batched); a backend runs it; this module restores the caller's layout.
 """
@@ -23,7 +27,7 @@ from rnnkit import backends
 from rnnkit.backends import RNNCall
 from rnnkit.core import init as rinit
 from rnnkit.core.cells import GATES, LayerWeights
-from rnnkit.errors import unknown_name
+from rnnkit.errors import ConfigError, unknown_name
 from rnnkit.layers.checks import check_input_tensor, check_lengths, check_positive_int, check_shape
 from rnnkit.layers.pickling import safe_pickling
 
@@ -48,6 +52,24 @@ class _Layout:
         if self.unbatched:
             return y.squeeze(1)
         return y.transpose(0, 1) if self.batch_first else y
+
+
+def _autocast_dtype(device_type: str) -> torch.dtype | None:
+    """The dtype torch.autocast runs the layer in on this device, or None when it is off."""
+    return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
+
+
+def _cast(t, dtype: torch.dtype):
+    """``t`` (a tensor, a tuple of them, a PackedSequence or None) cast as autocast casts an
+    op's arguments: floating-point tensors other than float64 go to ``dtype``."""
+    if isinstance(t, PackedSequence):
+        data = _cast(t.data, dtype)
+        return PackedSequence(data, t.batch_sizes, t.sorted_indices, t.unsorted_indices)
+    if isinstance(t, tuple | list):
+        return tuple(_cast(s, dtype) for s in t)
+    if isinstance(t, Tensor) and t.is_floating_point() and t.dtype != torch.float64:
+        return t.to(dtype)
+    return t
 
 
 @safe_pickling
@@ -188,20 +210,28 @@ class RNNBase(nn.Module):
     def _layer_weights(self) -> list[LayerWeights]:
         # Read _parameters directly: nn.Module.__getattr__ costs microseconds per name, and
         # this runs on every forward call (see "Python around the kernel" in PERFORMANCE.md).
+        # A parametrized weight (weight_norm, spectral_norm, a weight-drop) is not there: its
+        # attribute computes it.
         params = self._parameters
         weights = []
         for names in self._all_weights:
             p = dict.fromkeys(("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
             for name in names:
-                p[name.split("_l")[0]] = params[name]
+                w = params.get(name)
+                p[name.split("_l")[0]] = w if w is not None else getattr(self, name)
             weights.append(LayerWeights(*p.values()))
         return weights
 
     # ---- forward ---------------------------------------------------------------------------
 
-    def _prepare_input(self, input, lengths) -> tuple[Tensor, Tensor | None, _Layout]:
-        """Return x (T, B, I) time-major, checked lengths or None, and the caller's layout."""
-        owner, weight = self._owner, self.weight_ih_l0
+    def _prepare_input(
+        self, input, lengths, weight: Tensor
+    ) -> tuple[Tensor, Tensor | None, _Layout]:
+        """Return x (T, B, I) time-major, checked lengths or None, and the caller's layout.
+
+        ``weight`` is the first weight as the backend gets it: the input must match its dtype.
+        """
+        owner = self._owner
         if isinstance(input, PackedSequence):
             if lengths is not None:
                 raise ValueError(
@@ -236,7 +266,10 @@ class RNNBase(nn.Module):
         return x, lengths, layout
 
     def _prepare_state(self, hx, x: Tensor, unbatched: bool) -> tuple[Tensor, Tensor | None]:
-        """Return (h0, c0) shaped (L*D, B, Hr) and (L*D, B, H); c0 is None unless LSTM."""
+        """Return (h0, c0) shaped (L*D, B, Hr) and (L*D, B, H); c0 is None unless LSTM.
+
+        x is already checked, so the states must match its dtype and device.
+        """
         owner = self._owner
         B = x.shape[1]
         LD = self.num_layers * self.num_directions
@@ -255,7 +288,7 @@ class RNNBase(nn.Module):
             states = [hx]
             names = ("h_0",)
         for k, (s, name) in enumerate(zip(states, names, strict=True)):
-            check_input_tensor(s, name, owner, self.weight_ih_l0)
+            check_input_tensor(s, name, owner, x)
             want = h_shape if k == 0 else c_shape
             if unbatched:
                 if s.dim() != 2:
@@ -269,7 +302,12 @@ class RNNBase(nn.Module):
         return states[0], (states[1] if is_lstm else None)
 
     def _make_call(self, input, hx, lengths) -> tuple[RNNCall, _Layout]:
-        x, lengths, layout = self._prepare_input(input, lengths)
+        weights = self._layer_weights()
+        cast = _autocast_dtype(weights[0].w_ih.device.type)
+        if cast is not None:
+            input, hx = _cast(input, cast), _cast(hx, cast)
+            weights = [LayerWeights(*_cast(w, cast)) for w in weights]
+        x, lengths, layout = self._prepare_input(input, lengths, weights[0].w_ih)
         h0, c0 = self._prepare_state(hx, x, layout.unbatched)
         grad_norms = None
         if self._grad_record is not None and torch.is_grad_enabled():
@@ -279,7 +317,7 @@ class RNNBase(nn.Module):
             x,
             h0,
             c0,
-            self._layer_weights(),
+            weights,
             self.num_layers,
             self.bidirectional,
             self.dropout,
@@ -293,8 +331,23 @@ class RNNBase(nn.Module):
     def forward(self, input, hx=None, lengths=None):
         """Run the stack. See the class docstring of RNN, LSTM or GRU for shapes."""
         call, layout = self._make_call(input, hx, lengths)
-        backend = backends.select(self.backend, call)
-        y, h_n, c_n = backend.run(call)
+        device = call.x.device.type
+        cast = _autocast_dtype(device)
+        try:
+            backend = backends.select(self.backend, call)
+        except ConfigError as e:
+            if cast is None:
+                raise
+            raise ConfigError(
+                f"{e} (torch.autocast cast this call to {cast}, as it does for torch.nn's "
+                "layers: backend='auto' takes a backend that runs it, or run the layer outside "
+                "the autocast region)"
+            ) from None
+        if cast is None:
+            y, h_n, c_n = backend.run(call)
+        else:
+            with torch.autocast(device, enabled=False):  # the call is cast already
+                y, h_n, c_n = backend.run(call)
         self.last_backend = backend.name
         return layout.restore(y), self._final_state(h_n, c_n, layout.unbatched)
 
