@@ -363,11 +363,12 @@ def t_translate(R):
                      num(m["test_bleu"], rec, ".2f"), num(m["test_bleu_greedy"], rec, ".2f"),
                      num(m["test_chrf"], rec, ".2f"), num(m["test_chrf_greedy"], rec, ".2f"),
                      num(rec["baseline"]["metrics"]["test_bleu"], rec, ".2f"),
+                     num(rec["baseline"]["metrics"]["test_chrf"], rec, ".2f"),
                      ints(rec["parameters"]), ints(rec["steps"]),
                      ints(rec.get("run_files", {}).get("best_step")), secs(rec["cpu_s"])])
     return table(["model", "seed", "BLEU beam 5", "BLEU greedy", "chrF beam", "chrF greedy",
-                  "copy BLEU", "parameters", "updates", "best at", "CPU s"],
-                 ["---"] + ["---:"] * 10, rows) + n.lines()
+                  "copy BLEU", "copy chrF", "parameters", "updates", "best at", "CPU s"],
+                 ["---"] + ["---:"] * 11, rows) + n.lines()
 
 
 def t_translate_summary(R):
@@ -385,5 +386,5 @@ def t_translate_summary(R):
                    f"{s['test_bleu_greedy']['std']:.2f}), chrF {s['test_chrf']['mean']:.2f} ± "
                    f"{s['test_chrf']['std']:.2f}, {len(mine)} seeds")
     if "translate/paired-bootstrap" in R:
-        out += measurement(R, "translate/paired-bootstrap")
+        out += ["", *measurement(R, "translate/paired-bootstrap")]
     return out
