@@ -116,7 +116,8 @@ def write_result(path: Path, cfg: RunConfig, fit, *, metrics: dict[str, float],
         "processor": processor(),
         "threads": torch.get_num_threads(),
         "training_s": fit.elapsed_s,
-        "wall_s": wall_s,
+        "training_cpu_s": fit.cpu_s,  # both summed over resumed sessions
+        "wall_s": wall_s,  # this session: build, training, finish
         "cpu_s": cpu_s,
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
     }

@@ -51,6 +51,7 @@ class FitResult:
     last_valid_loss: float
     last_checkpoint: Path | None
     last_valid: dict[str, float] | None = None  # every metric of the last evaluation
+    cpu_s: float = 0.0           # CPU seconds of training, summed over resumed sessions
 
 
 def resolve_device(name: str, world: World | None = None) -> torch.device:
@@ -97,6 +98,8 @@ class Trainer:
         self.progress = progress
         self.step = 0
         self.best, self.bad_evals, self.elapsed_before = math.inf, 0, 0.0
+        self.cpu_before = 0.0
+        self._t0, self._cpu0 = time.perf_counter(), time.process_time()
         self.last_valid: dict[str, float] | None = None
         self.diagnoser = None
         if self.t.diagnose is not None and self.world.is_main and run_dir is not None:
@@ -128,7 +131,8 @@ class Trainer:
             "step": self.step,
             "task": self.task.state_dict(),
             "loop": {"best": self.best, "last_valid": self.last_valid,
-                     "bad_evals": self.bad_evals, "elapsed_s": self._elapsed()},
+                     "bad_evals": self.bad_evals, "elapsed_s": self._elapsed(),
+                     "cpu_s": self._cpu()},
             "config": self.cfg.to_dict(),
             **self.meta,
         }
@@ -163,11 +167,16 @@ class Trainer:
         self.last_valid = ({"loss": last} if isinstance(last, float) and math.isfinite(last)
                            else last if isinstance(last, dict) else None)
         self.bad_evals, self.elapsed_before = loop["bad_evals"], loop["elapsed_s"]
+        self.cpu_before = loop.get("cpu_s", 0.0)  # not kept by checkpoints before 2026-12-06
         ckpt_io.restore_rng(ck["rng"])
 
     # ---------------------------------------------------------------- training
     def _elapsed(self) -> float:
         return self.elapsed_before + (time.perf_counter() - self._t0)
+
+    def _cpu(self) -> float:
+        """CPU seconds of this process's training (all its threads) plus earlier sessions'."""
+        return self.cpu_before + (time.process_time() - self._cpu0)
 
     def train_step(self) -> tuple[float, float, bool]:
         """One update. Returns (loss, grad norm, clipped?)."""
@@ -204,7 +213,7 @@ class Trainer:
         log = (MetricsLog(self.run_dir / "metrics.jsonl",
                           resume_step=self.step if resume_from is not None else None)
                if self.run_dir is not None and self.world.is_main else None)
-        self._t0 = time.perf_counter()
+        self._t0, self._cpu0 = time.perf_counter(), time.process_time()
         by_time = t.schedule_clock == "time"  # time-bounded run: the bar counts seconds
         bar = _progress_bar(t.max_seconds if by_time else t.max_steps,
                             self.elapsed_before if by_time else self.step,
@@ -266,7 +275,7 @@ class Trainer:
                         title=f"{self.cfg.recipe}: {self.cfg.model.cell}, "
                               f"{self.cfg.model.num_layers}x{self.cfg.model.hidden_size}")
         return FitResult(self.step, stopped, self._elapsed(), self.best, self.last_valid_loss,
-                         last_ckpt, self.last_valid)
+                         last_ckpt, self.last_valid, self._cpu())
 
     def _stop_reason(self, interrupted: bool, should_stop) -> str | None:
         if interrupted or (should_stop is not None and should_stop(self.step)):
