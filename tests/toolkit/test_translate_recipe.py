@@ -69,9 +69,9 @@ def test_translate_command_and_eval(trained, tmp_path, capsys):
     assert code == 0 and len(out.splitlines()) == 2
     assert all(len(line.split("\t")) == 2 for line in out.splitlines())
     sentences = tmp_path / "in.txt"
-    sentences.write_text("the fish sings .\nthe cat eats .\n")
+    sentences.write_text("the fish sings .\n\nthe cat eats .\n")
     code, out, _ = run_cli(["translate", run, "--file", sentences, "--beam", "1"], capsys)
-    assert code == 0 and len(out.splitlines()) == 2
+    assert code == 0 and len(out.split("\n")) == 4 and out.split("\n")[1] == ""  # aligned
     png = tmp_path / "a.png"
     code, _, err = run_cli(["translate", run, "the cat sleeps .", "--show-attention", png],
                            capsys)

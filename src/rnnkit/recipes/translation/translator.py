@@ -61,13 +61,15 @@ class Translator:
     def translate(self, sentences: list[str], *, beam: int = 5, n_best: int = 1,
                   length_penalty: float = 1.0, batch_size: int = 32,
                   where: list[str] | None = None) -> list[list[Translation]]:
-        """n-best translations of each sentence (beam 1: greedy decoding)."""
-        out: list[list[Translation]] = []
-        for i in range(0, len(sentences), batch_size):
-            chunk = sentences[i:i + batch_size]
-            labels = where[i:i + batch_size] if where else [f"sentence {i + k + 1}"
-                                                            for k in range(len(chunk))]
-            ids = [self.encode(s, w) for s, w in zip(chunk, labels, strict=True)]
+        """n-best translations of each sentence (beam 1: greedy decoding). A blank sentence
+        gets one empty translation, so output lines stay aligned with input lines."""
+        where = where or [f"sentence {k + 1}" for k in range(len(sentences))]
+        blank = [Translation("", 0.0, [], [], None)]
+        out: list[list[Translation]] = [blank] * len(sentences)
+        todo = [k for k, s in enumerate(sentences) if s.strip()]
+        for i in range(0, len(todo), batch_size):
+            chunk = todo[i:i + batch_size]
+            ids = [self.encode(sentences[k], where[k]) for k in chunk]
             src, lengths = pad_batch(ids)
             src, lengths = src.to(self.device), lengths.to(self.device)
             max_len = length_limits(lengths, MAX_LEN_SCALE, MAX_LEN_EXTRA)  # (B,) per sentence
@@ -77,8 +79,8 @@ class Translator:
                 hyps = beam_search(self.model, src, lengths, beam_size=max(beam, n_best),
                                    max_len=max_len, length_penalty=length_penalty,
                                    n_best=n_best)
-            for src_ids, nbest in zip(ids, hyps, strict=True):
-                out.append([self._translation(src_ids, h) for h in nbest])
+            for k, src_ids, nbest in zip(chunk, ids, hyps, strict=True):
+                out[k] = [self._translation(src_ids, h) for h in nbest]
         return out
 
     def _translation(self, src_ids: torch.Tensor, h: Hypothesis) -> Translation:
