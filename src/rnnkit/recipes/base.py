@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnkit.errors import CheckpointError
+from rnnkit.errors import CheckpointError, ConfigError
 from rnnkit.models.language import TokenLM, count_parameters
 from rnnkit.models.sequence import classifier_from_spec, tagger_from_spec
 from rnnkit.models.translation import model_from_spec as translation_model_from_spec
@@ -101,10 +101,6 @@ class RecipeResult:
     outcome: Outcome
     setup: Setup
 
-    @property
-    def lines(self) -> list[str]:
-        return self.outcome.lines
-
     def summary(self) -> list[str]:
         """The recipe's result lines for a terminal (markdown emphasis removed)."""
         return [line.replace("**", "") for line in self.outcome.lines if line.startswith("- ")]
@@ -114,8 +110,6 @@ def run_recipe(recipe: Recipe, cfg: RunConfig, run_dir: Path, *,
                resume_from: Path | None = None, progress: bool = True,
                should_stop=None) -> RecipeResult:
     """Build, train (or resume) and report one run of ``recipe`` in ``run_dir``."""
-    from rnnkit.errors import ConfigError
-
     if resume_from is not None and not recipe.resumable:
         raise ConfigError(f"{recipe.name}: this recipe has no resumable state; start it "
                           "again with a new --name")
