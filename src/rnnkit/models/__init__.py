@@ -2,4 +2,5 @@
 sequence classifier and tagger (``sequence``), the memory-benchmark net (``memory``), and
 sampling from language models (``sampling``); encoder-decoders (``seq2seq``, ``transformer``)
 with ``attention`` over any memory and greedy/beam ``decoding`` over any model with their step
-interface."""
+interface; the CTC acoustic model, loss and decoders (``ctc``); ``translation`` builds the
+translation models from a config."""

@@ -1,0 +1,213 @@
+"""Connectionist temporal classification (Graves et al. 2006): an acoustic model, its loss,
+and the two decoders (best path and prefix beam search).
+
+    features (B, T, F) --[stack k frames]--> (B, T', k*F) --RNN stack, masked by lengths-->
+        (B, T', D*H) --Linear--> logits (B, T', V+1) --log_softmax--> log_probs
+
+Label convention: the model has vocab_size + 1 outputs; index 0 is the CTC blank and labels
+are 1..vocab_size, so a recipe's label ids start at 1 (``BLANK`` below). CTC sums over
+every alignment pi of length T' that collapses to the labelling y (merge repeats, then
+drop blanks; B in Graves et al. sec. 3.2):
+
+    p(y | x) = sum_{pi in B^-1(y)} prod_t p(pi_t | x, t)
+
+Batch-first throughout, as the loaders' ``collate`` produces. Decoders take log-probs, so
+they work on any model's outputs, not only ``CTCModel``'s.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.models.language import make_recurrent
+from rnnkit.models.sequence import length_mask
+
+BLANK = 0  # the blank is output 0; labels are 1..vocab_size
+
+LanguageModel = Callable[[tuple[int, ...], int], float]  # (prefix, next label) -> log p
+
+
+class CTCModel(nn.Module):
+    """Features -> per-frame log-probabilities over blank + vocab_size labels.
+
+    Args:
+        num_features: F, the feature size per frame (e.g. 40 log-mel bands).
+        vocab_size: number of labels, blank excluded (outputs: vocab_size + 1).
+        cell, hidden_size, num_layers, bidirectional, dropout, backend: the recurrent stack
+            (``make_recurrent``; dropout between layers and before the output layer).
+            Bidirectional by default: CTC emits a label at one frame, and reading the whole
+            utterance lets it emit where the evidence is (Graves et al. 2006 sec. 5.1).
+        subsample: k, stack k consecutive frames into one (T' = ceil(T / k)); k = 3 on
+            10 ms frames runs the RNN k times fewer steps (Sak et al. 2015) and still leaves
+            more frames than labels for characters. 1: off.
+
+    Inputs: features (B, T, F) float, lengths (B,) int64 or None (all T).
+    Outputs: log_probs (B, T', V+1), out_lengths (B,) = ceil(lengths / k); frames at or past
+    a length carry values that ``ctc_loss`` and the decoders ignore.
+    """
+
+    def __init__(self, num_features: int, vocab_size: int, cell: str = "lstm",
+                 hidden_size: int = 128, num_layers: int = 2, bidirectional: bool = True,
+                 dropout: float = 0.0, backend: str = "auto", subsample: int = 1):
+        super().__init__()
+        if vocab_size < 1:
+            raise ValueError(f"vocab_size must be >= 1 (blank excluded), got {vocab_size}")
+        if subsample < 1:
+            raise ValueError(f"subsample must be >= 1, got {subsample}")
+        self.num_features, self.vocab_size, self.subsample = num_features, vocab_size, subsample
+        self.rnn = make_recurrent(cell, subsample * num_features, hidden_size, num_layers,
+                                  dropout, backend, bidirectional=bidirectional,
+                                  batch_first=True)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear((2 if bidirectional else 1) * hidden_size, vocab_size + 1)
+
+    def stack_frames(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, T, F) -> (B, ceil(T/k), k*F): frame j holds frames jk..jk+k-1 side by side.
+        Frames past each length are zeroed first, so the last (partial) stacked frame of an
+        utterance is the same whatever it is batched with; out lengths = ceil(lengths / k)."""
+        k = self.subsample
+        B, T, Fdim = x.shape
+        x = x * length_mask(lengths.to(x.device), T).unsqueeze(-1).to(x.dtype)  # (B, T, F)
+        if k == 1:
+            return x, lengths
+        x = F.pad(x, (0, 0, 0, -T % k))                  # (B, k*T', F), T' = ceil(T/k)
+        x = x.reshape(B, -1, k * Fdim)                   # (B, T', k*F)
+        return x, (lengths + k - 1) // k                 # ceil(lengths / k)
+
+    def forward(self, features: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if features.dim() != 3 or features.shape[-1] != self.num_features:
+            raise ValueError(f"features must be (B, T, {self.num_features}), got "
+                             f"{tuple(features.shape)}")
+        B, T = features.shape[:2]
+        if lengths is None:
+            lengths = torch.full((B,), T, dtype=torch.long)
+        if lengths.shape != (B,):
+            raise ValueError(f"lengths must be ({B},), got {tuple(lengths.shape)}")
+        x, out_lengths = self.stack_frames(features, lengths.long())   # (B, T', k*F)
+        out, _ = self.rnn(x, lengths=out_lengths.cpu())                # (B, T', D*H)
+        logits = self.head(self.drop(out))                             # (B, T', V+1)
+        return logits.log_softmax(-1), out_lengths
+
+
+def ctc_loss(log_probs: Tensor, out_lengths: Tensor, targets: Tensor,
+             target_lengths: Tensor) -> Tensor:
+    """Mean over the batch of -log p(y_b | x_b) / |y_b| (torch's reduction="mean"): dividing
+    by the transcript length keeps long utterances from dominating the gradient.
+
+    log_probs (B, T, V+1) with the blank at 0, out_lengths (B,), targets (B, U) padded label
+    ids in 1..V, target_lengths (B,). ``zero_infinity``: an utterance with fewer frames than
+    its transcript needs (U plus one per repeated pair) has no alignment, p = 0 and an
+    infinite loss whose gradient is NaN; it is counted as 0 instead of poisoning the batch
+    (subsampling too much makes such utterances).
+    """
+    per_utt = F.ctc_loss(log_probs.transpose(0, 1),            # (T, B, V+1), torch's layout
+                         targets, out_lengths, target_lengths, blank=BLANK,
+                         reduction="none", zero_infinity=True)  # (B,)
+    return (per_utt / target_lengths.to(per_utt.dtype).clamp_min(1)).mean()
+
+
+def collapse(path: list[int]) -> list[int]:
+    """B in Graves et al. 2006: merge repeated labels, then drop blanks."""
+    return [p for i, p in enumerate(path) if p != BLANK and (i == 0 or p != path[i - 1])]
+
+
+@torch.no_grad()
+def greedy_ctc_decode(log_probs: Tensor, lengths: Tensor | None = None) -> list[list[int]]:
+    """Best-path decoding (Graves et al. 2006 sec. 3.2): the most likely output at every frame,
+    collapsed. log_probs (B, T, V+1), lengths (B,) (None: all T) -> B label lists. Frames at
+    or past a length are ignored. Fast, but the best path need not give the most probable
+    labelling (that sums over all its paths): ``prefix_beam_search`` does better."""
+    B, T = log_probs.shape[:2]
+    best = log_probs.argmax(-1).tolist()                       # (B, T)
+    lens = [T] * B if lengths is None else [int(n) for n in lengths]
+    return [collapse(best[b][:lens[b]]) for b in range(B)]
+
+
+def _logaddexp(a: float, b: float) -> float:
+    """log(e^a + e^b) without overflow; -inf is the log of 0."""
+    if a < b:
+        a, b = b, a
+    if b == -math.inf:
+        return a
+    return a + math.log1p(math.exp(b - a))
+
+
+def _add(beams: dict, y: tuple[int, ...], which: int, value: float) -> None:
+    """beams[y][which] += e^value in log space (which: 0 = p_b, 1 = p_nb); zeros are skipped,
+    so a prefix an LM forbids never enters the beam."""
+    if value > -math.inf:
+        entry = beams.setdefault(y, [-math.inf, -math.inf])
+        entry[which] = _logaddexp(entry[which], value)
+
+
+@torch.no_grad()
+def prefix_beam_search(log_probs: Tensor, beam_size: int = 8, lm: LanguageModel | None = None,
+                       lm_weight: float = 0.0, length_bonus: float = 0.0
+                       ) -> list[tuple[list[int], float]]:
+    """CTC prefix beam search (Graves et al. 2006 sec. 3.2; Hannun et al. 2014 "First-pass
+    large vocabulary continuous speech recognition using bi-directional recurrent DNNs",
+    algorithm 1) over one utterance's log_probs (T, V+1), blank at 0.
+
+    Every prefix y carries two log-probabilities over the frames read so far: p_b(y), of
+    the paths that collapse to y and end in blank, and p_nb(y), of those ending in y's last
+    label. Reading frame t with output probabilities p_t:
+
+        p_b(y)      += (p_b(y) + p_nb(y)) p_t(blank)        stay, emit blank
+        p_nb(y)     += p_nb(y) p_t(y_last)                  stay, repeat the last label
+        p_nb(y + c) += (p_b(y) + p_nb(y)) p_t(c) w(y, c)    extend, c != y_last
+        p_nb(y + c) += p_b(y) p_t(c) w(y, c)                extend, c == y_last: a repeat
+                                                            is a new label only after a blank
+
+    with w(y, c) = exp(lm_weight * lm(y, c) + length_bonus) (Hannun's alpha and beta; the
+    bonus per label offsets the LM's and CTC's preference for short outputs). After each
+    frame the beam_size prefixes with the largest p_b + p_nb stay. All in log space.
+
+    Returns up to beam_size (labels, score) best first, score = log(p_b + p_nb) including
+    the LM and bonus terms (with neither, log p(labels | x) when the beam holds every
+    prefix). Equal scores are ordered by the labels (lexicographically), so the result is
+    deterministic.
+    """
+    if log_probs.dim() != 2 or log_probs.shape[1] < 2:
+        raise ValueError(f"log_probs must be (T, V+1) with V >= 1, got {tuple(log_probs.shape)}")
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+    use_lm = lm is not None and lm_weight != 0.0  # 0 * lm(...) could be 0 * -inf = nan
+    lp = log_probs.double().tolist()                            # (T, V+1) as floats
+    V1 = len(lp[0]) if lp else log_probs.shape[1]
+    neg = -math.inf
+    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, neg)}  # y -> (p_b, p_nb)
+    lm_cache: dict[tuple[tuple[int, ...], int], float] = {}  # one LM call per (y, c)
+    for frame in lp:
+        nxt: dict[tuple[int, ...], list[float]] = {}            # y -> [p_b, p_nb]
+        for y, (pb, pnb) in beams.items():
+            total = _logaddexp(pb, pnb)
+            _add(nxt, y, 0, total + frame[BLANK])
+            last = y[-1] if y else None
+            if last is not None:
+                _add(nxt, y, 1, pnb + frame[last])
+            for c in range(1, V1):
+                w = length_bonus
+                if use_lm:
+                    if (y, c) not in lm_cache:
+                        lm_cache[(y, c)] = lm_weight * lm(y, c)
+                    w += lm_cache[(y, c)]
+                _add(nxt, y + (c,), 1, (pb if c == last else total) + frame[c] + w)
+        ranked = sorted(nxt.items(), key=lambda kv: (-_logaddexp(*kv[1]), kv[0]))
+        beams = {y: (pb, pnb) for y, (pb, pnb) in ranked[:beam_size]}
+    ranked = sorted(((list(y), _logaddexp(pb, pnb)) for y, (pb, pnb) in beams.items()),
+                    key=lambda ys: (-ys[1], ys[0]))
+    return ranked
+
+
+def prefix_beam_search_batch(log_probs: Tensor, lengths: Tensor | None = None,
+                             **kwargs) -> list[list[tuple[list[int], float]]]:
+    """``prefix_beam_search`` on each utterance of log_probs (B, T, V+1) up to its length
+    (lengths (B,), None: all T); keyword arguments as ``prefix_beam_search``."""
+    B, T = log_probs.shape[:2]
+    lens = [T] * B if lengths is None else [int(n) for n in lengths]
+    return [prefix_beam_search(log_probs[b, :lens[b]], **kwargs) for b in range(B)]
