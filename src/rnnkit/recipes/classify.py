@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from rnnkit.data.sequences import LabelledSequences, collate
 from rnnkit.errors import DataError
-from rnnkit.models.sequence import SequenceClassifier, classifier_from_spec
+from rnnkit.models.sequence import classifier_from_spec
 from rnnkit.recipes.base import Outcome, Recipe, Setup, load_best
 from rnnkit.recipes.result import Target
 from rnnkit.train.config import RunConfig
@@ -45,11 +45,6 @@ def classifier_spec(cfg: RunConfig, data: LabelledSequences, **extra) -> dict:
     vocab = int(max(int(x.max()) for x in data.inputs if len(x)) + 1) if tokens else None
     return {"classes": list(data.classes), "vocab_size": extra.pop("vocab_size", vocab),
             "num_features": data.num_features, **extra}
-
-
-def build_classifier(cfg: RunConfig, spec: dict) -> SequenceClassifier:
-    """The classifier ``cfg.model`` and ``spec`` describe."""
-    return classifier_from_spec(cfg.model, spec)
 
 
 def classification_loss(model: nn.Module, batch) -> Tensor:
@@ -139,7 +134,7 @@ def classifier_setup(cfg: RunConfig, train: LabelledSequences, valid: LabelledSe
     check_splits(train, valid, test)
     spec = spec or classifier_spec(cfg, train)
     classes = spec["classes"]
-    model = build_classifier(cfg, spec)
+    model = classifier_from_spec(cfg.model, spec)
     task = BatchTask(train, valid, cfg.train.batch_size, collate, classification_loss,
                      seed=cfg.train.seed,
                      metrics=lambda model, batches: score(model, batches, classes)[0])

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.data.sequences import pad_batch
-from rnnkit.models.sequence import SequenceTagger, tagger_from_spec, tagging_loss, valid_steps
+from rnnkit.models.sequence import tagger_from_spec, tagging_loss, valid_steps
 from rnnkit.recipes.base import Outcome, Setup
 from rnnkit.recipes.classify import check_splits, describe_splits, report_block, score_best
 from rnnkit.train.config import RunConfig
@@ -76,11 +76,6 @@ def tagger_loss(model: nn.Module, batch, weight: Tensor | None = None) -> Tensor
                         None if weight is None else weight.to(x.device))
 
 
-def build_tagger(cfg: RunConfig, spec: dict) -> SequenceTagger:
-    """The tagger ``spec`` (classes, vocab_size, num_features) and ``cfg.model`` describe."""
-    return tagger_from_spec(cfg.model, spec)
-
-
 @torch.no_grad()
 def tag_predictions(model: nn.Module, batches) -> tuple[Tensor, Tensor]:
     """(true tags, predicted tags) over the valid steps of batches of (x, lengths, tags)."""
@@ -132,7 +127,7 @@ def tagger_setup(cfg: RunConfig, train: TaggedSequences, valid: TaggedSequences,
     """
     check_splits(train, valid, test)
     classes = spec["classes"]
-    model = build_tagger(cfg, spec)
+    model = tagger_from_spec(cfg.model, spec)
     weight = None if tag_weights is None else torch.tensor(tag_weights, dtype=torch.float32)
     task = BatchTask(train, valid, cfg.train.batch_size, collate_tags,
                      lambda model, batch: tagger_loss(model, batch, weight),

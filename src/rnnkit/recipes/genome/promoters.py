@@ -35,10 +35,10 @@ import torch
 
 from rnnkit.data.dna_datasets import load_promoters
 from rnnkit.data.sequences import LabelledSequences, collate
+from rnnkit.models.sequence import classifier_from_spec
 from rnnkit.recipes.base import Outcome, Setup, seed_everything
 from rnnkit.recipes.classify import (
     batches_of,
-    build_classifier,
     classification_loss,
     classifier_setup,
     classifier_spec,
@@ -108,7 +108,7 @@ def train_fold(cfg: RunConfig, spec: dict, train: LabelledSequences,
     """One model trained by the Trainer (no run folder); returns it and its evaluations."""
     c = fold_config(cfg, steps, eval_every, seed)
     seed_everything(seed)
-    model = build_classifier(c, spec)
+    model = classifier_from_spec(c.model, spec)
     classes = spec["classes"]
     task = RecordingTask(train, valid, c.train.batch_size, collate, classification_loss,
                          seed=seed, metrics=lambda m, b: score(m, b, classes)[0])
