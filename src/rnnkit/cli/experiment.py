@@ -5,6 +5,7 @@
     rnnkit experiment memory --smoke                  # the whole pipeline in seconds
     rnnkit experiment remedies --lags 100,200 --steps 1000
     rnnkit experiment translation --seeds 1,2,3       # attention vs no attention vs Transformer
+    rnnkit experiment music --data jsb.json --seeds 1,2,3   # tanh/LSTM/GRU vs RNN-NADE on JSB
 
 Results go to RUNS_DIR/NAME/ (default runs/WHICH): one run folder per
 training run, results.md/json and plots. Starting the same command again skips finished runs
@@ -21,10 +22,10 @@ from rnnkit.errors import ConfigError
 
 def add_parser(sub) -> None:
     p = sub.add_parser("experiment", help="studies over many runs (memory, remedies, "
-                       "translation)",
+                       "translation, music)",
                        description=__doc__.replace("``", "`"),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("which", choices=("memory", "remedies", "translation"),
+    p.add_argument("which", choices=("memory", "remedies", "translation", "music"),
                    help="which experiment")
     p.add_argument("--tasks", default="adding,copy", help="memory: comma-separated tasks")
     p.add_argument("--lags", default=None, help="comma-separated lags T (memory default "
@@ -35,10 +36,13 @@ def add_parser(sub) -> None:
                    help="most updates per run; a run stops once it meets its target "
                         "(default: memory per task, copy 12000, others 2000; remedies 1000)")
     p.add_argument("--seeds", default=None,
-                   help="memory, translation: comma-separated seeds (default 1; 1,2,3)")
+                   help="memory, translation, music: comma-separated seeds (default 1; "
+                        "1,2,3)")
     p.add_argument("--pair", default=None, help="translation: e.g. en-fr (the recipe's)")
     p.add_argument("--data", default=None, metavar="PATH",
-                   help="translation: pairs.tsv or the unpacked fillets-ng-data root")
+                   help="translation: pairs.tsv or the unpacked fillets-ng-data root; "
+                        "music: JSB .json/.pkl or a folder of MIDI files (default: music21's "
+                        "chorales)")
     p.add_argument("--hidden-size", type=int, default=None,
                    help="LSTM width; other cells get its parameter count (default: "
                         "copy 128, others 64)")
@@ -90,6 +94,15 @@ def run(args: argparse.Namespace) -> int:
                                   pair=args.pair, data=args.data, steps=args.steps,
                                   threads=args.threads, smoke=args.smoke)
         tx.run_translation(out_dir, spec, progress=args.progress)
+        print(f"results: {out_dir / 'results.md'}")
+        return 0
+    if args.which == "music":
+        from rnnkit.experiments import music
+
+        spec = music.MusicSpec(seeds=int_list(args.seeds or "1,2,3", "--seeds"),
+                               data=args.data, steps=args.steps, threads=args.threads,
+                               smoke=args.smoke)
+        music.run_music(out_dir, spec, progress=args.progress)
         print(f"results: {out_dir / 'results.md'}")
         return 0
     if args.which == "memory":

@@ -26,6 +26,7 @@ from torch import nn
 
 from rnnkit.errors import CheckpointError, ConfigError
 from rnnkit.models.language import TokenLM, count_parameters
+from rnnkit.models.music import music_model_from_spec
 from rnnkit.models.sequence import classifier_from_spec, tagger_from_spec
 from rnnkit.models.translation import model_from_spec as translation_model_from_spec
 from rnnkit.recipes.result import Target, write_result
@@ -188,9 +189,11 @@ MODEL_KINDS: dict[str, Callable[[RunConfig, dict], nn.Module]] = {
     "classifier": lambda cfg, spec: classifier_from_spec(cfg.model, spec),
     "tagger": lambda cfg, spec: tagger_from_spec(cfg.model, spec),
     "translator": lambda cfg, spec: translation_model_from_spec(cfg.model, spec),
+    "music": lambda cfg, spec: music_model_from_spec(cfg.model, spec),
 }
 KIND_NAMES = {"vocab": "language-model", "classifier": "classifier", "tagger": "tagger",
-              "translator": "translation"}
+              "translator": "translation",
+              "music": "music"}
 
 
 @dataclass
@@ -198,7 +201,7 @@ class LoadedRun:
     """A trained model in eval mode with what it was trained with."""
 
     model: nn.Module
-    kind: str            # "vocab" (language model), "classifier", "tagger" or "translator"
+    kind: str            # "vocab" (language model), "classifier", "tagger", "translator", "music"
     spec: dict           # the checkpoint's metadata under ``kind``
     config: RunConfig
     checkpoint: dict

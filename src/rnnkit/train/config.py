@@ -81,6 +81,10 @@ class ModelConfig:
                               "decoder's next input (Luong et al. 2015, sec. 3.3)")
     tie_embeddings: bool = opt(False, "translation: share the target embedding with the "
                                "output layer")
+    frame_output: str = opt("independent", "music: a Bernoulli per key, or the keys of a "
+                            "frame jointly by a NADE (RNN-NADE)",
+                            choices=("independent", "nade"))
+    nade_hidden: int = opt(150, "music: NADE hidden units", check=positive)
 
 
 @dataclass
@@ -102,6 +106,10 @@ class DataConfig:
                                 check=open_unit)
     length: int | None = opt(None, "generated tasks: sequence length or lag T; translation: "
                              "longest sentence in tokens", check=positive)
+    steps_per_quarter: int = opt(1, "music: MIDI quantisation grid, steps per quarter note",
+                                 check=positive)
+    transpose: str = opt("c", "music: transpose MIDI pieces to C major / C minor, or not",
+                         choices=("c", "none"))
     folds: int | None = opt(None, "cross-validation recipes: run only this many folds, "
                             "evenly spread (default: all)", check=positive)
 

@@ -1,0 +1,132 @@
+"""The music study: frame RNNs against the published JSB Chorales numbers, over seeds.
+
+    rnnkit experiment music --data jsb-chorales-quarter.json --seeds 1,2,3   # the benchmark
+    rnnkit experiment music --seeds 1,2,3                 # music21's chorales, our split
+
+For each seed it trains the ``music`` recipe four ways on the same split: a tanh RNN, an
+LSTM and a GRU with independent Bernoulli outputs (Chung et al. 2014's setting), the
+LSTM and tanh RNN sized to the GRU's parameter count, and the GRU with the NADE output
+(the RNN-NADE of Boulanger-Lewandowski et al. 2012). ``results.json`` / ``results.md``
+hold the test NLL per run, the means over seeds and the published figures; starting the
+command again skips finished runs and resumes unfinished ones from their checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rnnkit.models.language import count_parameters
+from rnnkit.models.music import PianoRollModel
+from rnnkit.recipes import registry
+from rnnkit.recipes.music.compose import PUBLISHED
+from rnnkit.train import checkpoint as ckpt_io
+from rnnkit.train.scoring import mean_and_spread
+
+# variant -> (cell, frame output); independent variants share the GRU's parameter count
+VARIANTS = {"rnn_tanh": ("rnn_tanh", "independent"), "lstm": ("lstm", "independent"),
+            "gru": ("gru", "independent"), "gru-nade": ("gru", "nade")}
+# The independent-output models' training settings where they differ from the recipe's
+# (its defaults are the NADE's): measured on the JSB validation split, see docs/RECIPES.md.
+INDEPENDENT = {"model": {}, "train": {}}
+
+
+@dataclass
+class MusicSpec:
+    """What to run: seeds, variants, data (None: music21's chorales) and budget."""
+
+    seeds: tuple[int, ...] = (1, 2, 3)
+    variants: tuple[str, ...] = tuple(VARIANTS)
+    data: str | None = None
+    steps: int | None = None
+    threads: int = 1
+    smoke: bool = False
+    extra: dict = field(default_factory=dict)  # further {"model"/"data"/"train": {...}}
+
+    def config(self, variant: str, seed: int):
+        cell, output = VARIANTS[variant]
+        base = registry.resolve("music", smoke=self.smoke)
+        model = {"cell": cell, "frame_output": output}
+        train = {"seed": seed, "threads": self.threads}
+        if output == "independent":
+            model.update(INDEPENDENT["model"])
+            train.update(INDEPENDENT["train"])
+            model["hidden_size"] = matching_hidden(cell, base.model.hidden_size)
+        if self.steps is not None:
+            train["max_steps"] = self.steps
+        over = {"model": {**model, **self.extra.get("model", {})},
+                "data": {**({"data": self.data} if self.data else {}),
+                         **self.extra.get("data", {})},
+                "train": {**train, **self.extra.get("train", {})}}
+        return registry.resolve("music", smoke=self.smoke, cli_overrides=over)
+
+
+def matching_hidden(cell: str, gru_hidden: int, keys: int = 88) -> int:
+    """The hidden size of ``cell`` whose independent-output model has the parameter count
+    closest to the GRU of ``gru_hidden`` units."""
+    def size(c, h):
+        return count_parameters(PianoRollModel(keys, c, h))
+
+    target = size("gru", gru_hidden)
+    lo, hi = 1, 8 * gru_hidden
+    while lo < hi:  # the smallest width with at least the target count
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if size(cell, mid) < target else (lo, mid)
+    return min((lo - 1, lo), key=lambda h: abs(size(cell, h) - target)) if lo > 1 else lo
+
+
+def run_music(out_dir: Path, spec: MusicSpec, *, progress: bool = False, log=print) -> dict:
+    """Train what is missing, then tabulate; returns (and writes) the results."""
+    recipe = registry.get("music")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs: dict[str, dict[int, Path]] = {v: {} for v in spec.variants}
+    for seed in spec.seeds:
+        for variant in spec.variants:
+            run_dir = out_dir / f"{variant}-seed{seed}"
+            runs[variant][seed] = run_dir
+            if (run_dir / "result.json").is_file():
+                log(f"{run_dir.name}: done before")
+                continue
+            found = ckpt_io.list_checkpoints(run_dir)
+            log(f"{run_dir.name}: {'resuming from ' + found[-1].name if found else 'training'}")
+            recipe.run(spec.config(variant, seed), run_dir, progress=progress,
+                       resume_from=found[-1] if found else None)
+    results = tabulate(runs)
+    (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out_dir / "results.md").write_text(markdown(results) + "\n")
+    return results
+
+
+def tabulate(runs: dict[str, dict[int, Path]]) -> dict:
+    """Per-run test NLL, size and cost; mean and spread over seeds per variant."""
+    rows = []
+    for variant, by_seed in runs.items():
+        for seed, run_dir in sorted(by_seed.items()):
+            r = json.loads((run_dir / "result.json").read_text())
+            rows.append({"variant": variant, "seed": seed, "run": run_dir.name,
+                         "test_nll": r["metrics"]["test_nll"],
+                         "valid_nll": r["metrics"]["valid_nll"],
+                         "parameters": r["parameters"], "steps": r["steps"],
+                         "cpu_s": r["cpu_s"], "wall_s": r["wall_s"],
+                         "processor": r["processor"], "threads": r["threads"]})
+    summary = {v: mean_and_spread([r["test_nll"] for r in rows if r["variant"] == v])
+               for v in runs if any(r["variant"] == v for r in rows)}
+    return {"rows": rows, "summary": summary}
+
+
+def markdown(results: dict) -> str:
+    """The per-run table, the means over seeds, and the published figures."""
+    out = ["| model | seed | test NLL | valid NLL | parameters | updates | CPU s |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in results["rows"]:
+        out.append(f"| {r['variant']} | {r['seed']} | {r['test_nll']:.3f} | "
+                   f"{r['valid_nll']:.3f} | {r['parameters']:,} | {r['steps']:,} | "
+                   f"{r['cpu_s']:.0f} |")
+    out.append("")
+    for variant, s in results["summary"].items():
+        out.append(f"- {variant}: test NLL {s['mean']:.3f} ± {s['std']:.3f} nats per frame "
+                   f"(n={s['n']})")
+    out += ["", "Published (JSB split): " + "; ".join(
+        f"{name} ({kind}) {nll:.2f}, {source}" for kind, name, nll, source in PUBLISHED)]
+    return "\n".join(out)
