@@ -51,7 +51,7 @@ def test_nade_log_prob_matches_the_key_by_key_definition():
         assert got == pytest.approx(nade_by_hand(head, context, frame), abs=1e-5)
 
 
-@pytest.mark.parametrize("output", ["independent", "nade"])
+@pytest.mark.parametrize("output", ["independent", "nade", "notes"])
 def test_each_frame_distribution_sums_to_one(output):
     torch.manual_seed(1)
     model = PianoRollModel(K, "gru", 8, output=output, nade_hidden=6).double()
@@ -62,7 +62,7 @@ def test_each_frame_distribution_sums_to_one(output):
     assert torch.logsumexp(logp, 0).item() == pytest.approx(0.0, abs=1e-9)
 
 
-@pytest.mark.parametrize("output", ["independent", "nade"])
+@pytest.mark.parametrize("output", ["independent", "nade", "notes"])
 def test_padding_changes_nothing(output):
     torch.manual_seed(2)
     model = PianoRollModel(K, "lstm", 8, output=output, nade_hidden=4).eval()
@@ -99,7 +99,7 @@ def test_nade_gradcheck():
     assert torch.autograd.gradcheck(lambda c: head.log_prob(c, frames), (context,))
 
 
-@pytest.mark.parametrize("output", ["independent", "nade"])
+@pytest.mark.parametrize("output", ["independent", "nade", "notes"])
 def test_generate_is_seeded_and_keeps_the_prime(output):
     torch.manual_seed(5)
     model = PianoRollModel(K, "gru", 8, output=output, nade_hidden=4).eval()

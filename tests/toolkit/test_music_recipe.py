@@ -143,9 +143,10 @@ def test_experiment_smoke_runs_every_variant_and_resumes(tmp_path, capsys):
     code, _, _ = run_cli(args, capsys)
     assert code == 0
     results = json.loads((tmp_path / "x" / "results.json").read_text())
-    assert [r["variant"] for r in results["rows"]] == ["rnn_tanh", "lstm", "gru", "gru-nade"]
+    assert [r["variant"] for r in results["rows"]] == ["rnn_tanh", "lstm", "gru", "gru-nade",
+                                                       "gru-notes"]
     sizes = {r["variant"]: r["parameters"] for r in results["rows"]}
     for cell in ("rnn_tanh", "lstm"):  # the independent models match the GRU's size
         assert abs(sizes[cell] - sizes["gru"]) / sizes["gru"] < 0.05
     code, stdout, _ = run_cli(args, capsys)
-    assert code == 0 and stdout.count("done before") == 4
+    assert code == 0 and stdout.count("done before") == 5

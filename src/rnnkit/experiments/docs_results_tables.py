@@ -388,3 +388,50 @@ def t_translate_summary(R):
     if "translate/paired-bootstrap" in R:
         out += ["", *measurement(R, "translate/paired-bootstrap")]
     return out
+
+
+# ---------------------------------------------------------------- music
+MUSIC_CORPORA = {"jsb": "JSB Chorales (benchmark split)", "music21": "music21 chorales "
+                 "(our split)"}
+MUSIC_VARIANTS = ("rnn_tanh", "lstm", "gru", "gru-nade", "gru-notes")
+MUSIC_NAMES = {"rnn_tanh": ("tanh RNN", "independent"), "lstm": ("LSTM", "independent"),
+               "gru": ("GRU", "independent"), "gru-nade": ("GRU-NADE", "nade"),
+               "gru-notes": ("GRU + notes GRU", "notes")}
+
+
+def music_runs(R: dict) -> dict[tuple[str, str], list[dict]]:
+    """The music experiment's runs (``music/<corpus>-<variant>-seed<N>``) by (corpus,
+    variant), in table order."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for rec in pick(R, "music/"):
+        corpus, _, rest = rec["run"].partition("-")
+        variant = rest.rsplit("-seed", 1)[0]
+        if corpus in MUSIC_CORPORA and variant in MUSIC_VARIANTS:
+            groups.setdefault((corpus, variant), []).append(rec)
+    order = [(c, v) for c in MUSIC_CORPORA for v in MUSIC_VARIANTS]
+    return {k: sorted(groups[k], key=lambda r: r["seed"]) for k in order if k in groups}
+
+
+def t_music(R):
+    """Per corpus and model: test NLL mean ± std over seeds, the best published figure for
+    that setting (JSB only), size and cost."""
+    from rnnkit.recipes.music.compose import PUBLISHED
+
+    n = Notes()
+    rows = []
+    for (corpus, variant), recs in music_runs(R).items():
+        for rec in recs:
+            n(rec)
+        s = mean_and_spread([r["metrics"]["test_nll"] for r in recs])
+        name, output = MUSIC_NAMES[variant]
+        ref = [f"{nll:.2f} ({src})" for kind, model, nll, src in PUBLISHED
+               if corpus == "jsb" and kind == output
+               and (output != "independent" or model == name)]
+        rows.append([MUSIC_CORPORA[corpus], name, output, f"**{s['mean']:.3f}** ± "
+                     f"{s['std']:.3f}", str(s["n"]), "; ".join(ref) or "-",
+                     ints(recs[0]["parameters"]), ints(sum(r["steps"] for r in recs) / len(recs)),
+                     secs(sum(r["cpu_s"] for r in recs) / len(recs))])
+    return table(["data", "model", "output", "test NLL (nats/frame)", "seeds", "published",
+                  "parameters", "updates", "CPU s per run"],
+                 ["---", "---", "---", "---:", "---:", "---", "---:", "---:", "---:"],
+                 rows) + n.lines()

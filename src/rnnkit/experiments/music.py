@@ -3,10 +3,11 @@
     rnnkit experiment music --data jsb-chorales-quarter.json --seeds 1,2,3   # the benchmark
     rnnkit experiment music --seeds 1,2,3                 # music21's chorales, our split
 
-For each seed it trains the ``music`` recipe four ways on the same split: a tanh RNN, an
+For each seed it trains the ``music`` recipe five ways on the same split: a tanh RNN, an
 LSTM and a GRU with independent Bernoulli outputs (Chung et al. 2014's setting), the
-LSTM and tanh RNN sized to the GRU's parameter count, and the GRU with the NADE output
-(the RNN-NADE of Boulanger-Lewandowski et al. 2012). ``results.json`` / ``results.md``
+LSTM and tanh RNN sized to the GRU's parameter count; the GRU with the NADE output (the
+RNN-NADE of Boulanger-Lewandowski et al. 2012, NADE of 150 hidden units) and with the
+recipe's default joint output, a GRU across the keys. ``results.json`` / ``results.md``
 hold the test NLL per run, the means over seeds and the published figures; starting the
 command again skips finished runs and resumes unfinished ones from their checkpoints.
 """
@@ -26,7 +27,8 @@ from rnnkit.train.scoring import mean_and_spread
 
 # variant -> (cell, frame output); independent variants share the GRU's parameter count
 VARIANTS = {"rnn_tanh": ("rnn_tanh", "independent"), "lstm": ("lstm", "independent"),
-            "gru": ("gru", "independent"), "gru-nade": ("gru", "nade")}
+            "gru": ("gru", "independent"), "gru-nade": ("gru", "nade"),
+            "gru-notes": ("gru", "notes")}
 # The independent-output models' training settings where they differ from the recipe's
 # (its defaults are the NADE's): measured on the JSB validation split, see docs/RECIPES.md.
 INDEPENDENT = {"model": {}, "train": {}}
@@ -44,11 +46,21 @@ class MusicSpec:
     smoke: bool = False
     extra: dict = field(default_factory=dict)  # further {"model"/"data"/"train": {...}}
 
+    @property
+    def corpus(self) -> str:
+        """The run folders' prefix: music21, jsb (a .json/.pkl split) or midi (a folder)."""
+        if self.data is None:
+            return "music21"
+        return "jsb" if Path(self.data).suffix.lower() in (".json", ".pkl", ".pickle") \
+            else "midi"
+
     def config(self, variant: str, seed: int):
         cell, output = VARIANTS[variant]
         base = registry.resolve("music", smoke=self.smoke)
         model = {"cell": cell, "frame_output": output}
         train = {"seed": seed, "threads": self.threads}
+        if output == "nade":
+            model["nade_hidden"] = 150
         if output == "independent":
             model.update(INDEPENDENT["model"])
             train.update(INDEPENDENT["train"])
@@ -83,7 +95,7 @@ def run_music(out_dir: Path, spec: MusicSpec, *, progress: bool = False, log=pri
     runs: dict[str, dict[int, Path]] = {v: {} for v in spec.variants}
     for seed in spec.seeds:
         for variant in spec.variants:
-            run_dir = out_dir / f"{variant}-seed{seed}"
+            run_dir = out_dir / f"{spec.corpus}-{variant}-seed{seed}"
             runs[variant][seed] = run_dir
             if (run_dir / "result.json").is_file():
                 log(f"{run_dir.name}: done before")

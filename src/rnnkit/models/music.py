@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from rnnkit.models.language import make_recurrent
 from rnnkit.models.sequence import length_mask
 
-OUTPUTS = ("independent", "nade")
+OUTPUTS = ("independent", "nade", "notes")
 
 
 class IndependentKeys(nn.Module):
@@ -89,6 +89,54 @@ class NadeKeys(nn.Module):
         return out
 
 
+class NoteRnnKeys(nn.Module):
+    """A GRU across the keys of a frame, low to high: its state starts from the context and
+    reads, at key d, whether key d-1 sounds and key d's embedding; a linear read-out of
+    the state (plus a per-key bias from the context) gives key d's logit. A recurrent
+    generalisation of the NADE's running sum (cf. Johnson 2017's note-axis LSTM)."""
+
+    def __init__(self, context_size: int, keys: int, hidden: int, embed: int = 16):
+        super().__init__()
+        self.keys, self.hidden = keys, hidden
+        self.key_embed = nn.Parameter(torch.randn(keys, embed) * 0.1)   # (K, E)
+        self.start = nn.Linear(context_size, hidden)
+        self.bias_v = nn.Linear(context_size, keys)
+        self.rnn = make_recurrent("gru", 1 + embed, hidden)
+        self.out = nn.Linear(hidden, 1)
+
+    def _inputs(self, previous: Tensor) -> Tensor:
+        """previous (K', N) values of the keys below -> GRU inputs (K', N, 1 + E)."""
+        emb = self.key_embed[:len(previous)].unsqueeze(1).expand(-1, previous.size(1), -1)
+        return torch.cat([previous.unsqueeze(-1), emb], -1)
+
+    def logits(self, context: Tensor, frames: Tensor) -> Tensor:
+        """Teacher-forced key logits: context (N, C), frames (N, K) -> (N, K)."""
+        previous = torch.cat([frames.new_zeros(1, len(frames)), frames.T[:-1]])  # (K, N)
+        h0 = torch.tanh(self.start(context)).unsqueeze(0)                        # (1, N, H)
+        out, _ = self.rnn(self._inputs(previous), h0)                             # (K, N, H)
+        return self.out(out).squeeze(-1).T + self.bias_v(context)                 # (N, K)
+
+    def log_prob(self, context: Tensor, frames: Tensor) -> Tensor:
+        """context (N, C), frames (N, K) in {0, 1} -> log p(frame) (N,)."""
+        logits = self.logits(context, frames)
+        return -F.binary_cross_entropy_with_logits(logits, frames, reduction="none").sum(-1)
+
+    @torch.no_grad()
+    def sample(self, context: Tensor, temperature: float, generator) -> Tensor:
+        """context (N, C) -> frames (N, K), key by key from low to high."""
+        bv = self.bias_v(context)                                       # (N, K)
+        h = torch.tanh(self.start(context)).unsqueeze(0)               # (1, N, H)
+        v = bv.new_zeros(len(bv))
+        out = torch.zeros_like(bv)
+        for d in range(self.keys):
+            x = torch.cat([v[:, None], self.key_embed[d].expand(len(v), -1)], -1)
+            y, h = self.rnn(x.unsqueeze(0), h)                          # (1, N, H)
+            logit = self.out(y[0]).squeeze(-1) + bv[:, d]
+            v = torch.bernoulli(torch.sigmoid(logit / temperature), generator=generator)
+            out[:, d] = v
+        return out
+
+
 class PianoRollModel(nn.Module):
     """Frame RNN + per-frame output over K keys.
 
@@ -109,7 +157,8 @@ class PianoRollModel(nn.Module):
                                   recurrent_init=recurrent_init, forget_bias=forget_bias)
         self.drop, self.in_drop = nn.Dropout(dropout), nn.Dropout(input_dropout)
         self.head = (IndependentKeys(hidden_size, keys) if output == "independent"
-                     else NadeKeys(hidden_size, keys, nade_hidden))
+                     else NadeKeys(hidden_size, keys, nade_hidden) if output == "nade"
+                     else NoteRnnKeys(hidden_size, keys, nade_hidden))
 
     def contexts(self, rolls: Tensor, state=None) -> tuple[Tensor, object]:
         """rolls (T, B, K) -> the context for frames 1..T+1 (T+1, B, H) and the state after
@@ -137,11 +186,11 @@ class PianoRollModel(nn.Module):
                  seed: int | None = None, batch: int = 1) -> Tensor:
         """``length`` new frames after ``prime`` (P, K) (or from the start of a piece):
         (P + length, batch, K), the prime repeated in every row."""
-        gen = torch.Generator(device=next(self.parameters()).device)
+        weight = next(self.parameters())
+        gen = torch.Generator(device=weight.device)
         gen.manual_seed(torch.seed() if seed is None else seed)
-        device = next(self.parameters()).device
-        prime = (torch.zeros(0, self.keys) if prime is None else prime).to(device)
-        prime = prime.float().unsqueeze(1).expand(-1, batch, -1)        # (P, batch, K)
+        prime = torch.zeros(0, self.keys) if prime is None else prime
+        prime = prime.to(weight).unsqueeze(1).expand(-1, batch, -1)     # (P, batch, K)
         ctx, state = self.contexts(prime)
         c = ctx[-1]                                                      # (batch, H)
         frames = [prime]

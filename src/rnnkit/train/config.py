@@ -82,9 +82,10 @@ class ModelConfig:
     tie_embeddings: bool = opt(False, "translation: share the target embedding with the "
                                "output layer")
     frame_output: str = opt("independent", "music: a Bernoulli per key, or the keys of a "
-                            "frame jointly by a NADE (RNN-NADE)",
-                            choices=("independent", "nade"))
-    nade_hidden: int = opt(150, "music: NADE hidden units", check=positive)
+                            "frame jointly: a NADE (RNN-NADE) or a GRU across the keys",
+                            choices=("independent", "nade", "notes"))
+    nade_hidden: int = opt(150, "music: hidden units of the joint output (NADE or notes GRU)",
+                           check=positive)
 
 
 @dataclass
