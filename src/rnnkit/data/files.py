@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
+import secrets
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -173,3 +175,28 @@ def _universal_newlines(text: str) -> str:
     if "\r" not in text:  # the common case, and a search is cheaper than two replaces
         return text
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def write_atomically(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
+    """Call ``write`` on a hidden file beside ``path``, fsync it, then rename it into place
+    (and fsync the folder, so the rename survives a power cut): a killed run leaves the old
+    file or the new one, never half of one. The one way rnnkit writes a file that must not
+    be lost: checkpoints, result.json, MIDI and WAV files."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")  # same file system
+    try:
+        with open(tmp, "xb") as fh:  # "x": honours the umask, unlike mkstemp's 0600
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if hasattr(os, "O_DIRECTORY"):  # POSIX only
+        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return path

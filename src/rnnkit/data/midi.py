@@ -29,7 +29,6 @@ from rnnkit.data.music import (
     _fold,
     _held_notes,
     _shift_to_c,
-    _write_atomically,
 )
 from rnnkit.errors import DataError
 
@@ -158,7 +157,7 @@ def write_midi(roll: np.ndarray, path: str | Path, *, steps_per_quarter: int = 1
         now = tick
     track.append(mido.MetaMessage("end_of_track", time=len(roll) * step - now))
     mid = mido.MidiFile(type=0, ticks_per_beat=TICKS_PER_BEAT, tracks=[track])
-    return _write_atomically(Path(path), lambda fh: mid.save(file=fh))
+    return files.write_atomically(Path(path), lambda fh: mid.save(file=fh))
 
 
 # ---- reading --------------------------------------------------------------------------------

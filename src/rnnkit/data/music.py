@@ -22,11 +22,9 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import pickle
-import secrets
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -302,7 +300,7 @@ def _save_pieces(path: Path, pieces: list[Piece], skipped: list[tuple[str, str]]
         "skipped": np.array(skipped, dtype=str).reshape(-1, 2),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(path, lambda fh: np.savez_compressed(fh, **arrays))
+    files.write_atomically(path, lambda fh: np.savez_compressed(fh, **arrays))
 
 
 def _load_pieces(path: Path) -> tuple[list[Piece], list[tuple[str, str]]] | None:
@@ -370,7 +368,7 @@ def render_wav(roll: np.ndarray, path: str | Path, *, steps_per_quarter: int = 1
     if peak > 0:
         wave *= 0.9 / peak
     path = Path(path)
-    return _write_atomically(
+    return files.write_atomically(
         path, lambda fh: sf.write(fh, wave, sample_rate, subtype="PCM_16", format="WAV"))
 
 
@@ -380,17 +378,3 @@ def _check_positive(name: str, value: float, integer: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:
         raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}, "
                          f"got {value!r}")
-
-
-def _write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> Path:
-    """Call ``write`` on a hidden file beside ``path``, then rename it into place: a killed
-    run leaves the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")  # same file system
-    try:
-        with open(tmp, "xb") as fh:  # "x": honours the umask, unlike mkstemp's 0600
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path

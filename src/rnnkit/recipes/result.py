@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import platform
 import subprocess
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from rnnkit.data.files import write_atomically
 from rnnkit.train.config import RunConfig, to_toml
 
 OPS = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b,
@@ -121,9 +121,8 @@ def write_result(path: Path, cfg: RunConfig, fit, *, metrics: dict[str, float],
         "cpu_s": cpu_s,
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(result, indent=1, default=_plain) + "\n")
-    os.replace(tmp, path)
+    text = json.dumps(result, indent=1, default=_plain) + "\n"
+    write_atomically(path, lambda fh: fh.write(text.encode()))
     return result
 
 

@@ -21,7 +21,6 @@ the final name, so a crash or a second Ctrl-C mid-write never damages an existin
 
 from __future__ import annotations
 
-import os
 import random
 import re
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rnnkit.data.files import write_atomically
 from rnnkit.errors import CheckpointError
 
 FORMAT = "rnnkit-checkpoint/1"
@@ -50,22 +50,7 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
 
 def save_atomic(payload: dict, path: Path) -> None:
     """Write ``payload`` to ``path`` so that ``path`` is either the old or the new file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    # fsync the folder so the rename itself survives a power cut (POSIX only).
-    if hasattr(os, "O_DIRECTORY"):
-        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    write_atomically(path, lambda fh: torch.save(payload, fh))
 
 
 def prune(run_dir: Path, keep_last: int) -> None:
