@@ -24,11 +24,11 @@ from rnnkit.data.music import (
     KEYS,
     LOW,
     Piece,
-    _check_positive,
-    _check_roll,
-    _fold,
-    _held_notes,
-    _shift_to_c,
+    check_positive,
+    check_roll,
+    fold_pitch,
+    held_notes,
+    shift_to_c,
 )
 from rnnkit.errors import DataError
 
@@ -63,7 +63,7 @@ def read_midi(path: str | Path, *, steps_per_quarter: int = 1,
 
     DataError (one line, naming the file): missing, empty, not MIDI, damaged, or no notes.
     """
-    _check_positive("steps_per_quarter", steps_per_quarter, integer=True)
+    check_positive("steps_per_quarter", steps_per_quarter, integer=True)
     if transpose not in ("none", "c"):
         raise ValueError(f"transpose must be 'none' or 'c', got {transpose!r}")
     path = Path(path)
@@ -73,7 +73,7 @@ def read_midi(path: str | Path, *, steps_per_quarter: int = 1,
         raise DataError(f"{path}: no notes (only drums or empty tracks)")
     shift = 0
     if transpose == "c":
-        shift = _shift_to_c(_tonic(key) if key else _estimate_tonic(notes))
+        shift = shift_to_c(_tonic(key) if key else _estimate_tonic(notes))
     return Piece(path.stem, _quantise(notes, end, mid.ticks_per_beat, steps_per_quarter, shift),
                  shift)
 
@@ -132,9 +132,9 @@ def write_midi(roll: np.ndarray, path: str | Path, *, steps_per_quarter: int = 1
     """
     import mido
 
-    roll = _check_roll(roll)
-    _check_positive("steps_per_quarter", steps_per_quarter, integer=True)
-    _check_positive("bpm", bpm)
+    roll = check_roll(roll)
+    check_positive("steps_per_quarter", steps_per_quarter, integer=True)
+    check_positive("bpm", bpm)
     if TICKS_PER_BEAT % steps_per_quarter:
         raise ValueError(f"steps_per_quarter must divide {TICKS_PER_BEAT}, "
                          f"got {steps_per_quarter}")
@@ -146,7 +146,7 @@ def write_midi(roll: np.ndarray, path: str | Path, *, steps_per_quarter: int = 1
         raise ValueError(f"bpm must be at least 3.6, got {bpm}")
     step = TICKS_PER_BEAT // steps_per_quarter  # ticks per frame
     events = []  # (tick, 0 for off / 1 for on, pitch): offs first where they meet ons
-    for key, first, stop in _held_notes(roll):
+    for key, first, stop in held_notes(roll):
         events += [(first * step, 1, LOW + key), (stop * step, 0, LOW + key)]
     track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=tempo),
                             mido.Message("program_change", program=program)])
@@ -219,7 +219,7 @@ def _quantise(notes: list[Note], end: int, ticks_per_beat: int, steps_per_quarte
         if first >= after:  # sounds at no onset: keep it on the step where it starts
             first = start * spq // tpb
             after = first + 1
-        spans.append((first, after, _fold(pitch + shift) - LOW))
+        spans.append((first, after, fold_pitch(pitch + shift) - LOW))
         steps = max(steps, after)
     roll = np.zeros((steps, KEYS), np.uint8)  # (T, KEYS)
     for first, after, k in spans:

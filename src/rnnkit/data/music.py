@@ -80,19 +80,19 @@ def frames_to_roll(frames: Sequence[Sequence[int]], name: str = "") -> np.ndarra
 def roll_to_frames(roll: np.ndarray) -> list[list[int]]:
     """Roll (T, KEYS) -> T lists of MIDI pitches, each sorted; the inverse of
     ``frames_to_roll``."""
-    roll = _check_roll(roll)
+    roll = check_roll(roll)
     return [[LOW + int(k) for k in np.flatnonzero(row)] for row in roll]
 
 
 def transpose_roll(roll: np.ndarray, semitones: int) -> np.ndarray:
     """Roll (T, KEYS) shifted by ``semitones`` along the key axis (data augmentation);
     keys shifted past either end are folded back in by octaves, so no note is lost."""
-    roll = _check_roll(roll)
+    roll = check_roll(roll)
     if int(semitones) != semitones:
         raise ValueError(f"semitones must be a whole number, got {semitones!r}")
     out = np.zeros_like(roll)  # (T, KEYS)
     for k in range(KEYS):
-        out[:, _fold(LOW + k + int(semitones)) - LOW] |= roll[:, k]
+        out[:, fold_pitch(LOW + k + int(semitones)) - LOW] |= roll[:, k]
     return out
 
 
@@ -107,7 +107,7 @@ def _key(p: object, at: str) -> int:
     return int(p) - LOW
 
 
-def _fold(pitch: int) -> int:
+def fold_pitch(pitch: int) -> int:
     """A MIDI pitch moved by octaves into LOW..HIGH."""
     while pitch < LOW:
         pitch += 12
@@ -116,12 +116,12 @@ def _fold(pitch: int) -> int:
     return pitch
 
 
-def _shift_to_c(tonic: int) -> int:
+def shift_to_c(tonic: int) -> int:
     """The shift in -6..+5 semitones that takes pitch class ``tonic`` to C."""
     return (6 - tonic) % 12 - 6
 
 
-def _check_roll(roll: np.ndarray) -> np.ndarray:
+def check_roll(roll: np.ndarray) -> np.ndarray:
     """A user's roll as (T, KEYS) uint8; ValueError on another shape or values not 0/1."""
     roll = np.asarray(roll)
     if roll.ndim != 2 or roll.shape[1] != KEYS:
@@ -131,7 +131,7 @@ def _check_roll(roll: np.ndarray) -> np.ndarray:
     return roll.astype(np.uint8)
 
 
-def _held_notes(roll: np.ndarray) -> list[tuple[int, int, int]]:
+def held_notes(roll: np.ndarray) -> list[tuple[int, int, int]]:
     """(key, first frame, frame after the last) of each run of a key held over consecutive
     frames, ordered by key then time: the notes of the roll (T, KEYS) under the benchmark's
     convention that a held key is one note."""
@@ -279,14 +279,14 @@ def _chorale_roll(score) -> np.ndarray:
     if len(others) < len(score.parts):
         for part in others:
             score.remove(part)
-    shift = _shift_to_c(score.analyze("key").tonic.pitchClass)
+    shift = shift_to_c(score.analyze("key").tonic.pitchClass)
     notes = score.stripTies().flatten().notes  # notes and chords, ties merged
     roll = np.zeros((math.ceil(score.highestTime), KEYS), np.uint8)  # (T, KEYS)
     for n in notes:
         start = float(n.offset)
         steps = slice(math.ceil(start), math.ceil(start + float(n.quarterLength)))
         for p in n.pitches:
-            roll[steps, _fold(p.midi + shift) - LOW] = 1
+            roll[steps, fold_pitch(p.midi + shift) - LOW] = 1
     return roll
 
 
@@ -348,13 +348,13 @@ def render_wav(roll: np.ndarray, path: str | Path, *, steps_per_quarter: int = 1
     click; the mix is scaled to a peak of 0.9. Written atomically."""
     import soundfile as sf
 
-    roll = _check_roll(roll)
-    _check_positive("steps_per_quarter", steps_per_quarter, integer=True)
-    _check_positive("bpm", bpm)
-    _check_positive("sample_rate", sample_rate, integer=True)
+    roll = check_roll(roll)
+    check_positive("steps_per_quarter", steps_per_quarter, integer=True)
+    check_positive("bpm", bpm)
+    check_positive("sample_rate", sample_rate, integer=True)
     step = 60.0 / bpm / steps_per_quarter  # seconds per frame
     wave = np.zeros(round(len(roll) * step * sample_rate))  # (N,)
-    for key, first, stop in _held_notes(roll):
+    for key, first, stop in held_notes(roll):
         a, b = round(first * step * sample_rate), round(stop * step * sample_rate)
         t = np.arange(b - a) / sample_rate  # (n,) seconds into the note
         f0 = 440.0 * 2 ** ((LOW + key - 69) / 12)
@@ -372,7 +372,7 @@ def render_wav(roll: np.ndarray, path: str | Path, *, steps_per_quarter: int = 1
         path, lambda fh: sf.write(fh, wave, sample_rate, subtype="PCM_16", format="WAV"))
 
 
-def _check_positive(name: str, value: float, integer: bool = False) -> None:
+def check_positive(name: str, value: float, integer: bool = False) -> None:
     """ValueError naming the argument where ``value`` is not a positive number (integer)."""
     kinds = int if integer else int | float
     if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:
