@@ -92,6 +92,17 @@ def test_sample_bad_options_are_one_line_errors(trained, capsys, tmp_path, monke
     assert code != 0 and says in err and len(err.strip().splitlines()) == 1
 
 
+def test_eval_scores_a_jsb_file_and_a_midi_file(trained, capsys):
+    run, root = trained
+    result = json.loads((run / "result.json").read_text())
+    code, stdout, _ = run_cli(["eval", run, "--data", root / "jsb.json"], capsys)
+    assert code == 0 and "its test split, 3 pieces" in stdout
+    assert f"NLL {result['metrics']['test_nll']:.4f} nats per frame" in stdout
+    write_midi(read_midi(run / "sample-1.mid").roll, root / "one.mid")
+    code, stdout, _ = run_cli(["eval", run, "--data", root / "one.mid"], capsys)
+    assert code == 0 and "a MIDI file, 1 pieces, 64 frames" in stdout
+
+
 def test_text_field_refuses_a_music_run(trained, capsys):
     run, _ = trained
     code, _, err = run_cli(["sample", "text", run], capsys)

@@ -10,6 +10,8 @@
   annotation beside it).
 * translation models: BLEU and chrF (sacrebleu, beam search) on a tab-separated file of
   sentence pairs.
+* music models: negative log-likelihood per frame (nats, summed over the 88 keys) on a
+  JSB-format file's test split or on every piece of a folder of MIDI files.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ def add_parser(sub) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", metavar="RUN_OR_CKPT", help="run folder or checkpoint file")
     p.add_argument("--data", required=True, metavar="FILE_OR_FOLDER",
-                   help="UTF-8 text (language models) or a labelled file (classifiers)")
+                   help="UTF-8 text (language models), a labelled file (classifiers), "
+                        "pairs.tsv (translation), MIDI or JSB files (music)")
     p.add_argument("--batch-size", type=int, default=32, help="parallel streams / "
                    "sequences per batch [32]")
     p.add_argument("--seq-len", type=int, default=100, help="LM window length [100]")
@@ -45,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         return run_lm(args, run)
     if run.kind == "translator":
         return run_translation(args)
+    if run.kind == "music":
+        return run_music(args, run)
     return run_labelled(args, run)
 
 
@@ -64,6 +69,19 @@ def run_translation(args: argparse.Namespace) -> int:
     print(f"{args.data}: {len(hyps):,} pairs translated with {run.file} (beam {BEAM})")
     print(f"  BLEU {s['bleu']:.2f}  chrF {s['chrf']:.2f}")
     print(f"  {s['bleu_signature']}\n  {s['chrf_signature']}")
+    return 0
+
+
+def run_music(args: argparse.Namespace, run) -> int:
+    """NLL per frame of a music model on a JSB file's test split or a MIDI folder."""
+    from rnnkit.recipes.music.compose import pieces_to_score, set_nll
+
+    pieces, which = pieces_to_score(args.data, run.config)
+    nll = set_nll(run.model, pieces, next(run.model.parameters()).device, args.batch_size)
+    frames = sum(len(p.roll) for p in pieces)
+    print(f"{args.data}: {which}, {len(pieces):,} pieces, {frames:,} frames scored with "
+          f"{run.file}")
+    print(f"  NLL {nll:.4f} nats per frame")
     return 0
 
 

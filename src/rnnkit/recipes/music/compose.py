@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from rnnkit.data.midi import read_midi_folder
+from rnnkit.data.midi import MIDI_EXTENSIONS, read_midi, read_midi_folder
 from rnnkit.data.music import (
     KEYS,
     Piece,
@@ -113,6 +113,24 @@ def load_pieces(cfg: RunConfig) -> tuple[list[Piece], list[Piece], list[Piece], 
         raise ConfigError(f"--data {where}: expected a folder of MIDI files, a JSB .json or a "
                           ".pkl/.pickle file")
     return splits["train"], splits["valid"], splits["test"], f"JSB split from {path.name}"
+
+
+def pieces_to_score(path: str | Path, cfg: RunConfig) -> tuple[list[Piece], str]:
+    """What ``rnnkit eval`` scores: a JSB file's test split, or every piece of a MIDI
+    folder or file (read on the run's grid and transposition), and one line saying which."""
+    path = Path(path)
+    grid, transpose = cfg.data.steps_per_quarter, cfg.data.transpose
+    if path.suffix.lower() in MIDI_EXTENSIONS:
+        return [read_midi(path, steps_per_quarter=grid, transpose=transpose)], "a MIDI file"
+    if path.is_dir():
+        pieces, skipped = read_midi_folder(path, steps_per_quarter=grid, transpose=transpose)
+        return pieces, (f"{len(pieces)} MIDI files"
+                        + (f" ({len(skipped)} unreadable skipped)" if skipped else ""))
+    if path.suffix.lower() in (".json", ".pkl", ".pickle"):
+        reader = read_jsb_json if path.suffix.lower() == ".json" else read_jsb_pickle
+        return reader(path)["test"], "its test split"
+    raise ConfigError(f"--data {path}: expected a MIDI file or folder, a JSB .json or a "
+                      ".pkl/.pickle file")
 
 
 def as_tensor(piece: Piece) -> torch.Tensor:
