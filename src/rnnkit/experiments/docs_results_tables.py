@@ -425,7 +425,8 @@ def t_music(R):
         s = mean_and_spread([r["metrics"]["test_nll"] for r in recs])
         name, output = MUSIC_NAMES[variant]
         ref = [f"{nll:.2f} ({src})" for kind, model, nll, src in PUBLISHED
-               if corpus == "jsb" and kind == output
+               if corpus == "jsb" and kind == ("independent" if output == "independent"
+                                               else "nade")
                and (output != "independent" or model == name)]
         rows.append([MUSIC_CORPORA[corpus], name, output, f"**{s['mean']:.3f}** ± "
                      f"{s['std']:.3f}", str(s["n"]), "; ".join(ref) or "-",
