@@ -1,0 +1,201 @@
+"""Handwriting generation: a mixture-density RNN over pen offsets that writes a requested
+character (Graves 2013, "Generating sequences with recurrent neural networks", sec. 4,
+here conditioned on one character per drawing instead of sec. 5's soft window over text).
+
+A drawing is (T, 3) points ``(dx, dy, pen)`` (``rnnkit.data.strokes.to_offsets``: offsets
+from the previous point, the first from the origin; pen = 1 on a stroke's last point). The
+model predicts point t from points < t and the character:
+
+    x_t = [point_{t-1} ; embed(char)]             point_{-1} = (0, 0, 0) starts a drawing
+    h^1_t = layer_1(x_t, h^1_{t-1})
+    h^n_t = layer_n([x_t ; h^{n-1}_t], h^n_{t-1})               n = 2..N   (skip connections,
+    y_t = MixtureHead([h^1_t ; ... ; h^N_t])                     Graves eqs. 1-3 and 15)
+
+so every layer sees the input besides the layer below, and the head reads all layers
+(one Linear over the concatenation = Graves' sum of per-layer output weights). Each layer
+is its own single-layer ``make_recurrent`` stack, since rnnkit's stacked layers feed a
+layer only from the one below.
+
+Where a drawing ends is learnt, not fixed: the head has a 4th Bernoulli, "this is the
+drawing's last point" (``stop_logit``, target 1 at t = length - 1), trained with the rest
+of the likelihood; sampling stops the drawing when it fires (or at ``max_points``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.models.language import make_recurrent
+from rnnkit.models.mixture import MixtureHead, MixtureParams, mixture_nll, sample_point
+from rnnkit.models.sequence import length_mask
+
+
+class StrokeWriter(nn.Module):
+    """p(point_t | points_<t, char) for pen-offset drawings of single characters.
+
+    Args:
+        num_chars: number of character classes (a learned embedding conditions every step),
+            or None for an unconditional model.
+        cell, hidden_size, num_layers, backend: each recurrent layer (``make_recurrent``);
+            Graves uses 3 LSTM layers of 400 units, the default 256 suits single characters.
+        dropout: on each layer's output (to the next layer and the head), never on the state.
+        components: M bivariate normals in the mixture (Graves: 20).
+        char_embed: width of the character embedding.
+    Inputs: points (T, B, 3), chars (B,) int64 or None, lengths (B,) or None (all T).
+    Outputs: ``forward`` -> MixtureParams over (T, B) with a stop logit.
+    """
+
+    def __init__(self, num_chars: int | None, cell: str = "lstm", hidden_size: int = 256,
+                 num_layers: int = 3, dropout: float = 0.0, components: int = 20,
+                 char_embed: int = 32, backend: str = "auto"):
+        super().__init__()
+        if num_chars is not None and num_chars < 1:
+            raise ValueError(f"num_chars must be >= 1 or None (unconditional), got {num_chars}")
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        self.num_chars = num_chars
+        self.embed = nn.Embedding(num_chars, char_embed) if num_chars is not None else None
+        in_size = 3 + (char_embed if num_chars is not None else 0)
+        self.layers = nn.ModuleList(
+            make_recurrent(cell, in_size + (hidden_size if k else 0), hidden_size,
+                           backend=backend)
+            for k in range(num_layers))
+        self.drop = nn.Dropout(dropout)
+        self.head = MixtureHead(num_layers * hidden_size, components, stop=True)
+
+    # ---- the network -----------------------------------------------------------------------
+
+    def _check(self, points: Tensor, chars: Tensor | None) -> None:
+        if points.dim() != 3 or points.size(-1) != 3:
+            raise ValueError(f"expected points (T, B, 3) (dx, dy, pen), got "
+                             f"{tuple(points.shape)}")
+        self._check_chars(chars, points.size(1))
+
+    def _check_chars(self, chars: Tensor | None, B: int) -> None:
+        if self.num_chars is None:
+            if chars is not None:
+                raise ValueError("this StrokeWriter is unconditional (num_chars=None): "
+                                 "pass chars=None")
+            return
+        if chars is None or chars.shape != (B,):
+            got = None if chars is None else tuple(chars.shape)
+            raise ValueError(f"expected chars ({B},) character ids, got {got}")
+
+    def _inputs(self, previous: Tensor, chars: Tensor | None) -> Tensor:
+        """previous points (T, B, 3) -> layer input x (T, B, 3 + E)."""
+        if self.embed is None:
+            return previous
+        e = self.embed(chars)                                             # (B, E)
+        return torch.cat([previous, e.expand(len(previous), -1, -1)], -1)  # (T, B, 3 + E)
+
+    def _run(self, x: Tensor, state: list | None, lengths: Tensor | None
+             ) -> tuple[Tensor, list]:
+        """x (T, B, I) -> all layers' outputs (T, B, N*H) and each layer's final state."""
+        state = state or [None] * len(self.layers)
+        outs, new_state, below = [], [], None
+        for layer, s in zip(self.layers, state, strict=True):
+            inp = x if below is None else torch.cat([x, below], -1)  # (T, B, I [+ H])
+            out, s = layer(inp, s, lengths=lengths)                   # (T, B, H)
+            below = self.drop(out)
+            outs.append(below)
+            new_state.append(s)
+        return torch.cat(outs, -1), new_state                         # (T, B, N*H)
+
+    def forward(self, points: Tensor, chars: Tensor | None = None,
+                lengths: Tensor | None = None) -> MixtureParams:
+        """Teacher forcing: the distribution of point t given points < t, over (T, B).
+        The input is ``points`` shifted right by one behind a zero start point (as in
+        ``models.music``'s ``contexts``); steps at or past ``lengths`` are padding."""
+        self._check(points, chars)
+        start = points.new_zeros(1, *points.shape[1:])
+        previous = torch.cat([start, points[:-1]])                    # (T, B, 3)
+        if lengths is not None:
+            lengths = lengths.to(points.device)
+        h, _ = self._run(self._inputs(previous, chars), None, lengths)  # (T, B, N*H)
+        return self.head(h)
+
+    def step(self, previous: Tensor, chars: Tensor | None = None, state: list | None = None,
+             bias: float = 0.0) -> tuple[MixtureParams, list]:
+        """One step with carried state: the previous point (B, 3) (zeros at the start of a
+        drawing, with ``state=None``) -> the next point's distribution over (B,), and the
+        state after reading ``previous``."""
+        h, state = self._run(self._inputs(previous.unsqueeze(0), chars), state, None)
+        return self.head(h[0], bias), state                           # h: (1, B, N*H)
+
+    # ---- likelihood --------------------------------------------------------------------------
+
+    def point_nll(self, points: Tensor, chars: Tensor | None = None,
+                  lengths: Tensor | None = None) -> Tensor:
+        """-log p(point_t | points_<t, char) (T, B) in nats, including the stop channel
+        (1 at each drawing's last point); 0 at padded steps."""
+        T, B = points.shape[:2]
+        params = self(points, chars, lengths)
+        lengths = (torch.full((B,), T, device=points.device) if lengths is None
+                   else lengths.to(points.device))
+        steps = torch.arange(T, device=points.device)[:, None]           # (T, 1)
+        stop = (steps == lengths[None, :] - 1).to(points.dtype)          # (T, B)
+        mask = length_mask(lengths, T).T                                  # (T, B)
+        target = torch.cat([points, stop.unsqueeze(-1)], -1)             # (T, B, 4)
+        out = points.new_zeros(T, B)
+        out[mask] = mixture_nll(params.index(mask), target[mask])
+        return out
+
+    def nll(self, points: Tensor, chars: Tensor | None = None,
+            lengths: Tensor | None = None) -> tuple[Tensor, int]:
+        """Summed negative log-likelihood over the valid points and their count; the
+        benchmark figure is the sum over a set divided by its count (nats per point)."""
+        count = points.size(0) * points.size(1) if lengths is None else int(lengths.sum())
+        return self.point_nll(points, chars, lengths).sum(), count
+
+    # ---- sampling ----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def generate(self, chars: Tensor | None, max_points: int = 400, bias: float = 0.0,
+                 temperature: float = 1.0, seed: int | None = None, batch: int = 1
+                 ) -> list[Tensor]:
+        """One drawing per character of ``chars`` (B,) (``batch`` drawings when the model is
+        unconditional and chars is None): a list of (T_i, 3) (dx, dy, pen) tensors.
+
+        Points are sampled one at a time (``sample_point``) and fed back; a drawing ends at
+        the point whose stop bit fires, or after ``max_points``. Its last point gets pen = 1
+        so that, as in the data, every stroke is terminated. ``bias`` (Graves eqs. 61-62)
+        and ``temperature`` sharpen or flatten the mixture; the same ``seed`` gives the same
+        drawings. Runs in eval mode (no dropout), restoring the caller's mode after.
+        """
+        if max_points < 1:
+            raise ValueError(f"max_points must be >= 1, got {max_points}")
+        B = batch if chars is None else len(chars)
+        self._check_chars(chars, B)
+        weight = next(self.parameters())
+        gen = torch.Generator(device=weight.device)
+        if seed is None:
+            gen.seed()                       # non-deterministic, leaves torch's global RNG
+        else:
+            gen.manual_seed(seed)
+        if chars is not None:
+            chars = chars.to(weight.device)
+        was_training = self.training
+        self.eval()
+        try:
+            previous = weight.new_zeros(B, 3)                            # (B, 3) start point
+            state, points = None, []
+            length = torch.full((B,), max_points, dtype=torch.long)
+            for t in range(max_points):
+                params, state = self.step(previous, chars, state, bias)
+                x = sample_point(params, gen, temperature)               # (B, 4)
+                points.append(x[:, :3])
+                fired = (x[:, 3] > 0.5).cpu() & (length == max_points)
+                length[fired] = t + 1
+                if (length <= t + 1).all():
+                    break
+                previous = x[:, :3]
+        finally:
+            self.train(was_training)
+        drawn = torch.stack(points)                                      # (T, B, 3)
+        out = []
+        for b, n in enumerate(length.tolist()):
+            d = drawn[:n, b].clone()                                     # (T_b, 3)
+            d[-1, 2] = 1.0
+            out.append(d)
+        return out
