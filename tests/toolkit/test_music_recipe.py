@@ -96,11 +96,11 @@ def test_eval_scores_a_jsb_file_and_a_midi_file(trained, capsys):
     run, root = trained
     result = json.loads((run / "result.json").read_text())
     code, stdout, _ = run_cli(["eval", run, "--data", root / "jsb.json"], capsys)
-    assert code == 0 and "its test split, 3 pieces" in stdout
+    assert code == 0 and "JSB split from jsb.json, test split: 3 pieces" in stdout
     assert f"NLL {result['metrics']['test_nll']:.4f} nats per frame" in stdout
     write_midi(read_midi(run / "sample-1.mid").roll, root / "one.mid")
     code, stdout, _ = run_cli(["eval", run, "--data", root / "one.mid"], capsys)
-    assert code == 0 and "a MIDI file, 1 pieces, 64 frames" in stdout
+    assert code == 0 and "one.mid: 1 pieces, 64 frames" in stdout
 
 
 def test_text_field_refuses_a_music_run(trained, capsys):
@@ -130,7 +130,10 @@ def test_bad_data_argument(tmp_path, capsys):
     bad.write_text("C E G")
     code, _, err = run_cli(["train", "music", "--smoke", "--data", bad, "--runs-dir",
                             tmp_path / "runs", "--no-progress"], capsys)
-    assert code != 0 and "expected a folder of MIDI files" in err
+    assert code != 0 and "expected a MIDI file or folder" in err
+    code, _, err = run_cli(["train", "music", "--smoke", "--data", tmp_path / "nowhere",
+                            "--runs-dir", tmp_path / "runs", "--no-progress"], capsys)
+    assert code != 0 and "nowhere: no such file or folder" in err
 
 
 def test_music21_default_corpus(tmp_path, capsys, monkeypatch):

@@ -79,8 +79,7 @@ def run_music(args: argparse.Namespace, run) -> int:
     pieces, which = pieces_to_score(args.data, run.config)
     nll = set_nll(run.model, pieces, next(run.model.parameters()).device, args.batch_size)
     frames = sum(len(p.roll) for p in pieces)
-    print(f"{args.data}: {which}, {len(pieces):,} pieces, {frames:,} frames scored with "
-          f"{run.file}")
+    print(f"{which}: {len(pieces):,} pieces, {frames:,} frames scored with {run.file}")
     print(f"  NLL {nll:.4f} nats per frame")
     return 0
 

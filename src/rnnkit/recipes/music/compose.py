@@ -92,51 +92,51 @@ SMOKE = {
 }
 
 
-def load_pieces(cfg: RunConfig) -> tuple[list[Piece], list[Piece], list[Piece], str]:
-    """(train, valid, test, one line saying where they come from)."""
-    where = cfg.data.data
-    if where is None:
-        pieces = chorales_music21()
-        return (*split_pieces(pieces, *SPLIT, seed=SPLIT_SEED),
-                f"music21's Bach chorales ({len(pieces)}), our split (seed {SPLIT_SEED})")
-    path = Path(where)
-    if path.is_dir():
-        pieces, skipped = read_midi_folder(path, steps_per_quarter=cfg.data.steps_per_quarter,
-                                           transpose=cfg.data.transpose)
-        if len(pieces) < 3:
-            raise DataError(f"{path}: {len(pieces)} readable MIDI files; at least 3 are "
-                            "needed (train, valid, test)")
-        bad = "".join(f"; skipped {name} ({why})" for name, why in skipped)
-        return (*split_pieces(pieces, *SPLIT, seed=SPLIT_SEED),
-                f"{len(pieces)} MIDI files from {path}, {cfg.data.steps_per_quarter} steps "
-                f"per quarter, transpose {cfg.data.transpose}{bad}")
+def read_music(path: str | Path, cfg: RunConfig) -> tuple[dict | list[Piece], str]:
+    """A JSB file's splits ({"train"|"valid"|"test": pieces}), or the pieces of a MIDI
+    file or folder (read on the config's grid and transposition); and a line saying what."""
+    path = Path(path)
+    grid, transpose = cfg.data.steps_per_quarter, cfg.data.transpose
     suffix = path.suffix.lower()
     if suffix == ".json":
-        splits = read_jsb_json(path)
-    elif suffix in (".pkl", ".pickle"):
-        splits = read_jsb_pickle(path)
+        return read_jsb_json(path), f"JSB split from {path.name}"
+    if suffix in (".pkl", ".pickle"):
+        return read_jsb_pickle(path), f"JSB split from {path.name}"
+    if suffix in MIDI_EXTENSIONS:
+        return [read_midi(path, steps_per_quarter=grid, transpose=transpose)], path.name
+    if path.is_dir():
+        pieces, skipped = read_midi_folder(path, steps_per_quarter=grid, transpose=transpose)
+        bad = "".join(f"; skipped {name} ({why})" for name, why in skipped)
+        return pieces, (f"{len(pieces)} MIDI files from {path}, {grid} steps per quarter, "
+                        f"transpose {transpose}{bad}")
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    raise ConfigError(f"--data {path}: expected a MIDI file or folder, a JSB .json or a "
+                      ".pkl/.pickle file")
+
+
+def load_pieces(cfg: RunConfig) -> tuple[list[Piece], list[Piece], list[Piece], str]:
+    """(train, valid, test, one line saying where they come from): a JSB file's own split,
+    else our seeded split of music21's chorales or of the user's MIDI files."""
+    if cfg.data.data is None:
+        pieces = chorales_music21()
+        source = f"music21's Bach chorales ({len(pieces)}), our split (seed {SPLIT_SEED})"
     else:
-        raise ConfigError(f"--data {where}: expected a folder of MIDI files, a JSB .json or a "
-                          ".pkl/.pickle file")
-    return splits["train"], splits["valid"], splits["test"], f"JSB split from {path.name}"
+        pieces, source = read_music(cfg.data.data, cfg)
+        if isinstance(pieces, dict):
+            return pieces["train"], pieces["valid"], pieces["test"], source
+        if len(pieces) < 3:
+            raise DataError(f"{cfg.data.data}: {len(pieces)} readable MIDI files; at least 3 "
+                            "are needed (train, valid, test)")
+    return (*split_pieces(pieces, *SPLIT, seed=SPLIT_SEED), source)
 
 
 def pieces_to_score(path: str | Path, cfg: RunConfig) -> tuple[list[Piece], str]:
-    """What ``rnnkit eval`` scores: a JSB file's test split, or every piece of a MIDI
-    folder or file (read on the run's grid and transposition), and one line saying which."""
-    path = Path(path)
-    grid, transpose = cfg.data.steps_per_quarter, cfg.data.transpose
-    if path.suffix.lower() in MIDI_EXTENSIONS:
-        return [read_midi(path, steps_per_quarter=grid, transpose=transpose)], "a MIDI file"
-    if path.is_dir():
-        pieces, skipped = read_midi_folder(path, steps_per_quarter=grid, transpose=transpose)
-        return pieces, (f"{len(pieces)} MIDI files"
-                        + (f" ({len(skipped)} unreadable skipped)" if skipped else ""))
-    if path.suffix.lower() in (".json", ".pkl", ".pickle"):
-        reader = read_jsb_json if path.suffix.lower() == ".json" else read_jsb_pickle
-        return reader(path)["test"], "its test split"
-    raise ConfigError(f"--data {path}: expected a MIDI file or folder, a JSB .json or a "
-                      ".pkl/.pickle file")
+    """What ``rnnkit eval`` scores: a JSB file's test split, or every piece of a MIDI file
+    or folder; and a line saying which."""
+    pieces, source = read_music(path, cfg)
+    return (pieces["test"], f"{source}, test split") if isinstance(pieces, dict) \
+        else (pieces, source)
 
 
 def as_tensor(piece: Piece) -> torch.Tensor:
