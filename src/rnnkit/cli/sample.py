@@ -2,10 +2,12 @@
 
     rnnkit sample runs/charlm --prime "ROMEO:"        # text, streamed to the terminal
     rnnkit sample music runs/music -o tune.mid --wav tune.wav --prime theme.mid
+    rnnkit sample handwriting runs/handwriting --text "水火山" -o out.svg --bias 1
 
-The field (``text`` or ``music``) may be left out: the checkpoint says what it is; given,
-it must match. Needs only the checkpoint (it holds the config and vocabulary). A run
-folder means its best.pt (best validation loss), else its newest checkpoint.
+The field (``text``, ``music`` or ``handwriting``) may be left out: the checkpoint says
+what it is; given, it must match. Needs only the checkpoint (it holds the config and
+vocabulary). A run folder means its best.pt (best validation loss), else its newest
+checkpoint.
 """
 
 from __future__ import annotations
@@ -15,31 +17,44 @@ import sys
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("sample", help="generate text from a trained model",
+    p = sub.add_parser("sample", help="generate text, music or handwriting from a trained "
+                       "model",
                        description=__doc__.replace("``", "`"))
     p.add_argument("what", nargs="+", metavar="[FIELD] RUN_OR_CKPT",
-                   help="optional field (text, music), then a run folder or checkpoint file")
+                   help="optional field (text, music, handwriting), then a run folder or "
+                        "checkpoint file")
     p.add_argument("--prime", default=None,
                    help="text: text to start from (default: a newline); music: a MIDI file "
                         "to continue")
     p.add_argument("--length", type=int, default=None,
-                   help="tokens (text, 500) or frames (music, 64) to generate")
+                   help="tokens (text, 500) or frames (music, 64) to generate; handwriting: "
+                        "most points per character [the model's]")
     p.add_argument("--temperature", type=float, default=None,
                    help="text: softmax temperature, 0 = greedy [0.8]; music: key "
-                        "probabilities sharpened (<1) or flattened (>1) [1.0]")
+                        "probabilities sharpened (<1) or flattened (>1) [1.0]; handwriting: "
+                        "mixture temperature [1.0]")
     p.add_argument("--top-k", type=int, default=None, help="sample from the k likeliest")
     p.add_argument("--top-p", type=float, default=None,
                    help="sample from the smallest set with this much probability")
     p.add_argument("--seed", type=int, default=None, help="seed for repeatable samples")
     p.add_argument("-o", "--output", default=None,
                    help="music: the MIDI file to write [sample.mid]; a piano-roll PNG is "
-                        "written beside it")
+                        "written beside it; handwriting: an .svg or .png file "
+                        "[handwriting.svg]")
     p.add_argument("--wav", default=None, help="music: also render a WAV file to listen to")
+    p.add_argument("--text", default=None,
+                   help="handwriting: the characters to write, in a row (a space leaves a "
+                        "gap) [the first 5 the model knows]")
+    p.add_argument("--bias", type=float, default=None,
+                   help="handwriting: sampling bias (Graves 2013), 0 = the trained "
+                        "distribution, larger = neater and less varied [0]")
+    p.add_argument("--animate", action="store_true",
+                   help="handwriting: an SVG animation of the pen writing")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     p.set_defaults(run=run)
 
 
-FIELDS = {"text": "vocab", "music": "music"}  # field name -> checkpoint kind
+FIELDS = {"text": "vocab", "music": "music", "handwriting": "writer"}  # field -> kind
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,6 +68,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seed must be >= 0 (got {args.seed})")
     kinds = (FIELDS[args.what[0]],) if len(args.what) == 2 else tuple(FIELDS.values())
     run = load_run(args.what[-1], kinds, args.device)
+    if run.kind == "writer":
+        from rnnkit.cli.sample_handwriting import sample_handwriting
+
+        return sample_handwriting(run, args)
+    if args.text is not None or args.bias is not None or args.animate:
+        raise ConfigError("--text, --bias and --animate are for handwriting models")
     if run.kind == "music":
         from rnnkit.cli.sample_music import sample_music
 

@@ -199,3 +199,11 @@ class StrokeWriter(nn.Module):
             d[-1, 2] = 1.0
             out.append(d)
         return out
+
+
+def writer_from_spec(m, spec: dict) -> StrokeWriter:
+    """The StrokeWriter a checkpoint's ``writer`` metadata and model config describe:
+    layers from the config, the character set (``num_chars``, None = unconditional) and
+    mixture size from the spec; ``embed_size`` is the character embedding's width."""
+    return StrokeWriter(spec["num_chars"], m.cell, m.hidden_size, m.num_layers, m.dropout,
+                        spec["components"], m.embed_size, m.backend)

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from rnnkit.errors import CheckpointError, ConfigError
+from rnnkit.models.handwriting import writer_from_spec
 from rnnkit.models.language import TokenLM, count_parameters
 from rnnkit.models.music import music_model_from_spec
 from rnnkit.models.sequence import classifier_from_spec, tagger_from_spec
@@ -190,10 +191,10 @@ MODEL_KINDS: dict[str, Callable[[RunConfig, dict], nn.Module]] = {
     "tagger": lambda cfg, spec: tagger_from_spec(cfg.model, spec),
     "translator": lambda cfg, spec: translation_model_from_spec(cfg.model, spec),
     "music": lambda cfg, spec: music_model_from_spec(cfg.model, spec),
+    "writer": lambda cfg, spec: writer_from_spec(cfg.model, spec),
 }
 KIND_NAMES = {"vocab": "language-model", "classifier": "classifier", "tagger": "tagger",
-              "translator": "translation",
-              "music": "music"}
+              "translator": "translation", "music": "music", "writer": "handwriting"}
 
 
 @dataclass
@@ -201,7 +202,7 @@ class LoadedRun:
     """A trained model in eval mode with what it was trained with."""
 
     model: nn.Module
-    kind: str            # "vocab" (language model), "classifier", "tagger", "translator", "music"
+    kind: str            # a key of MODEL_KINDS ("vocab": a language model)
     spec: dict           # the checkpoint's metadata under ``kind``
     config: RunConfig
     checkpoint: dict

@@ -113,6 +113,12 @@ class DataConfig:
                          choices=("c", "none"))
     folds: int | None = opt(None, "cross-validation recipes: run only this many folds, "
                             "evenly spread (default: all)", check=positive)
+    holdout: str = opt("drawings", "handwriting: hold out drawings of the trained characters "
+                       "(the model writes a requested character) or whole characters (an "
+                       "unconditional model, scored on characters it never saw)",
+                       choices=("drawings", "characters"))
+    recogniser: str | None = opt(None, "handwriting: a trained strokes run (folder or "
+                                 "checkpoint) that reads the generated characters")
 
 
 @dataclass

@@ -1,8 +1,10 @@
-"""Handwriting: ``lasa`` (LASA motions) and ``strokes`` (characters from their strokes)."""
+"""Handwriting: ``lasa`` (LASA motions), ``strokes`` (characters from their strokes) and
+``handwriting`` (writing characters)."""
 
 from rnnkit.data import readers
+from rnnkit.recipes.base import Recipe
 from rnnkit.recipes.classify import signal_recipe
-from rnnkit.recipes.handwriting import strokes
+from rnnkit.recipes.handwriting import strokes, writer
 from rnnkit.recipes.registry import register
 from rnnkit.recipes.result import Target
 
@@ -21,4 +23,7 @@ register(
                                 "beat the 1-nearest-neighbour template (34.0%)",
                                 budget="2,000 updates", hours=0.5),
                   readers=readers.reader(readers.STROKES)),
+    Recipe("handwriting", "write characters: a mixture-density RNN conditioned on the "
+           "character; KanjiVG -> hanzi-writer-data (or --data FOLDER)",
+           writer.DEFAULTS, writer.SMOKE, writer.build, target=writer.TARGET),
 )
