@@ -38,6 +38,8 @@ LASA_EVERY = 10        # 1,000 samples -> 101 steps
 LASA_COPIES = 8        # distorted copies of each training demonstration
 CHARACTERS = 200       # strokes recipe: how many characters
 CHAR_COPIES = 24       # distorted copies of each KanjiVG drawing for training
+# Their distortions: a writer's slant, proportions and tremor, not another shape.
+CHAR_AUGMENT = {"rotate_deg": 8.0, "scale": 0.12, "shear": 0.12, "jitter": 0.01}
 
 
 def _user_strokes(root: str, spacing: float, seed: int) -> tuple[LabelledSequences, ...]:
@@ -186,7 +188,7 @@ def build_strokes(cfg: RunConfig) -> Setup:
     """Characters from their strokes: trained on distorted KanjiVG drawings, validated on
     other distortions, tested on the same characters as drawn by hanzi-writer-data (an
     independent source: another font, another tracer). Or the user's stroke folder."""
-    aug = {"rotate_deg": 8.0, "scale": 0.12, "shear": 0.12, "jitter": 0.01}
+    aug = CHAR_AUGMENT
     if cfg.data.data and not _is_char_sources(Path(cfg.data.data)):
         train, valid, test = _user_strokes(cfg.data.data, STROKE_SPACING, cfg.train.seed)
         copies, flip = CHAR_COPIES // 4, False

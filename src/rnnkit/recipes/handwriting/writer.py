@@ -58,10 +58,9 @@ from rnnkit.recipes.result import Target
 from rnnkit.train.config import RunConfig
 from rnnkit.train.task import BatchTask
 
-COPIES = 24           # distorted copies of each training drawing (as `strokes`): a single
-#                       KanjiVG drawing per character would be learnt by heart
-AUGMENT = {"rotate_deg": 8.0, "scale": 0.12, "shear": 0.12, "jitter": 0.01}  # as `strokes`:
-#                       a writer's slant, proportions and tremor, not another shape
+# Distorted copies of each training drawing, as `strokes` makes them (a single KanjiVG
+# drawing per character would be learnt by heart).
+COPIES, AUGMENT = strokes.CHAR_COPIES, strokes.CHAR_AUGMENT
 HOLDOUT_SEED = 0      # the same held-out drawings / characters in every run, whatever the seed
 CHAR_SPLIT = (0.1, 0.1)  # --holdout characters: valid, test fractions of the characters
 COMPONENTS = 20       # bivariate normals in the mixture (Graves 2013, sec. 4.2)
