@@ -18,11 +18,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rnnkit.experiments.runs import train_once
 from rnnkit.models.language import count_parameters
 from rnnkit.models.music import PianoRollModel
 from rnnkit.recipes import registry
 from rnnkit.recipes.music.compose import PUBLISHED
-from rnnkit.train import checkpoint as ckpt_io
 from rnnkit.train.scoring import mean_and_spread
 
 # variant -> (cell, frame output); independent variants share the GRU's parameter count
@@ -101,13 +101,7 @@ def run_music(out_dir: Path, spec: MusicSpec, *, progress: bool = False, log=pri
         for variant in spec.variants:
             run_dir = out_dir / f"{spec.corpus}-{variant}-seed{seed}"
             runs[variant][seed] = run_dir
-            if (run_dir / "result.json").is_file():
-                log(f"{run_dir.name}: done before")
-                continue
-            found = ckpt_io.list_checkpoints(run_dir)
-            log(f"{run_dir.name}: {'resuming from ' + found[-1].name if found else 'training'}")
-            recipe.run(spec.config(variant, seed), run_dir, progress=progress,
-                       resume_from=found[-1] if found else None)
+            train_once(recipe, spec.config(variant, seed), run_dir, progress=progress, log=log)
     results = tabulate(runs)
     (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (out_dir / "results.md").write_text(markdown(results) + "\n")

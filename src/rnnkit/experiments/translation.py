@@ -19,8 +19,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rnnkit.experiments.runs import train_once
 from rnnkit.recipes import registry
-from rnnkit.train import checkpoint as ckpt_io
 from rnnkit.train.scoring import mean_and_spread
 
 # variant name -> model overrides on top of the recipe's defaults
@@ -63,13 +63,7 @@ def run_translation(out_dir: Path, spec: TranslationSpec, *, progress: bool = Fa
         for variant in spec.variants:
             run_dir = out_dir / f"{variant}-seed{seed}"
             runs[variant][seed] = run_dir
-            if (run_dir / "result.json").is_file():
-                log(f"{run_dir.name}: done before")
-                continue
-            found = ckpt_io.list_checkpoints(run_dir)
-            log(f"{run_dir.name}: {'resuming from ' + found[-1].name if found else 'training'}")
-            recipe.run(spec.config(variant, seed), run_dir, progress=progress,
-                       resume_from=found[-1] if found else None)
+            train_once(recipe, spec.config(variant, seed), run_dir, progress=progress, log=log)
     results = compare(runs)
     (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (out_dir / "results.md").write_text(markdown(results) + "\n")
