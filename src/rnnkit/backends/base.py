@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -68,19 +69,49 @@ def refuse_double_backward(backend: str) -> None:
         )
 
 
+def capture() -> str | None:
+    """The graph capture recording this call, or None when it runs eagerly.
+
+    "torch.export": torch.export.export, which torch.onnx.export(dynamo=True), torch's
+    default exporter, runs (``onnx_exporting()`` tells them apart); "onnx-torchscript":
+    torch.onnx.export(dynamo=False), which records with torch.jit's tracer; "jit.trace".
+    """
+    if torch.compiler.is_exporting():
+        return "torch.export"
+    if torch.jit.is_tracing():
+        return "onnx-torchscript" if onnx_exporting() else "jit.trace"
+    return None
+
+
+def onnx_exporting() -> bool:
+    """Whether torch.onnx.export (either exporter) is running."""
+    # torch.onnx is imported on first use: if nobody imported it, no export runs (and
+    # importing it here would cost every forward call).
+    onnx = sys.modules.get("torch.onnx")
+    return onnx is not None and onnx.is_in_onnx_export()
+
+
+_CAPTURED_BY = {
+    "torch.export": "torch.export (also torch.onnx.export's default, dynamo=True)",
+    "onnx-torchscript": "torch.onnx.export(dynamo=False)",
+    "jit.trace": "torch.jit.trace",
+}
+
+
 def untraceable_reason(kernels: str) -> str | None:
     """Why a backend whose time loop runs outside torch's operators cannot run now, or None.
 
-    torch.jit.trace records torch operators only: a C++ extension or Triton launch would be
-    missing from the trace, which would replay its first outputs as constants.
+    Graph captures record torch operators only: a C++ extension or Triton launch would be
+    missing from a trace, which would replay its first outputs as constants, and
+    torch.export runs on fake tensors that such kernels cannot read.
     """
-    if torch.jit.is_tracing():
-        return (
-            f"torch.jit.trace cannot record the {kernels} (they are not torch operators, so "
-            "the trace would replay their outputs as constants); trace with backend='torch', "
-            "'engine' or 'reference'"
-        )
-    return None
+    how = capture()
+    if how is None:
+        return None
+    return (
+        f"{_CAPTURED_BY[how]} cannot record the {kernels} (they are not torch operators, so "
+        "the graph would miss them); backend='auto' takes one made of torch operators"
+    )
 
 
 # run_layer(mode, x, h0, c0, weights, mask, reverse, grad_norms) -> (y, h_n, c_n)

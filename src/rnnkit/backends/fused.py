@@ -5,6 +5,10 @@ torch.compile traces these kernels into its graph, where they fail in AOT autogr
 and inductor's LSTM, fail in mkldnn_rnn_layer); torch keeps torch.nn.LSTM/GRU/RNN out of
 its graphs for that reason (``torch._dynamo.config.allow_rnn`` is off by default). Build
 the layer with backend="engine" to compile it.
+
+torch.onnx.export(dynamo=False) writes these kernels as ONNX LSTM/GRU/RNN nodes with dynamic
+batch and time axes, the lengths of a padded batch included (it exports the packing); the
+dynamo-based exporter does not (see ``why_not``), so there the reference backend runs.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnkit.backends.base import RNNCall
+from rnnkit.backends.base import RNNCall, capture, onnx_exporting
 
 _VF_FUNCTIONS = {
     "RNN_TANH": torch._VF.rnn_tanh,
@@ -41,7 +45,17 @@ class TorchBackend:
             return "it runs the built-in cells only (a GatedCell runs on native or reference)"
         if call.grad_norms is not None:
             return "fused kernels cannot report per-step gradient norms (diagnostics are on)"
-        if call.lengths is not None and int(call.lengths.min()) == 0:
+        how = capture()
+        if how == "torch.export" and onnx_exporting():
+            return (
+                "torch.onnx.export(dynamo=True) writes torch's fused RNN ops with the time axis "
+                "fixed at the example's length (torch 2.13, onnxscript 0.7)"
+            )
+        if call.lengths is None:
+            return None
+        if how == "torch.export":
+            return "packing a padded batch reads the lengths' values, which torch.export cannot"
+        if how is None and int(call.lengths.min()) == 0:  # a trace cannot read values
             return "some sequences have length 0, which torch's packed path rejects"
         return None
 

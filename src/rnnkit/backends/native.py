@@ -18,7 +18,8 @@ warns and runs it eagerly), which ``explain()`` states as ``COMPILE_NOTE``. Mark
 kernels with torch.compiler.disable would make that break explicit, but it imports
 torch._dynamo with rnnkit (1.5 s more per import) — registering them as torch custom ops
 is the way to a single graph. torch.jit.trace would replay its
-outputs as constants, so it refuses to run while tracing (``auto`` then takes another backend).
+outputs as constants and torch.export cannot run it on fake tensors, so it refuses to run
+while tracing or exporting (``auto`` then takes another backend).
 """
 
 from __future__ import annotations

@@ -1,14 +1,20 @@
-"""The reference backend: a plain autograd loop over ``core.cells``. Slow, obviously right."""
+"""The reference backend: a plain autograd loop over ``core.cells``. Slow, obviously right.
+
+Under torch.export (and so torch.onnx.export's default, dynamo-based exporter) the same step
+runs inside torch's ``scan`` instead of a Python loop: a loop would be unrolled for the
+example's length, fixing the time axis, where one scan op keeps it symbolic (an ONNX Scan).
+"""
 
 from __future__ import annotations
 
 import functools
+import warnings
 
 import torch
 import torch.nn.functional as F
 
-from rnnkit.backends.base import RNNCall, run_stacked
-from rnnkit.core.cells import cell_step, cell_step_with_gates
+from rnnkit.backends.base import RNNCall, capture, run_stacked
+from rnnkit.core.cells import LayerWeights, cell_step, cell_step_with_gates
 
 
 def reference_layer(mode, x, h0, c0, w, mask=None, reverse=False, grad_norms=None, gate_trace=None):
@@ -60,6 +66,50 @@ def reference_cell_layer(cell, mode, x, h0, c0, w, mask=None, reverse=False, gra
     return torch.stack(ys), states[0], rest
 
 
+def scanned_layer(cell, mode, x, h0, c0, w, mask=None, reverse=False, grad_norms=None):
+    """``reference_layer`` (``reference_cell_layer`` with a GatedCell ``cell``) as one scan op,
+    for torch.export. Same arguments and results; ``grad_norms`` is not supported."""
+    # torch's scan operator itself (a prototype, hence the private path): the public wrapper
+    # runs it through torch.compile, whose guards on the previous call's sizes fix the batch
+    # axis of every later scan in the process (measured with torch 2.13).
+    from torch._higher_order_ops.scan import scan_op
+
+    assert grad_norms is None, "export records no backward"
+    if cell is None:
+        xs = x                                           # (T, B, I)
+        states = [h0] if c0 is None else [h0, c0]
+    else:
+        xs = F.linear(x, w.w_ih, w.b_ih)                 # (T, B, G*H)
+        states = [h0, *c0] if c0 is not None else [h0]
+    S = len(states)
+    has = [t is not None for t in w]
+    flat_w = [t for t in w if t is not None]
+
+    def step(*args):  # (*states, x_t[, m_t], *weights) -> (*new states, y_t)
+        old, x_t = list(args[:S]), args[S]
+        m_t = args[S + 1] if mask is not None else None
+        it = iter(args[S + 1 + (mask is not None):])
+        lw = LayerWeights(*(next(it) if h else None for h in has))
+        if cell is None:
+            h_new, c_new = cell_step(mode, x_t, old[0], old[1] if S > 1 else None, lw)
+            new = [h_new] if c_new is None else [h_new, c_new]
+        else:
+            new = cell.apply(x_t, F.linear(old[0], lw.w_hh, lw.b_hh), old)
+        if m_t is None:
+            return [*new, new[0].clone()]  # scan's outputs may not alias its carry
+        y_t = torch.where(m_t, new[0], 0)
+        return [*(torch.where(m_t, n, s) for n, s in zip(new, old, strict=True)), y_t]
+
+    inputs = [xs] if mask is None else [xs, mask]        # (T, B, .), (T, B, 1)
+    if reverse:
+        inputs = [t.flip(0) for t in inputs]
+    *final, y = scan_op(step, states, inputs, tuple(flat_w))
+    if reverse:
+        y = y.flip(0)                                    # (T, B, Hr)
+    rest = (final[1] if cell is None else torch.stack(final[1:])) if S > 1 else None
+    return y, final[0], rest
+
+
 def _norm_writer(buffer, t):
     def hook(grad):
         buffer[t] = torch.linalg.vector_norm(grad.detach(), dim=-1)
@@ -80,6 +130,16 @@ class ReferenceBackend:
         return None
 
     def run(self, call: RNNCall):
+        how = capture()
+        if how == "torch.export":
+            return run_stacked(call, functools.partial(scanned_layer, call.cell))
+        if how == "onnx-torchscript":  # reached by calls the torch backend cannot export
+            warnings.warn(
+                "torch.onnx.export(dynamo=False) unrolls the reference backend's time loop: "
+                f"the exported graph takes exactly {call.x.shape[0]} time steps. Export with "
+                "dynamo=True (torch's default) for a dynamic time axis",
+                stacklevel=2,
+            )
         if call.cell is not None:
             return run_stacked(call, functools.partial(reference_cell_layer, call.cell))
         return run_stacked(call, reference_layer)

@@ -14,6 +14,7 @@ from rnnkit.cli import (
     demo,
     evaluate,
     experiment,
+    export,
     gradients,
     info,
     predict,
@@ -24,7 +25,7 @@ from rnnkit.cli import (
 from rnnkit.cli.parser import OneLineParser
 
 SUBCOMMANDS = (train, sample, evaluate, translate, demo, info, gradients, bench, experiment,
-               predict)
+               predict, export)
 
 
 def build_parser() -> OneLineParser:

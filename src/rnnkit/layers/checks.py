@@ -7,6 +7,8 @@ import numbers
 import torch
 from torch import Tensor
 
+from rnnkit.backends.base import capture
+
 
 def check_positive_int(value, name: str, owner: str) -> int:
     """``value`` as an int > 0, else TypeError (not an int) or ValueError (not positive)."""
@@ -44,8 +46,10 @@ def check_shape(x: Tensor, expected: tuple[int, ...], name: str, owner: str) -> 
 
 
 def check_lengths(lengths, batch: int, steps: int, owner: str) -> Tensor | None:
-    """Sequence lengths as a CPU int64 tensor (B,), or None when every sequence is full."""
-    lengths = torch.as_tensor(lengths)
+    """Sequence lengths as a CPU int64 tensor (B,), or None when every sequence is full
+    (values are checked in eager mode only: a graph capture keeps them as they come)."""
+    if not isinstance(lengths, Tensor):  # (as_tensor on a tensor is a constant in a trace)
+        lengths = torch.as_tensor(lengths)
     if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
         raise TypeError(f"{owner}: lengths must be integers, got dtype {lengths.dtype}")
     if lengths.dim() != 1 or lengths.numel() != batch:
@@ -54,6 +58,10 @@ def check_lengths(lengths, batch: int, steps: int, owner: str) -> Tensor | None:
             f"got shape {tuple(lengths.shape)}"
         )
     lengths = lengths.to("cpu", torch.int64)
+    if capture() is not None:
+        # A graph capture cannot read values (a trace would freeze this example's answers,
+        # torch.export refuses): the lengths stay an input of the graph, whatever they are.
+        return lengths
     if batch and int(lengths.min()) < 0:
         raise ValueError(f"{owner}: lengths must be >= 0, got {lengths.tolist()}")
     if batch and int(lengths.max()) > steps:

@@ -111,7 +111,8 @@ class NoteRnnKeys(nn.Module):
 
     def logits(self, context: Tensor, frames: Tensor) -> Tensor:
         """Teacher-forced key logits: context (N, C), frames (N, K) -> (N, K)."""
-        previous = torch.cat([frames.new_zeros(1, len(frames)), frames.T[:-1]])  # (K, N)
+        # frames.shape[0], not len(frames): an exported graph keeps N symbolic
+        previous = torch.cat([frames.new_zeros(1, frames.shape[0]), frames.T[:-1]])  # (K, N)
         h0 = torch.tanh(self.start(context)).unsqueeze(0)                        # (1, N, H)
         out, _ = self.rnn(self._inputs(previous), h0)                             # (K, N, H)
         return self.out(out).squeeze(-1).T + self.bias_v(context)                 # (N, K)

@@ -1,0 +1,37 @@
+"""``rnnkit export RUN -o model.onnx``: a run's model as ONNX (batch and time axes dynamic,
+variable lengths as a padded batch + lengths), then checked in onnxruntime against PyTorch
+on two other batch sizes and lengths. Needs ``pip install 'rnnkit[export]'``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    from rnnkit.recipes.export import EXPORTERS, TOLERANCE
+
+    p = sub.add_parser("export", help="export a run's model to ONNX and check it",
+                       description=__doc__.replace("``", "`"))
+    p.add_argument("run_dir", metavar="RUN", help="run folder or checkpoint file")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="the .onnx file")
+    p.add_argument("--exporter", choices=EXPORTERS, default="dynamo",
+                   help="torch.onnx.export(dynamo=True), torch's default, or the older "
+                        "TorchScript-based one (default: %(default)s)")
+    p.add_argument("--tolerance", type=float, default=TOLERANCE,
+                   help="largest |onnxruntime - PyTorch| accepted (default: %(default)g)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnkit.recipes.base import load_run
+    from rnnkit.recipes.export import export_run, require_packages
+
+    require_packages()  # before loading anything: the missing extra is the one-line answer
+    loaded = load_run(args.run_dir)
+    checks = export_run(loaded, args.output, args.exporter, args.tolerance)
+    print(f"wrote {args.output} ({loaded.kind} model of recipe {loaded.config.recipe}, "
+          f"{args.exporter} exporter)")
+    for c in checks:
+        print(f"check: onnxruntime vs PyTorch, batch {c.batch}, {c.steps} steps: "
+              f"max |diff| {c.max_abs_diff:.2g}")
+    return 0
