@@ -436,3 +436,27 @@ def t_music(R):
                   "parameters", "updates", "CPU s per run"],
                  ["---", "---", "---", "---:", "---:", "---", "---:", "---:", "---:"],
                  rows) + n.lines()
+
+
+# ---------------------------------------------------------------- handwriting generation
+def t_handwriting(R):
+    """Per writer run: held-out NLL per point, then recognition and diversity of the real
+    held-out drawings and of generated ones at each sampling bias."""
+    n = Notes()
+    out = []
+    for rec in pick(R, "handwriting/"):
+        m = rec["metrics"]
+        mark = n(rec)
+        out += [f"- `{rec['run']}`{mark}: test NLL **{num(m['test_nll'], rec, '.3f')}** nats "
+                f"per point (validation {num(m['valid_nll'], rec, '.3f')}), "
+                f"{ints(rec['parameters'])} parameters, {ints(rec['steps'])} updates, "
+                f"{secs(rec['cpu_s'])} CPU s", ""]
+        rows = [["real held-out drawings", pct(m.get("recognised_real"), rec, 1),
+                 num(m.get("diversity_real"), rec, ".3f")]]
+        biases = sorted(float(k.rsplit("_", 1)[1]) for k in m if k.startswith("diversity_bias_"))
+        for b in biases:
+            rows.append([f"generated, bias {b:g}", pct(m.get(f"recognised_bias_{b:g}"), rec, 1),
+                         num(m[f"diversity_bias_{b:g}"], rec, ".3f")])
+        out += table(["drawings", "recognised", "diversity"], ["---", "---:", "---:"], rows)
+        out.append("")
+    return out[:-1] + n.lines() if out else ["(no runs yet)"]

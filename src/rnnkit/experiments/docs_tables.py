@@ -71,6 +71,7 @@ from rnnkit.experiments.docs_results_tables import (
     t_demo_model,
     t_demo_runs,
     t_demo_sample,
+    t_handwriting,
     t_measure,
     t_music,
     t_promoters_note,
@@ -101,7 +102,7 @@ TABLES: dict[str, dict[str, Callable[[dict], list[str]]]] = {
         "genes-weighting": t_measure("genes/weighting-choice", "- "),
         "genes-species": t_measure("genes/cross-species", "- "),
         "translate": t_translate, "translate-summary": t_translate_summary,
-        "music": t_music,
+        "music": t_music, "handwriting": t_handwriting,
     },
     "docs/MEMORY.md": {
         "lr-choice": t_measure("memory/lr-choice"),
