@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnkit.experiments.runs import train_once
+from rnnkit.experiments.runs import train_grid, write_results
 from rnnkit.models.language import count_parameters
 from rnnkit.models.music import PianoRollModel
 from rnnkit.recipes import registry
@@ -94,17 +94,10 @@ def matching_hidden(cell: str, gru_hidden: int, keys: int = 88) -> int:
 
 def run_music(out_dir: Path, spec: MusicSpec, *, progress: bool = False, log=print) -> dict:
     """Train what is missing, then tabulate; returns (and writes) the results."""
-    recipe = registry.get("music")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    runs: dict[str, dict[int, Path]] = {v: {} for v in spec.variants}
-    for seed in spec.seeds:
-        for variant in spec.variants:
-            run_dir = out_dir / f"{spec.corpus}-{variant}-seed{seed}"
-            runs[variant][seed] = run_dir
-            train_once(recipe, spec.config(variant, seed), run_dir, progress=progress, log=log)
+    runs = train_grid(registry.get("music"), out_dir, spec.seeds, spec.variants, spec.config,
+                      prefix=f"{spec.corpus}-", progress=progress, log=log)
     results = tabulate(runs)
-    (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    (out_dir / "results.md").write_text(markdown(results) + "\n")
+    write_results(out_dir, results, markdown(results))
     return results
 
 

@@ -4,6 +4,7 @@ from their newest checkpoint."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from rnnkit.recipes.base import Recipe
@@ -21,3 +22,24 @@ def train_once(recipe: Recipe, cfg: RunConfig, run_dir: Path, *, progress: bool 
     found = ckpt_io.list_checkpoints(run_dir)
     log(f"{run_dir.name}: {'resuming from ' + found[-1].name if found else 'training'}")
     recipe.run(cfg, run_dir, progress=progress, resume_from=found[-1] if found else None)
+
+
+def train_grid(recipe: Recipe, out_dir: Path, seeds, variants, config, *, prefix: str = "",
+               progress: bool = False, log=print) -> dict[str, dict[int, Path]]:
+    """Each variant with each seed, once (``train_once``), in
+    ``out_dir/<prefix><variant>-seed<N>``; ``config(variant, seed)`` gives its config.
+    Returns the run folders by variant and seed."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs: dict[str, dict[int, Path]] = {v: {} for v in variants}
+    for seed in seeds:
+        for variant in variants:
+            run_dir = out_dir / f"{prefix}{variant}-seed{seed}"
+            runs[variant][seed] = run_dir
+            train_once(recipe, config(variant, seed), run_dir, progress=progress, log=log)
+    return runs
+
+
+def write_results(out_dir: Path, results: dict, text: str) -> None:
+    """A study's ``results.json`` and ``results.md``."""
+    (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out_dir / "results.md").write_text(text + "\n")

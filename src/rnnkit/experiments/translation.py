@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnkit.experiments.runs import train_once
+from rnnkit.experiments.runs import train_grid, write_results
 from rnnkit.recipes import registry
 from rnnkit.train.scoring import mean_and_spread
 
@@ -56,17 +56,10 @@ class TranslationSpec:
 def run_translation(out_dir: Path, spec: TranslationSpec, *, progress: bool = False,
                     log=print) -> dict:
     """Train what is missing, then compare; returns (and writes) the results."""
-    recipe = registry.get("translate")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    runs: dict[str, dict[int, Path]] = {v: {} for v in spec.variants}
-    for seed in spec.seeds:
-        for variant in spec.variants:
-            run_dir = out_dir / f"{variant}-seed{seed}"
-            runs[variant][seed] = run_dir
-            train_once(recipe, spec.config(variant, seed), run_dir, progress=progress, log=log)
+    runs = train_grid(registry.get("translate"), out_dir, spec.seeds, spec.variants,
+                      spec.config, progress=progress, log=log)
     results = compare(runs)
-    (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    (out_dir / "results.md").write_text(markdown(results) + "\n")
+    write_results(out_dir, results, markdown(results))
     return results
 
 
