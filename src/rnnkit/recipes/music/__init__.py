@@ -5,6 +5,6 @@ from rnnkit.recipes.music import compose
 from rnnkit.recipes.registry import register
 
 register(
-    Recipe("music", "polyphonic music: RNN(-NADE) over piano rolls; chorales, JSB, MIDI",
+    Recipe("music", "polyphonic music: frame RNN + joint output over the keys; chorales, JSB, MIDI",
            compose.DEFAULTS, compose.SMOKE, compose.build, target=compose.TARGET),
 )
