@@ -19,8 +19,13 @@ import torch
 
 from rnnkit.data import handwriting as hw
 from rnnkit.data import sequences as seqs
-from rnnkit.data.sequences import LabelledSequences, list_class_folder
-from rnnkit.data.strokes import STROKE_EXTENSIONS, normalise, read_strokes, strokes_to_points
+from rnnkit.data.sequences import LabelledSequences
+from rnnkit.data.strokes import (
+    load_stroke_folder,
+    normalise,
+    read_strokes,
+    strokes_to_points,
+)
 from rnnkit.errors import DataError
 from rnnkit.recipes import baselines
 from rnnkit.recipes.base import Outcome, Setup
@@ -44,21 +49,7 @@ CHAR_AUGMENT = {"rotate_deg": 8.0, "scale": 0.12, "shear": 0.12, "jitter": 0.01}
 
 def _user_strokes(root: str, spacing: float, seed: int) -> tuple[LabelledSequences, ...]:
     """A user's stroke folder: normalised, re-sampled raw points, split 70/15/15."""
-    items = list_class_folder(root, STROKE_EXTENSIONS)
-    pts = [read_stroke_points(f, spacing) for f, _ in items]
-    from rnnkit.data.sequences import labels_from_names
-
-    labels, classes = labels_from_names([c for _, c in items])
-    ds = LabelledSequences(pts, labels, classes, [str(Path(f).relative_to(root))
-                                                  for f, _ in items])
-    return seqs.stratified_split(ds, *USER_SPLIT, seed)
-
-
-def read_stroke_points(path, spacing: float = STROKE_SPACING, flip_y: bool = False):
-    """A stroke file -> (T, 3) normalised (x, y, pen) re-sampled every ``spacing``."""
-    from rnnkit.data.strokes import resample_strokes
-
-    return resample_strokes(normalise(read_strokes(path), flip_y), spacing)
+    return seqs.stratified_split(load_stroke_folder(root, spacing=spacing), *USER_SPLIT, seed)
 
 
 def _features(ds: LabelledSequences, step: float) -> LabelledSequences:
