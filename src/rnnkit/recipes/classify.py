@@ -77,10 +77,10 @@ def score(model: nn.Module, batches, classes: list[str]) -> tuple[dict, Classifi
 
 
 def batches_of(data: LabelledSequences, batch_size: int, device) -> list:
-    from rnnkit.train.task import to_device
+    """``data`` in order as device batches."""
+    from rnnkit.train.task import ordered_batches
 
-    return [to_device(collate([data[j] for j in range(i, min(i + batch_size, len(data)))]),
-                      device) for i in range(0, len(data), batch_size)]
+    return ordered_batches(data, batch_size, collate, device)
 
 
 def check_splits(train, valid, test) -> None:

@@ -30,7 +30,7 @@ from rnnkit.train.scoring import (
     confusion_matrix,
     report_from_confusion,
 )
-from rnnkit.train.task import BatchTask, to_device
+from rnnkit.train.task import BatchTask, ordered_batches
 
 
 @dataclass
@@ -108,9 +108,7 @@ def score_tags(model: nn.Module, batches, classes: list[str], weight: Tensor | N
 
 def batches_of(data: TaggedSequences, batch_size: int, device) -> list:
     """``data`` in order as device batches."""
-    return [to_device(collate_tags([data[j] for j in range(i, min(i + batch_size,
-                                                                  len(data)))]), device)
-            for i in range(0, len(data), batch_size)]
+    return ordered_batches(data, batch_size, collate_tags, device)
 
 
 def tagger_setup(cfg: RunConfig, train: TaggedSequences, valid: TaggedSequences,

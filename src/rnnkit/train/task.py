@@ -189,9 +189,7 @@ class BatchTask(Task):
 
     def valid_batches(self) -> list:
         """The validation set in order, as device batches of ``batch_size``."""
-        return [to_device(self.collate([self.valid[j] for j in range(i, min(
-            i + self.batch_size, len(self.valid)))]), self.device)
-            for i in range(0, len(self.valid), self.batch_size)]
+        return ordered_batches(self.valid, self.batch_size, self.collate, self.device)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
@@ -258,6 +256,14 @@ class GeneratedTask(Task):
     def load_state_dict(self, d: dict) -> None:
         self.steps = int(d["steps"])
         self.generator.set_state(d["generator"])
+
+
+def ordered_batches(items: Sequence, batch_size: int, collate: Callable[[list], object],
+                    device) -> list:
+    """``items`` in order, ``collate``d into batches of ``batch_size`` on ``device``: how a
+    set is scored (validation, test, a user's file)."""
+    return [to_device(collate([items[j] for j in range(i, min(i + batch_size, len(items)))]),
+                      device) for i in range(0, len(items), batch_size)]
 
 
 def to_device(batch, device: torch.device):

@@ -56,7 +56,7 @@ from rnnkit.recipes.handwriting.samples import (
 )
 from rnnkit.recipes.result import Target
 from rnnkit.train.config import RunConfig
-from rnnkit.train.task import BatchTask
+from rnnkit.train.task import BatchTask, ordered_batches
 
 # Distorted copies of each training drawing, as `strokes` makes them (a single KanjiVG
 # drawing per character would be learnt by heart).
@@ -259,8 +259,7 @@ def report(trainer, cfg: RunConfig, spec: dict, real: tuple[LabelledSequences, .
     shift = 2 * math.log(spec["scale"])
 
     def set_nll(ds: LabelledSequences) -> float:
-        batches = [tuple(t.to(trainer.device) for t in collate_drawings(
-            [ds[j] for j in range(i, min(i + 32, len(ds)))])) for i in range(0, len(ds), 32)]
+        batches = ordered_batches(ds, 32, collate_drawings, trainer.device)
         with torch.no_grad():
             return drawing_metrics(model, batches, shift)["nll"]
 

@@ -41,7 +41,7 @@ from rnnkit.models.music import PianoRollModel, frame_nll
 from rnnkit.recipes.base import Outcome, Setup, load_best
 from rnnkit.recipes.result import Target
 from rnnkit.train.config import RunConfig
-from rnnkit.train.task import BatchTask
+from rnnkit.train.task import BatchTask, ordered_batches
 
 SPLIT = (0.15, 0.15)  # valid, test fractions of the pieces (our split)
 SPLIT_SEED = 0        # the same pieces in every run, whatever the training seed
@@ -194,10 +194,8 @@ def build(cfg: RunConfig) -> Setup:
 def set_nll(model, pieces: list[Piece], device, batch_size: int = 16) -> float:
     """The benchmark figure: nats per frame over every frame of ``pieces``."""
     model.eval()
-    batches = [tuple(t.to(device) for t in collate_rolls(
-        [as_tensor(p) for p in pieces[i:i + batch_size]]))
-        for i in range(0, len(pieces), batch_size)]
-    return roll_metrics(model, batches)["loss"]
+    rolls = [as_tensor(p) for p in pieces]
+    return roll_metrics(model, ordered_batches(rolls, batch_size, collate_rolls, device))["loss"]
 
 
 def score_test(trainer, test: list[Piece], valid: list[Piece], cfg: RunConfig, *,
