@@ -122,6 +122,7 @@ def run_recipe(recipe: Recipe, cfg: RunConfig, run_dir: Path, *,
     torch.set_flush_denormal(True)
     world = init_from_env(resolve_device(cfg.train.device))
     t0, cpu0 = time.perf_counter(), time.process_time()
+    finished = False
     try:
         seed_everything(cfg.train.seed)
         setup = recipe.build(cfg)
@@ -149,9 +150,10 @@ def run_recipe(recipe: Recipe, cfg: RunConfig, run_dir: Path, *,
             write_result(run_dir / "result.json", cfg, fit, metrics=outcome.metrics,
                          baseline=outcome.baseline, target=recipe.target,
                          n_params=n_params, wall_s=wall, cpu_s=cpu)
+        finished = True
         return RecipeResult(run_dir, fit, outcome, setup)
     finally:
-        shutdown(world)
+        shutdown(world, finished=finished)
 
 
 def write_report(run_dir: Path, cfg: RunConfig, fit: FitResult, setup: Setup,

@@ -72,6 +72,13 @@ def init_from_env(device: torch.device) -> World:
     return World(dist.get_rank(), dist.get_world_size())
 
 
-def shutdown(world: World) -> None:
-    if world.active and dist.is_initialized():
-        dist.destroy_process_group()
+def shutdown(world: World, *, finished: bool) -> None:
+    """Leave the process group. After a finished run every process first waits for the
+    others (rank 0 is still writing the report): a process that tears gloo down while its
+    peer's connections are live can abort in C++ ("terminate called without an active
+    exception"). After a failure nobody waits, since the peer may never arrive."""
+    if not (world.active and dist.is_initialized()):
+        return
+    if finished:
+        dist.barrier()
+    dist.destroy_process_group()
