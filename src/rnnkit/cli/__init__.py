@@ -20,12 +20,13 @@ from rnnkit.cli import (
     predict,
     sample,
     train,
+    transcribe,
     translate,
 )
 from rnnkit.cli.parser import OneLineParser
 
-SUBCOMMANDS = (train, sample, evaluate, translate, demo, info, gradients, bench, experiment,
-               predict, export)
+SUBCOMMANDS = (train, sample, evaluate, translate, transcribe, demo, info, gradients, bench,
+               experiment, predict, export)
 
 
 def build_parser() -> OneLineParser:

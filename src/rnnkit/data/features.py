@@ -96,15 +96,25 @@ class Spectrogram(nn.Module):
         window = torch.hann_window(self.win_length, periodic=True, dtype=torch.float64)
         self.register_buffer("window", window, persistent=False)
 
-    def forward(self, wave: Tensor) -> Tensor:
-        N = wave.shape[-1]
+    def check_length(self, N: int) -> None:
+        """ValueError if N samples are too few for one frame (centred: the reflection of
+        n_fft // 2 samples needs n_fft // 2 + 1 of them)."""
         need = self.n_fft // 2 + 1 if self.center else self.n_fft
         if N < need:
             raise ValueError(f"signal of {N} samples is too short for n_fft={self.n_fft} "
                              f"(needs at least {need})")
+
+    def forward(self, wave: Tensor) -> Tensor:
+        self.check_length(wave.shape[-1])
+        return self.power_spectrum(wave, self.center)
+
+    def power_spectrum(self, wave: Tensor, center: bool) -> Tensor:
+        """``forward`` without the length check, centred or not: ``LogMelStream`` runs it with
+        center=False on signal it has padded itself."""
+        N = wave.shape[-1]
         lead = wave.shape[:-1]
         X = torch.stft(wave.reshape(-1, N), self.n_fft, self.hop_length, self.win_length,
-                       self.window.to(wave.dtype), center=self.center, pad_mode=self.pad_mode,
+                       self.window.to(wave.dtype), center=center, pad_mode=self.pad_mode,
                        return_complex=True)  # (B, K, frames)
         P = X.abs() ** self.power
         return P.transpose(-1, -2).reshape(*lead, P.shape[-1], P.shape[-2])  # (..., T, K)
@@ -139,8 +149,149 @@ class LogMel(nn.Module):
         """M before the log, (..., frames, n_mels)."""
         return self.spectrogram(wave) @ self.fb.to(wave.dtype)
 
+    def from_power(self, P: Tensor) -> Tensor:
+        """ln(max(P F, floor)) of a power spectrum P (..., frames, K) -> (..., frames, n_mels)."""
+        return torch.log(torch.clamp(P @ self.fb.to(P.dtype), min=self.log_floor))
+
     def forward(self, wave: Tensor) -> Tensor:
-        return torch.log(torch.clamp(self.mel_energies(wave), min=self.log_floor))
+        return self.from_power(self.spectrogram(wave))
+
+
+class LogMelStream:
+    """``LogMel`` over audio that arrives in chunks: the frames equal those of the whole file.
+
+    Framing. A centred LogMel pads the N samples x by p = n_fft // 2 on each side and reads
+    frame t from the padded signal at [t*hop, t*hop + n_fft), i.e. from samples
+    t*hop - p .. t*hop - p + n_fft - 1 (1 + (N + 2p - n_fft) // hop frames). The padding
+    (``pad_mode``) is, on the left, for reflect x[p], ..., x[1] (so it is known once p + 1
+    samples have arrived), for replicate x[0] repeated, for constant zeros; on the right it
+    is the same built from the last samples, which only the end of the file reveals. So:
+
+      * ``push`` returns frame t as soon as n received samples cover it without the right
+        padding: t*hop - p + n_fft <= n and n >= p + 1 (the fewest samples LogMel accepts;
+        the reflected left padding needs them too). Such a frame reads exactly the values
+        the whole-file call reads. Frame t describes the signal around sample t*hop and
+        comes n_fft - p samples later (12.5 ms at the 25 ms defaults).
+      * ``flush`` appends the right padding and returns the remaining frames, those whose
+        windows reach into it (about p / hop of them).
+
+    With center=False there is no padding and ``flush`` returns nothing new (but checks the
+    length). ``circular`` padding needs the end of the file for the first frame and is
+    refused. Only the samples of frames not yet returned (and the last p + 1, for the right
+    padding) are kept: fewer than n_fft after each push, whatever the stream's length.
+
+    Contract: ``torch.cat([s.push(c) for c in chunks] + [s.flush()])`` equals
+    ``logmel(torch.cat(chunks))`` up to floating-point rounding, for any chunking (empty
+    chunks included). The frames cost one STFT of each frame, as the whole-file call.
+
+    Args:
+        logmel: the ``LogMel`` whose frames to produce (its parameters are read at each call).
+
+    Shapes: ``push(samples (n,)) -> (t, n_mels)``, ``flush() -> (t, n_mels)``; the samples'
+    dtype and device are the output's, and every chunk must share them.
+    """
+
+    _PAD_MODES = ("reflect", "replicate", "constant")
+
+    def __init__(self, logmel: LogMel):
+        spec = logmel.spectrogram
+        if spec.center and spec.pad_mode not in self._PAD_MODES:
+            raise ValueError(f"LogMelStream: pad_mode {spec.pad_mode!r} is not streamable (the "
+                             f"first frame would need the end of the signal); use one of "
+                             f"{self._PAD_MODES}")
+        self.logmel = logmel
+        self.n_fft, self.hop = spec.n_fft, spec.hop_length
+        self.pad = spec.n_fft // 2 if spec.center else 0
+        self.pad_mode = spec.pad_mode
+        # Samples before the first frame: reflect needs x[0..p] for the left padding; the
+        # other modes wait as well, since LogMel refuses a file shorter than that.
+        self._left_needs = self.pad + 1 if self.pad else 0
+        self._buf: Tensor | None = None  # raw samples, then (once started) padded signal
+        self._start = 0  # padded-signal index of _buf[0] once started
+        self._started = False  # the left padding is in _buf
+        self._frame = 0  # the next frame to return
+        self._received = 0  # samples pushed so far
+        self._finished = False
+
+    @property
+    def buffered(self) -> int:
+        """Samples (padding included) held now."""
+        return 0 if self._buf is None else self._buf.shape[0]
+
+    def push(self, samples: Tensor) -> Tensor:
+        """Append samples (n,); return the frames that are now final, (t, n_mels)."""
+        if self._finished:
+            raise ValueError("LogMelStream: push after flush; start a new stream")
+        if samples.dim() != 1 or not samples.is_floating_point():
+            raise ValueError(f"LogMelStream: samples must be a 1-D float tensor, got "
+                             f"{samples.dim()}-D {samples.dtype}")
+        if samples.shape[0] == 0:  # nothing new; any dtype will do
+            return (samples if self._buf is None else self._buf).new_zeros((0, self.logmel.n_mels))
+        if self._buf is None:
+            self._buf = samples
+        else:
+            if (samples.dtype, samples.device) != (self._buf.dtype, self._buf.device):
+                raise ValueError(f"LogMelStream: chunk is {samples.dtype} on {samples.device}, "
+                                 f"earlier ones {self._buf.dtype} on {self._buf.device}")
+            self._buf = torch.cat([self._buf, samples])
+        self._received += samples.shape[0]
+        if not self._started:
+            if self._received < self._left_needs:
+                return self._no_frames()
+            self._buf = torch.cat([self._edge(self._buf, left=True), self._buf])
+            self._started = True
+        return self._emit()
+
+    def flush(self) -> Tensor:
+        """The end of the file: append the right padding, return the remaining frames
+        (t, n_mels) and finish the stream. ValueError, as ``LogMel``, if the file has fewer
+        samples than one frame needs."""
+        if self._finished:
+            raise ValueError("LogMelStream: flush called twice; start a new stream")
+        self._finished = True
+        self.logmel.spectrogram.check_length(self._received)
+        assert self._started and self._buf is not None  # check_length needs _left_needs
+        self._buf = torch.cat([self._buf, self._edge(self._buf, left=False)])
+        frames = self._emit()
+        self._buf = None
+        return frames
+
+    def _edge(self, x: Tensor, left: bool) -> Tensor:
+        """The p padding samples before x (left: x starts the signal) or after it (x ends
+        the signal and holds at least its last p + 1 samples), as torch.stft pads."""
+        p = self.pad
+        if p == 0:
+            return x[:0]
+        if self.pad_mode == "constant":
+            return x.new_zeros(p)
+        if self.pad_mode == "replicate":
+            return (x[:1] if left else x[-1:]).expand(p)
+        return x[1:p + 1].flip(0) if left else x[-p - 1:-1].flip(0)  # reflect
+
+    def _emit(self) -> Tensor:
+        """Frames covered by the padded signal held, then drop the samples no longer needed."""
+        n_fft, hop = self.n_fft, self.hop
+        end = self._start + self._buf.shape[0]  # padded-signal samples known so far
+        last = (end - n_fft) // hop if end >= n_fft else -1  # the last frame covered
+        m = max(0, last - self._frame + 1)
+        frames = self._no_frames()
+        if m:
+            a = self._frame * hop - self._start
+            seg = self._buf[a:a + (m - 1) * hop + n_fft]  # (m-1)*hop + n_fft samples
+            P = self.logmel.spectrogram.power_spectrum(seg, center=False)  # (m, K)
+            frames = self.logmel.from_power(P)  # (m, n_mels)
+            self._frame += m
+        # Keep the next frame's samples and, for the right padding, the last p + 1 (never
+        # past `end`: with hop > n_fft the next frame may start beyond the samples held).
+        tail = self.pad + 1 if self.pad else 0
+        keep = max(min(self._frame * hop, end - tail), self._start)
+        if keep > self._start:
+            self._buf = self._buf[keep - self._start:].clone()  # clone: free the old chunk
+            self._start = keep
+        return frames
+
+    def _no_frames(self) -> Tensor:
+        return self._buf.new_zeros((0, self.logmel.n_mels))  # (0, n_mels)
 
 
 class MFCC(nn.Module):

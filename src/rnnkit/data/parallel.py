@@ -9,14 +9,13 @@ the fillets-ng game dialogue.
 
 from __future__ import annotations
 
-import random
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rnnkit.data import files
-from rnnkit.errors import ConfigError, DataError
+from rnnkit.data.sequences import split_groups
+from rnnkit.errors import DataError
 
 BLOCK_PAIRS = 50  # TSV without a group column: a group is at most this many adjacent lines
 SRC_NAMES = ("src", "source")  # header words, besides the languages passed in
@@ -157,45 +156,11 @@ def read_pairs_tsv(path: str | Path, src_lang: str = "src", tgt_lang: str = "tgt
 def split_by_group(pairs: SentencePairs, valid_fraction: float, test_fraction: float,
                    seed: int) -> tuple[SentencePairs, SentencePairs, SentencePairs]:
     """(train, valid, test) with every group wholly on one side, so valid and test hold
-    sentences from scenes never seen in training.
-
-    The groups are shuffled with ``seed`` (the same seed gives the same split); test then
-    takes groups in that order until it holds at least ``test_fraction`` of the pairs,
-    valid likewise up to ``valid_fraction``, and train the rest; each side gets at least
-    one group. Sizes are therefore close to, not exactly, the fractions. Each part's
-    ``group_names`` says which groups went where; pairs keep their original order.
-
-    ConfigError for fractions outside (0, 1) or summing to 1 or more; DataError when there
-    are fewer than 3 groups.
-    """
-    for name, f in (("valid_fraction", valid_fraction), ("test_fraction", test_fraction)):
-        if not 0.0 < f < 1.0:
-            raise ConfigError(f"{name} must be in (0, 1), got {f}")
-    if valid_fraction + test_fraction >= 1.0:
-        raise ConfigError(f"valid_fraction + test_fraction must be below 1, got "
-                          f"{valid_fraction} + {test_fraction}")
-    sizes = Counter(pairs.groups)
-    names = sorted(sizes)
-    if len(names) < 3:
-        shown = ", ".join(repr(g) for g in names) or "none"
-        raise DataError(f"{pairs.source or 'sentence pairs'}: {len(names)} group(s) "
-                        f"({shown}), a split by group needs at least 3 (train, valid, test): "
-                        "give a group column or separate scenes with blank lines")
-    random.Random(seed).shuffle(names)
-    sides: list[set[str]] = [set(), set(), set()]  # test, valid, train
-    total, k = len(pairs), 0
-    for side, fraction in ((0, test_fraction), (1, valid_fraction)):
-        count = 0
-        # at least one group; leave one for each side still to fill
-        while k < len(names) - (2 - side) and (count == 0 or count < fraction * total):
-            sides[side].add(names[k])
-            count += sizes[names[k]]
-            k += 1
-    sides[2].update(names[k:])
-    test, valid, train = (pairs.subset([i for i, g in enumerate(pairs.groups) if g in s])
-                          for s in sides)
-    assert len(train) and len(valid) and len(test)
-    return train, valid, test
+    sentences from scenes never seen in training (``data.sequences.split_groups``; pairs
+    keep their original order)."""
+    train, valid, test = split_groups(pairs.groups, valid_fraction, test_fraction, seed,
+                                      source=pairs.source or "sentence pairs")
+    return pairs.subset(train), pairs.subset(valid), pairs.subset(test)
 
 
 def _is_header(fields: list[str], src_lang: str, tgt_lang: str) -> bool:

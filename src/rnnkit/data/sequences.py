@@ -9,6 +9,7 @@ which is what rnnkit layers take (``lstm(x, lengths=lengths)``) to ignore the pa
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from rnnkit.errors import DataError
+from rnnkit.errors import ConfigError, DataError
 
 
 @dataclass
@@ -173,3 +174,45 @@ def find_dir(root: Path, name: str, must_have: str, depth: int = 4) -> Path | No
             if d.is_dir() and next(d.glob(must_have), None) is not None:
                 return d
     return None
+
+
+def split_groups(groups: Sequence[str], valid_fraction: float, test_fraction: float,
+                 seed: int, source: str = "the data") -> tuple[list[int], list[int], list[int]]:
+    """(train, valid, test) indices with every group wholly on one side, so valid and test
+    hold items from groups (scenes, levels, speakers) never seen in training.
+
+    The groups are shuffled with ``seed`` (the same seed gives the same split); test then
+    takes groups in that order until it holds at least ``test_fraction`` of the items,
+    valid likewise up to ``valid_fraction``, and train the rest; each side gets at least
+    one group. Sizes are therefore close to, not exactly, the fractions. Indices are in
+    their original order.
+
+    ConfigError for fractions outside (0, 1) or summing to 1 or more; DataError when there
+    are fewer than 3 groups.
+    """
+    for name, f in (("valid_fraction", valid_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 < f < 1.0:
+            raise ConfigError(f"{name} must be in (0, 1), got {f}")
+    if valid_fraction + test_fraction >= 1.0:
+        raise ConfigError(f"valid_fraction + test_fraction must be below 1, got "
+                          f"{valid_fraction} + {test_fraction}")
+    sizes = Counter(groups)
+    names = sorted(sizes)
+    if len(names) < 3:
+        shown = ", ".join(repr(g) for g in names) or "none"
+        raise DataError(f"{source}: {len(names)} group(s) ({shown}), a split by group needs "
+                        "at least 3 (train, valid, test): give a group column or separate "
+                        "scenes with blank lines")
+    random.Random(seed).shuffle(names)
+    sides: list[set[str]] = [set(), set(), set()]  # test, valid, train
+    total, k = len(groups), 0
+    for side, fraction in ((0, test_fraction), (1, valid_fraction)):
+        count = 0
+        # at least one group; leave one for each side still to fill
+        while k < len(names) - (2 - side) and (count == 0 or count < fraction * total):
+            sides[side].add(names[k])
+            count += sizes[names[k]]
+            k += 1
+    sides[2].update(names[k:])
+    test, valid, train = ([i for i, g in enumerate(groups) if g in s] for s in sides)
+    return train, valid, test

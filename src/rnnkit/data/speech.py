@@ -69,17 +69,22 @@ def augment_wave(wave: Tensor, g: torch.Generator, sample_rate: int) -> Tensor:
 
 
 class SpeechFeatures:
-    """Waveform (N,) at ``sample_rate`` -> (frames, n_mels) log-mel with per-clip mean and
-    variance normalisation (removes microphone and level), 25 ms windows every ``hop_ms``."""
+    """Waveform (N,) at ``sample_rate`` -> (frames, n_mels) log-mel, 25 ms windows every
+    ``hop_ms``, with per-clip mean and variance normalisation (removes microphone and level)
+    unless ``normalise=False`` (a streaming recogniser normalises with fixed statistics,
+    since a clip's own are known only at its end)."""
 
-    def __init__(self, sample_rate: int = 16000, n_mels: int = 40, hop_ms: int = 10):
+    def __init__(self, sample_rate: int = 16000, n_mels: int = 40, hop_ms: int = 10,
+                 normalise: bool = True):
         from rnnkit.data.features import LogMel
 
         self.logmel = LogMel(sample_rate, n_fft=int(0.025 * sample_rate),
                              hop_length=int(hop_ms * sample_rate / 1000), n_mels=n_mels)
+        self.normalise = normalise
 
     def __call__(self, wave: Tensor) -> Tensor:
         from rnnkit.data.features import normalise_per_sequence
 
         with torch.no_grad():
-            return normalise_per_sequence(self.logmel(wave))
+            x = self.logmel(wave)
+            return normalise_per_sequence(x) if self.normalise else x

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,16 @@ from rnnkit.models.sequence import length_mask
 BLANK = 0  # the blank is output 0; labels are 1..vocab_size
 
 LanguageModel = Callable[[tuple[int, ...], int], float]  # (prefix, next label) -> log p
+
+
+@dataclass(frozen=True)
+class CTCStreamState:
+    """Where ``CTCModel.stream_step`` left off: ``hx``, the recurrent state as the model's
+    ``rnn`` returns and accepts it (h (L, 1, H), or (h, c) for an LSTM; None: zeros), and
+    ``leftover`` (r, F), the last r < k feature frames, not yet a full stack of k."""
+
+    hx: Tensor | tuple[Tensor, ...] | None = None
+    leftover: Tensor | None = None
 
 
 class CTCModel(nn.Module):
@@ -93,6 +104,67 @@ class CTCModel(nn.Module):
         logits = self.head(self.drop(out))                             # (B, T', V+1)
         return logits.log_softmax(-1), out_lengths
 
+    # ---- streaming: features in chunks, log-probs as soon as they are final -----------------
+    #
+    # A unidirectional model's output at stacked frame j depends on frames 0..jk+k-1 only, so
+    # reading an utterance in chunks (carrying the recurrent state and the frames of a partial
+    # stack) gives the whole utterance's outputs: the concatenated stream_step outputs plus
+    # stream_finish's equal model(features)[0][0]. The caller puts the model in eval() (no
+    # dropout); gradients are off.
+
+    @torch.no_grad()
+    def stream_step(self, features: Tensor, state: CTCStreamState | None = None
+                    ) -> tuple[Tensor, CTCStreamState]:
+        """Read the next chunk of one utterance: features (t, F) or (1, t, F), t >= 0, and
+        the state the previous call returned (None: the utterance starts). Returns the
+        log-probs (t', V+1) of the stacked frames completed by this chunk, t' = (r + t) // k
+        with r leftover frames, and the new state (the one passed in is not changed)."""
+        self._check_streamable()
+        if features.dim() == 3 and features.shape[0] == 1:
+            features = features[0]
+        if features.dim() != 2 or features.shape[-1] != self.num_features:
+            raise ValueError(f"features must be (t, {self.num_features}) or "
+                             f"(1, t, {self.num_features}), got {tuple(features.shape)}")
+        state = state or CTCStreamState()
+        x = features if state.leftover is None else torch.cat([state.leftover, features])
+        k = self.subsample
+        n = x.shape[0] // k * k                                  # frames in full stacks
+        stacked = x[:n].reshape(n // k, k * self.num_features)   # (n/k, k*F)
+        log_probs, hx = self._stream_run(stacked, state.hx)      # (n/k, V+1)
+        return log_probs, CTCStreamState(hx, x[n:])
+
+    @torch.no_grad()
+    def stream_finish(self, state: CTCStreamState | None) -> Tensor:
+        """End the utterance: the log-probs (0 or 1, V+1) of the last, partial stack of
+        frames, zero-padded to k frames as ``stack_frames`` pads the whole utterance."""
+        self._check_streamable()
+        if state is None or state.leftover is None or state.leftover.shape[0] == 0:
+            return self.head.weight.new_zeros((0, self.vocab_size + 1))
+        r, k = state.leftover.shape[0], self.subsample
+        x = F.pad(state.leftover, (0, 0, 0, k - r)).reshape(1, -1)  # (1, k*F)
+        return self._stream_run(x, state.hx)[0]
+
+    def _check_streamable(self) -> None:
+        if self.rnn.bidirectional:
+            raise ValueError("streaming needs a unidirectional model (bidirectional=False)")
+        if self.training:
+            raise ValueError("streaming runs the model in eval mode: call model.eval() first")
+
+    def _stream_run(self, x: Tensor, hx) -> tuple[Tensor, object]:
+        """Stacked frames x (t', k*F) from state hx -> log-probs (t', V+1) and the state."""
+        if x.shape[0] == 0:  # the layers refuse zero steps; the state stays as it is
+            return self.head.weight.new_zeros((0, self.vocab_size + 1)), hx
+        out, hx = self.rnn(x.unsqueeze(0), hx)                        # (1, t', H)
+        return self.head(self.drop(out[0])).log_softmax(-1), hx       # (t', V+1)
+
+
+def ctc_model_from_spec(m, spec: dict) -> CTCModel:
+    """The CTCModel a checkpoint's ``recogniser`` metadata and model config describe: the
+    recurrent stack and frame stacking from the config, the feature and label counts
+    (``num_features``, ``vocab_size``, blank excluded) from the spec."""
+    return CTCModel(spec["num_features"], spec["vocab_size"], m.cell, m.hidden_size,
+                    m.num_layers, m.bidirectional, m.dropout, m.backend, m.subsample)
+
 
 def ctc_loss(log_probs: Tensor, out_lengths: Tensor, targets: Tensor,
              target_lengths: Tensor) -> Tensor:
@@ -126,6 +198,28 @@ def greedy_ctc_decode(log_probs: Tensor, lengths: Tensor | None = None) -> list[
     best = log_probs.argmax(-1).tolist()                       # (B, T)
     lens = [T] * B if lengths is None else [int(n) for n in lengths]
     return [collapse(best[b][:lens[b]]) for b in range(B)]
+
+
+class GreedyStream:
+    """Best-path decoding of log-probs that arrive in chunks: the labels pushed out over all
+    chunks equal ``collapse`` of the whole utterance's per-frame argmax (what
+    ``greedy_ctc_decode`` returns). A label is final at the first frame of its run, so it
+    is returned at once; the last frame's argmax is carried so that a run spanning a chunk
+    boundary is merged."""
+
+    def __init__(self):
+        self.last = BLANK  # argmax of the previous frame; blank before the first
+
+    def push(self, log_probs: Tensor) -> list[int]:
+        """log_probs (t, V+1), blank at 0 -> the labels that start in these frames."""
+        if log_probs.dim() != 2:
+            raise ValueError(f"log_probs must be (t, V+1), got {tuple(log_probs.shape)}")
+        labels = []
+        for p in log_probs.argmax(-1).tolist():                # (t,)
+            if p != BLANK and p != self.last:
+                labels.append(p)
+            self.last = p
+        return labels
 
 
 def _logaddexp(a: float, b: float) -> float:

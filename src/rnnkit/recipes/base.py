@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from rnnkit.errors import CheckpointError, ConfigError
+from rnnkit.models.ctc import ctc_model_from_spec
 from rnnkit.models.handwriting import writer_from_spec
 from rnnkit.models.language import TokenLM, count_parameters
 from rnnkit.models.music import music_model_from_spec
@@ -194,9 +195,11 @@ MODEL_KINDS: dict[str, Callable[[RunConfig, dict], nn.Module]] = {
     "translator": lambda cfg, spec: translation_model_from_spec(cfg.model, spec),
     "music": lambda cfg, spec: music_model_from_spec(cfg.model, spec),
     "writer": lambda cfg, spec: writer_from_spec(cfg.model, spec),
+    "recogniser": lambda cfg, spec: ctc_model_from_spec(cfg.model, spec),
 }
 KIND_NAMES = {"vocab": "language-model", "classifier": "classifier", "tagger": "tagger",
-              "translator": "translation", "music": "music", "writer": "handwriting"}
+              "translator": "translation", "music": "music", "writer": "handwriting",
+              "recogniser": "speech-recognition"}
 
 
 @dataclass

@@ -86,6 +86,9 @@ class ModelConfig:
                             choices=("independent", "nade", "notes"))
     nade_hidden: int = opt(150, "music: hidden units of the joint output (NADE or notes GRU)",
                            check=positive)
+    subsample: int = opt(1, "speech recognition: stack this many feature frames into one "
+                         "recurrent step (the input gets this many times shorter)",
+                         check=positive)
 
 
 @dataclass
@@ -119,6 +122,12 @@ class DataConfig:
                        choices=("drawings", "characters"))
     recogniser: str | None = opt(None, "handwriting: a trained strokes run (folder or "
                                  "checkpoint) that reads the generated characters")
+    lang: str | None = opt(None, "speech recognition: language of the fillets-ng recordings "
+                           "(nl, cs)")
+    lm: str | None = opt(None, "speech recognition: a charlm run (folder or checkpoint) for "
+                         "shallow fusion in beam search")
+    spec_augment: bool = opt(True, "speech recognition: mask random time spans and mel "
+                             "bands of the training features (SpecAugment)")
 
 
 @dataclass

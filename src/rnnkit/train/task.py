@@ -147,14 +147,24 @@ class BatchTask(Task):
     ``loss(model, batch) -> scalar`` scores it, and ``metrics(model, batches) -> dict``
     evaluates the model on the validation batches (default: the mean loss, weighted by
     batch size). Under data parallelism each process takes its share of every global batch.
+
+    ``lengths`` (one per training example) buckets the batches: each epoch's shuffled order
+    is cut into spans of ``BUCKET_SPAN`` batches, sorted by length within a span, cut into
+    batches and the batches shuffled, so a batch pads little (speech: clips of 1-10 s) and
+    the order is still random. Validation batches are taken in order, unbucketed.
     """
+
+    BUCKET_SPAN = 50  # batches per sorting span: wide enough to pad little, narrow enough to mix
 
     def __init__(self, train: Sequence, valid: Sequence, batch_size: int,
                  collate: Callable[[list], object], loss: Callable[[nn.Module, object], Tensor],
                  *, seed: int = 0, metrics: Callable[[nn.Module, list], dict] | None = None,
-                 drop_last: bool = False):
+                 drop_last: bool = False, lengths: Sequence[int] | None = None):
         if len(train) == 0:
             raise RnnkitError("the training set is empty")
+        if lengths is not None and len(lengths) != len(train):
+            raise ValueError(f"lengths has {len(lengths)} entries for {len(train)} examples")
+        self.lengths = None if lengths is None else [int(n) for n in lengths]
         self.train, self.valid = train, valid
         self.batch_size, self.collate, self.loss = batch_size, collate, loss
         self.metrics, self.drop_last = metrics, drop_last
@@ -163,7 +173,18 @@ class BatchTask(Task):
         self.epoch, self.pos, self.order = 0, 0, self._shuffle()
 
     def _shuffle(self) -> list[int]:
-        return torch.randperm(len(self.train), generator=self.generator).tolist()
+        order = torch.randperm(len(self.train), generator=self.generator).tolist()
+        if self.lengths is None:
+            return order
+        bs, span = self.batch_size, self.batch_size * self.BUCKET_SPAN
+        batches = []
+        for i in range(0, len(order), span):
+            chunk = sorted(order[i:i + span], key=lambda k: self.lengths[k])  # stable
+            batches += [chunk[j:j + bs] for j in range(0, len(chunk), bs)]
+        full = [b for b in batches if len(b) == bs]
+        rest = [k for b in batches if len(b) < bs for k in b]  # short ends, last: batch
+        perm = torch.randperm(len(full), generator=self.generator).tolist()  # boundaries stay
+        return [k for j in perm for k in full[j]] + sorted(rest, key=lambda k: self.lengths[k])
 
     def _next_indices(self) -> list[int]:
         n = len(self.train)

@@ -1,10 +1,12 @@
-"""Speech: ``words``, spoken letters A-Z from one speaker to another."""
+"""Speech: ``words``, spoken letters A-Z from one speaker to another; ``asr``, sentence
+recognition with CTC."""
 
 from rnnkit.data import readers
+from rnnkit.recipes.base import Recipe
 from rnnkit.recipes.classify import signal_recipe
 from rnnkit.recipes.registry import register
 from rnnkit.recipes.result import Target
-from rnnkit.recipes.speech import words
+from rnnkit.recipes.speech import asr, words
 
 register(
     signal_recipe("words", "spoken letters A-Z, held-out speaker (klettres; or --data "
@@ -15,4 +17,7 @@ register(
                                 "beat 1-NN DTW template matching (57.69%)",
                                 budget="1,500 updates", hours=0.3),
                   readers=readers.reader(readers.AUDIO)),
+    Recipe("asr", "speech recognition: stacked bidirectional RNN with CTC, beam search and "
+           "LM fusion (default: fillets-ng Dutch recordings; --lang cs; --data list.tsv)",
+           asr.DEFAULTS, asr.SMOKE, asr.build, asr.TARGET),
 )

@@ -6,6 +6,6 @@ from rnnkit.recipes.translation import translate
 
 register(
     Recipe("translate", "sentence translation: RNN encoder-decoder with attention, beam "
-           "search (default: fillets-ng dialogue en-fr; --data pairs.tsv)",
+           "search (default: fillets-ng dialogue en-de; --data pairs.tsv)",
            translate.DEFAULTS, translate.SMOKE, translate.build, translate.TARGET),
 )
