@@ -224,3 +224,52 @@ def test_char_lm_fusion_scores_prefixes_incrementally():
     assert lm((2, 3), 1) == pytest.approx(float(want[0, 4]), abs=1e-6)
     assert lm((2, 3), 4) == pytest.approx(float(want[0, 0]), abs=1e-6)
     assert lm((), 2) == pytest.approx(float(logits.log_softmax(-1)[0, 0, 2]), abs=1e-6)
+
+
+def test_default_data_is_the_fillets_recordings_split_by_level(tmp_path, monkeypatch, capsys):
+    """Fake fillets-ng packages in the data cache (no network): six levels, split whole;
+    the features are cached, and a second run reads them back."""
+    from rnnkit.data import fillets
+    from rnnkit.data.transcribed import SOUND_DIR
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("RNNKIT_DATA", str(cache))
+    k = 0
+    for level in ("boat", "cave", "city", "deck", "ship", "wall"):
+        lua = []
+        for j in range(2):
+            lua += [f'dialogId("{level}-{j}", "font_{"small" if j else "big"}", "Line.")',
+                    f'dialogStr("{TEXTS[k % len(TEXTS)]}")']
+            clip = cache / "fillets-ng-data-nl" / SOUND_DIR / level / "nl" / f"{level}-{j}.ogg"
+            clip.parent.mkdir(parents=True, exist_ok=True)
+            tone_clip(clip.with_suffix(".wav"), k)
+            sf.write(clip, sf.read(clip.with_suffix(".wav"))[0], RATE, format="OGG")
+            clip.with_suffix(".wav").unlink()
+            k += 1
+        script = cache / "fillets-ng-data" / fillets.SCRIPT_DIR / level / "dialogs_nl.lua"
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text("\n".join(lua) + "\n")
+    args = ["train", "asr", "--smoke", "--runs-dir", tmp_path / "runs", "--no-progress"]
+    code, out, err = run_cli([*args, "--name", "a"], capsys)
+    assert code == 0, err
+    cached = list((cache / "features").glob("asr-nl-*.pt"))
+    assert len(cached) == 1
+    report = (tmp_path / "runs" / "a" / "report.md").read_text()
+    assert "levels" in report and "test speakers" in report
+    code, _, err = run_cli([*args, "--name", "b"], capsys)
+    assert code == 0, err
+    a, b = (json.loads((tmp_path / "runs" / n / "result.json").read_text())["metrics"]
+            for n in "ab")
+    assert a == b  # same seed, same (cached) features: the same run
+
+
+def test_experiment_matches_parameter_counts(tmp_path, capsys):
+    data = write_corpus(tmp_path / "c")
+    code, out, err = run_cli(["experiment", "asr", "--smoke", "--data", data, "--seeds", "1",
+                              "--runs-dir", tmp_path / "runs"], capsys)
+    assert code == 0, err
+    results = json.loads((tmp_path / "runs" / "asr" / "results.json").read_text())
+    sizes = {r["cell"]: r["parameters"] for r in results["rows"]}
+    assert set(sizes) == {"lstm", "gru", "rnn_tanh"}
+    assert max(sizes.values()) / min(sizes.values()) < 1.05
+    assert "| rnn_tanh | 1 |" in (tmp_path / "runs" / "asr" / "results.md").read_text()

@@ -6,6 +6,7 @@
     rnnkit experiment remedies --lags 100,200 --steps 1000
     rnnkit experiment translation --seeds 1,2,3       # attention vs no attention vs Transformer
     rnnkit experiment music --data jsb.json --seeds 1,2,3   # tanh/LSTM/GRU vs RNN-NADE on JSB
+    rnnkit experiment asr --seeds 1,2,3             # speech: LSTM/GRU/tanh CTC, equal size
 
 Results go to RUNS_DIR/NAME/ (default runs/WHICH): one run folder per
 training run, results.md/json and plots. Starting the same command again skips finished runs
@@ -22,27 +23,29 @@ from rnnkit.errors import ConfigError
 
 def add_parser(sub) -> None:
     p = sub.add_parser("experiment", help="studies over many runs (memory, remedies, "
-                       "translation, music)",
+                       "translation, music, asr)",
                        description=__doc__.replace("``", "`"),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("which", choices=("memory", "remedies", "translation", "music"),
+    p.add_argument("which", choices=("memory", "remedies", "translation", "music", "asr"),
                    help="which experiment")
     p.add_argument("--tasks", default="adding,copy", help="memory: comma-separated tasks")
     p.add_argument("--lags", default=None, help="comma-separated lags T (memory default "
                    "50,100,200,400; remedies: T for the tanh RNN, then for the LSTM, "
                    "default 100,200)")
-    p.add_argument("--cells", default="rnn_tanh,lstm,gru", help="memory: cells to compare")
+    p.add_argument("--cells", default=None, help="memory, asr: cells to compare (default "
+                   "rnn_tanh,lstm,gru)")
     p.add_argument("--steps", type=int, default=None,
                    help="most updates per run; a run stops once it meets its target "
                         "(default: memory per task, copy 12000, others 2000; remedies 1000)")
     p.add_argument("--seeds", default=None,
-                   help="memory, translation, music: comma-separated seeds (default 1; "
-                        "1,2,3)")
+                   help="memory, translation, music, asr: comma-separated seeds (default "
+                        "1; 1,2,3)")
     p.add_argument("--pair", default=None, help="translation: e.g. en-fr (the recipe's)")
+    p.add_argument("--lang", default=None, help="asr: nl or cs (the recipe's)")
     p.add_argument("--data", default=None, metavar="PATH",
                    help="translation: pairs.tsv or the unpacked fillets-ng-data root; "
                         "music: JSB .json/.pkl or a folder of MIDI files (default: music21's "
-                        "chorales)")
+                        "chorales); asr: a path<TAB>text list (default: fillets-ng)")
     p.add_argument("--hidden-size", type=int, default=None,
                    help="LSTM width; other cells get its parameter count (default: "
                         "copy 128, others 64)")
@@ -105,8 +108,19 @@ def run(args: argparse.Namespace) -> int:
         music.run_music(out_dir, spec, progress=args.progress)
         print(f"results: {out_dir / 'results.md'}")
         return 0
+    if args.which == "asr":
+        from rnnkit.experiments import asr
+
+        spec = asr.AsrSpec(seeds=int_list(args.seeds or "1,2,3", "--seeds"),
+                           cells=names(args.cells or ",".join(asr.CELLS)), lang=args.lang,
+                           data=args.data, steps=args.steps, threads=args.threads,
+                           smoke=args.smoke)
+        asr.run_asr(out_dir, spec, progress=args.progress)
+        print(f"results: {out_dir / 'results.md'}")
+        return 0
     if args.which == "memory":
-        spec = mx.MemorySpec(tasks=names(args.tasks), cells=names(args.cells),
+        spec = mx.MemorySpec(tasks=names(args.tasks),
+                             cells=names(args.cells or "rnn_tanh,lstm,gru"),
                              seeds=int_list(args.seeds or "1", "--seeds"),
                              threads=args.threads, smoke=args.smoke)
         if args.smoke:  # tiny sizes first; options given explicitly still win

@@ -125,6 +125,7 @@ def raw_features(utts: Utterances, featuriser: Featuriser, cached: bool
             skipped[why] = skipped.get(why, 0) + 1
             feats.append(None)
     if cached:
+        path.parent.mkdir(parents=True, exist_ok=True)
         files.write_atomically(path, lambda fh: torch.save(
             {"feats": feats, "skipped": skipped}, fh))
     return feats, skipped
