@@ -273,3 +273,10 @@ def test_experiment_matches_parameter_counts(tmp_path, capsys):
     assert set(sizes) == {"lstm", "gru", "rnn_tanh"}
     assert max(sizes.values()) / min(sizes.values()) < 1.05
     assert "| rnn_tanh | 1 |" in (tmp_path / "runs" / "asr" / "results.md").read_text()
+
+
+def test_eval_scores_a_list_of_recordings(runs, capsys):
+    root, bi, _ = runs
+    code, out, err = run_cli(["eval", bi, "--data", root / "corpus" / "list.tsv"], capsys)
+    assert code == 0, err
+    assert f"{len(TEXTS)} recordings" in out and "greedy: CER" in out and "prefix beam 8" in out

@@ -12,6 +12,8 @@
   sentence pairs.
 * music models: negative log-likelihood per frame (nats, summed over the 88 keys) on a
   JSB-format file's test split or on every piece of a folder of MIDI files.
+* speech recognisers: CER and WER (jiwer; greedy and prefix beam search) on a
+  ``path<TAB>transcript`` list of recordings.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ def add_parser(sub) -> None:
     p.add_argument("checkpoint", metavar="RUN_OR_CKPT", help="run folder or checkpoint file")
     p.add_argument("--data", required=True, metavar="FILE_OR_FOLDER",
                    help="UTF-8 text (language models), a labelled file (classifiers), "
-                        "pairs.tsv (translation), MIDI or JSB files (music)")
+                        "pairs.tsv (translation), MIDI or JSB files (music), a "
+                        "path<TAB>text list of recordings (asr)")
     p.add_argument("--batch-size", type=int, default=32, help="parallel streams / "
                    "sequences per batch [32]")
     p.add_argument("--seq-len", type=int, default=100, help="LM window length [100]")
@@ -50,7 +53,27 @@ def run(args: argparse.Namespace) -> int:
         return run_translation(args)
     if run.kind == "music":
         return run_music(args, run)
+    if run.kind == "recogniser":
+        return run_asr(args, run)
     return run_labelled(args, run)
+
+
+def run_asr(args: argparse.Namespace, run) -> int:
+    """CER/WER of a speech recogniser on the user's transcribed recordings."""
+    from rnnkit.data.transcribed import normalise_transcript, read_transcript_list
+    from rnnkit.recipes.speech.asr import BEAM
+    from rnnkit.recipes.speech.recogniser import Decoding, Recogniser, error_rates, read_speech
+
+    rec = Recogniser(run.model, run.spec, next(run.model.parameters()).device)
+    utts = read_transcript_list(args.data, run.spec["lang"])
+    refs = [normalise_transcript(u.text, utts.lang) for u in utts.items]
+    feats = [rec.features(read_speech(u.path, rec.sample_rate)) for u in utts.items]
+    lps = rec.log_probs(feats, args.batch_size)
+    print(f"{args.data}: {len(refs):,} recordings transcribed with {run.file}")
+    for d in (Decoding(), Decoding(BEAM)):
+        s = error_rates(rec.decode(lps, d), refs)
+        print(f"  {d.describe()}: CER {s['cer']:.2%}  WER {s['wer']:.2%}")
+    return 0
 
 
 def run_translation(args: argparse.Namespace) -> int:
