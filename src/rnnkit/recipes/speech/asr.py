@@ -121,7 +121,8 @@ def raw_features(utts: Utterances, featuriser: Featuriser, cached: bool
         except DataError as e:
             if not cached:  # the user's own data: say which file, stop
                 raise
-            why = "silent audio" if "silent" in str(e) else "too short audio"
+            why = ("silent audio" if "silent" in str(e) else
+                   "too short audio" if "shorter than" in str(e) else "unreadable audio")
             skipped[why] = skipped.get(why, 0) + 1
             feats.append(None)
     if cached:
