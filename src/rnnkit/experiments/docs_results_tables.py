@@ -460,3 +460,45 @@ def t_handwriting(R):
         out += table(["drawings", "recognised", "diversity"], ["---", "---:", "---:"], rows)
         out.append("")
     return out[:-1] + n.lines() if out else ["(no runs yet)"]
+
+
+# ---------------------------------------------------------------- speech recognition
+ASR_CORPORA = {"nl": "fillets-ng Dutch", "cs": "fillets-ng Czech"}
+ASR_CELLS = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "tanh RNN"}
+
+
+def asr_runs(R: dict) -> dict[tuple[str, str], list[dict]]:
+    """The speech-recognition runs (``asr/<corpus>-<cell>-seed<N>``, as ``rnnkit experiment
+    asr`` names them) by (corpus, cell), in table order."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for rec in pick(R, "asr/"):
+        corpus, _, rest = rec["run"].partition("-")
+        cell = rest.rsplit("-seed", 1)[0]
+        if corpus in ASR_CORPORA and cell in ASR_CELLS:
+            groups.setdefault((corpus, cell), []).append(rec)
+    order = [(c, v) for c in ASR_CORPORA for v in ASR_CELLS]
+    return {k: sorted(groups[k], key=lambda r: r["seed"]) for k in order if k in groups}
+
+
+def t_asr(R):
+    """Per corpus and cell: test CER and WER (best decoding the run had) mean ± std over
+    seeds, the greedy and beam CER beside them, size and cost."""
+    n = Notes()
+    rows = []
+    if not asr_runs(R):
+        return ["No runs recorded yet."]
+    for (corpus, cell), recs in asr_runs(R).items():
+        for rec in recs:
+            n(rec)
+        stat = {k: mean_and_spread([r["metrics"][k] for r in recs])
+                for k in ("test_cer", "test_wer", "test_cer_greedy", "test_cer_beam")}
+        cols = {k: f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f}" for k, s in stat.items()}
+        rows.append([ASR_CORPORA[corpus], ASR_CELLS[cell], f"**{cols['test_cer']}**",
+                     cols["test_wer"], cols["test_cer_greedy"], cols["test_cer_beam"],
+                     str(len(recs)), ints(recs[0]["parameters"]),
+                     ints(sum(r["steps"] for r in recs) / len(recs)),
+                     secs(sum(r["cpu_s"] for r in recs) / len(recs))])
+    return table(["data", "model", "test CER %", "test WER %", "greedy CER %", "beam CER %",
+                  "seeds", "parameters", "updates", "CPU s per run"],
+                 ["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"],
+                 rows) + n.lines()

@@ -62,6 +62,7 @@ from rnnkit.experiments.docs_memory_tables import (
 from rnnkit.experiments.docs_results_tables import (
     CLASSIFY,
     GENOME,
+    t_asr,
     t_charlm_full,
     t_charlm_sample,
     t_charlm_step_time,
@@ -102,7 +103,7 @@ TABLES: dict[str, dict[str, Callable[[dict], list[str]]]] = {
         "genes-weighting": t_measure("genes/weighting-choice", "- "),
         "genes-species": t_measure("genes/cross-species", "- "),
         "translate": t_translate, "translate-summary": t_translate_summary,
-        "music": t_music, "handwriting": t_handwriting,
+        "music": t_music, "handwriting": t_handwriting, "asr": t_asr,
     },
     "docs/MEMORY.md": {
         "lr-choice": t_measure("memory/lr-choice"),
