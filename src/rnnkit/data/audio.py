@@ -102,6 +102,30 @@ def load_audio(path: str | Path, sample_rate: int = 16000, mono: bool = True) ->
     return resample(wave, sr, sample_rate)
 
 
+def write_wav(path: str | Path, wave: torch.Tensor | np.ndarray, sample_rate: int) -> Path:
+    """Write (N,) mono or (C, N) samples in [-1, 1] as a 16-bit PCM WAV file, atomically
+    (``files.write_atomically``: a killed run leaves no half file); returns the path.
+
+    The one WAV writer of rnnkit (synthesised speech, rendered music). Samples beyond
+    +-1 are clipped, as a DAC would; libsndfile would otherwise wrap them around to the
+    opposite sign. ValueError for NaN or infinite samples, an empty wave, or a sample rate
+    that is not a positive integer."""
+    import soundfile as sf  # imported here so text-only users need not install libsndfile
+
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
+        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+    if isinstance(wave, torch.Tensor):
+        wave = wave.detach().cpu().numpy()
+    wave = np.asarray(wave, dtype=np.float64)
+    if wave.ndim not in (1, 2) or wave.shape[-1] == 0:
+        raise ValueError(f"write_wav: expected (N,) or (C, N) samples, got shape {wave.shape}")
+    if not np.isfinite(wave).all():
+        raise ValueError("write_wav: samples contain NaN or infinite values")
+    data = np.clip(wave, -1.0, 1.0).T  # soundfile wants (N,) or (N, C)
+    return files.write_atomically(
+        Path(path), lambda fh: sf.write(fh, data, sample_rate, subtype="PCM_16", format="WAV"))
+
+
 def load_audio_folder(root: str | Path, sample_rate: int = 16000,
                       transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
                       extensions=AUDIO_EXTENSIONS) -> LabelledSequences:

@@ -32,6 +32,7 @@ from typing import BinaryIO
 import numpy as np
 
 from rnnkit.data import files
+from rnnkit.data.audio import write_wav
 from rnnkit.data.debian import cache_dir
 from rnnkit.errors import ConfigError, DataError
 
@@ -345,9 +346,7 @@ def render_wav(roll: np.ndarray, path: str | Path, *, steps_per_quarter: int = 1
     Each held note (a key on over consecutive frames) is one tone of four harmonics with
     amplitudes 1, 1/2, 1/4, 1/8 (those under the Nyquist frequency), a 10 ms attack, a
     slow decay and a 40 ms release inside the note, so that no note starts or stops with a
-    click; the mix is scaled to a peak of 0.9. Written atomically."""
-    import soundfile as sf
-
+    click; the mix is scaled to a peak of 0.9. Written atomically (``audio.write_wav``)."""
     roll = check_roll(roll)
     check_positive("steps_per_quarter", steps_per_quarter, integer=True)
     check_positive("bpm", bpm)
@@ -367,9 +366,7 @@ def render_wav(roll: np.ndarray, path: str | Path, *, steps_per_quarter: int = 1
     peak = np.abs(wave).max(initial=0.0)
     if peak > 0:
         wave *= 0.9 / peak
-    path = Path(path)
-    return files.write_atomically(
-        path, lambda fh: sf.write(fh, wave, sample_rate, subtype="PCM_16", format="WAV"))
+    return write_wav(path, wave, sample_rate)
 
 
 def check_positive(name: str, value: float, integer: bool = False) -> None:

@@ -11,6 +11,12 @@ Score functions (Luong et al. 2015, sec. 3.1, eq. 8, names theirs):
     general  ("luong_general"):                                    e_j = q^T W_a m_j
     dot      ("luong_dot", needs Dq == Dm):                        e_j = q^T m_j
 
+Location-sensitive (Chorowski et al. 2015, eq. 8-9; Tacotron 2, Shen et al. 2018, sec.
+2.2) adds what the previous step attended to: e_j = v^T tanh(W q + U m_j + V f_j), f = conv
+of the previous and cumulative weights. It needs those weights at every step, so it is not
+one of ``make_attention``'s names (the translation decoder passes only the query); the
+speech synthesiser (``models.tts``) builds it directly.
+
 The memory-side products (U m_j, W_a m_j) depend on the source alone, so ``precompute(memory)``
 makes them once per sentence as ``keys`` and every decoder step passes them back in; the
 per-step cost is then O(S * Dq) (dot, general) or O(S * A) (additive) instead of a fresh
@@ -58,13 +64,18 @@ class Attention(nn.Module):
         if keys is None:
             keys = self.precompute(memory)                          # (B, S, K)
         e = self.score(q, keys)                                     # (B, T, S)
-        # -inf before the softmax: exp(-inf) = 0, so padding gets exactly zero weight.
-        e = e.masked_fill(~mask.unsqueeze(1), float("-inf"))
-        a = torch.softmax(e, dim=-1)                                # (B, T, S)
-        context = torch.bmm(a, memory)                              # (B, T, Dm)
+        context, a = _weigh(e, memory, mask)                        # (B, T, Dm), (B, T, S)
         if one_step:
             return context.squeeze(1), a.squeeze(1)                 # (B, Dm), (B, S)
         return context, a
+
+
+def _weigh(e: Tensor, memory: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Scores e (B, T, S) -> context (B, T, Dm) and weights (B, T, S), 0 on padding."""
+    # -inf before the softmax: exp(-inf) = 0, so padding gets exactly zero weight.
+    e = e.masked_fill(~mask.unsqueeze(1), float("-inf"))
+    a = torch.softmax(e, dim=-1)                                    # (B, T, S)
+    return torch.bmm(a, memory), a                                  # (B, T, Dm), (B, T, S)
 
 
 class AdditiveAttention(Attention):
@@ -113,6 +124,62 @@ class DotAttention(Attention):
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
         return torch.bmm(query, keys.transpose(1, 2))               # (B, T, S)
+
+
+class LocationSensitiveAttention(Attention):
+    """Chorowski et al. 2015 (eq. 8-9) as in Tacotron 2 (Shen et al. 2018, sec. 2.2):
+    the additive score plus features of where the previous steps attended,
+
+        f   = Conv1d([a_{t-1}; sum_{u<t} a_u])      F filters of width K over the S positions
+        e_j = v^T tanh(W q + U m_j + b + V f_j),    A = attn_size
+
+    so the attention can learn to move forward from where it was (and, with the cumulative
+    weights, not to return to what it has read). One step at a time: query (B, Dq), and
+    ``previous`` (B, 2, S) = the last weights and their running sum, zeros before the first
+    step (None) and on padding. ``precompute`` gives U m_j + b (B, S, A), as additive.
+    Tacotron 2: A = 128, F = 32, K = 31.
+    """
+
+    def __init__(self, query_size: int, memory_size: int, attn_size: int = 128,
+                 filters: int = 32, kernel_size: int = 31):
+        super().__init__(query_size, memory_size)
+        if kernel_size % 2 == 0:
+            raise ValueError(f"location kernel_size must be odd (centred on position j), "
+                             f"got {kernel_size}")
+        self.query_proj = nn.Linear(query_size, attn_size, bias=False)  # W
+        self.key_proj = nn.Linear(memory_size, attn_size)               # U (+ b)
+        self.location_conv = nn.Conv1d(2, filters, kernel_size, padding=kernel_size // 2,
+                                       bias=False)
+        self.location_proj = nn.Linear(filters, attn_size, bias=False)  # V
+        self.v = nn.Linear(attn_size, 1, bias=False)
+
+    def precompute(self, memory: Tensor) -> Tensor:
+        return self.key_proj(memory)                                # (B, S, A)
+
+    def score(self, query: Tensor, keys: Tensor, previous: Tensor | None = None) -> Tensor:
+        """(B, 1, Dq) query, (B, S, A) keys, (B, 2, S) previous weights -> (B, 1, S)."""
+        hidden = self.query_proj(query) + keys                      # (B, S, A) by broadcast
+        if previous is not None:
+            f = self.location_conv(previous)                        # (B, F, S)
+            hidden = hidden + self.location_proj(f.transpose(1, 2))  # (B, S, A)
+        return self.v(torch.tanh(hidden)).transpose(1, 2)           # (B, 1, S)
+
+    def forward(self, query: Tensor, memory: Tensor, mask: Tensor, keys: Tensor | None = None,
+                previous: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """query (B, Dq), memory (B, S, Dm), mask (B, S), previous (B, 2, S) or None ->
+        context (B, Dm), weights (B, S)."""
+        if query.dim() != 2:
+            raise ValueError(f"location-sensitive attention reads the previous step's weights, "
+                             f"so it attends one step at a time: query must be (B, "
+                             f"{self.query_size}), got {tuple(query.shape)}")
+        if previous is not None and previous.shape != (*mask.shape[:1], 2, mask.shape[1]):
+            raise ValueError(f"previous must be (B, 2, S) = {(mask.shape[0], 2, mask.shape[1])}"
+                             f", got {tuple(previous.shape)}")
+        if keys is None:
+            keys = self.precompute(memory)                          # (B, S, A)
+        e = self.score(query.unsqueeze(1), keys, previous)          # (B, 1, S)
+        context, a = _weigh(e, memory, mask)                        # (B, 1, Dm), (B, 1, S)
+        return context.squeeze(1), a.squeeze(1)                    # (B, Dm), (B, S)
 
 
 def make_attention(name: str, query_size: int, memory_size: int,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from rnnkit.data.dtw import dtw, euclidean_cost
 from rnnkit.data.sequences import LabelledSequences
 
 
@@ -29,16 +30,10 @@ def nearest_neighbour_accuracy(train: LabelledSequences, test: LabelledSequences
 
 def dtw_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Dynamic time warping distance (Sakoe & Chiba 1978, symmetric steps, Euclidean
-    frame cost), divided by len(a) + len(b) so long and short words compare fairly."""
-    cost = np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))  # (Ta, Tb)
-    D = np.full((len(a) + 1, len(b) + 1), np.inf)
-    D[0, 0] = 0.0
-    for i in range(1, len(a) + 1):
-        row, prev = D[i], D[i - 1]
-        c = cost[i - 1]
-        for j in range(1, len(b) + 1):
-            row[j] = c[j - 1] + min(prev[j], row[j - 1], prev[j - 1])
-    return float(D[-1, -1]) / (len(a) + len(b))
+    frame cost; ``rnnkit.data.dtw``), divided by len(a) + len(b) so long and short words
+    compare fairly."""
+    total, _ = dtw(euclidean_cost(a, b), path=False)
+    return total / (len(a) + len(b))
 
 
 def dtw_accuracy(templates: LabelledSequences, test: LabelledSequences) -> float:
