@@ -19,6 +19,7 @@ from rnnkit.cli import (
     info,
     predict,
     sample,
+    serve,
     train,
     transcribe,
     translate,
@@ -26,7 +27,7 @@ from rnnkit.cli import (
 from rnnkit.cli.parser import OneLineParser
 
 SUBCOMMANDS = (train, sample, evaluate, translate, transcribe, demo, info, gradients, bench,
-               experiment, predict, export)
+               experiment, predict, export, serve)
 
 
 def build_parser() -> OneLineParser:

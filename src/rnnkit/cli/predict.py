@@ -91,87 +91,44 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def batched(entry: dict, args, spec: dict):
-    """(keys, padded x, lengths) batches of the reader's items."""
-    from rnnkit.data.sequences import pad_batch
-
-    batch: list = []
-    for key, x in entry["predict"](args.data, spec):
-        batch.append((key if isinstance(key, tuple) else (key,), x))
-        if len(batch) == args.batch_size:
-            keys, xs = zip(*batch, strict=True)
-            yield keys, *pad_batch(xs)  # readers may yield items of different lengths
-            batch = []
-    if batch:
-        keys, xs = zip(*batch, strict=True)
-        yield keys, *pad_batch(xs)
-
-
 def write_classes(model, spec: dict, entry: dict, args, out) -> str:
     """Classifier: one line per item (background and improbable ones left out)."""
-    import torch
+    from rnnkit.recipes.predict import class_probabilities
 
     classes = spec["classes"]
     skip = None if args.all else entry.get("background")
-    device = next(model.parameters()).device
     counts, n_items = dict.fromkeys(classes, 0), 0
     out.write("\t".join([*entry.get("columns", ("id",)), "class", "probability",
                          *(f"p_{c}" for c in classes)]) + "\n")
-    for keys, x, lengths in batched(entry, args, spec):
-        with torch.no_grad():
-            p = torch.softmax(model(x.to(device), lengths), dim=-1).cpu()
-        n_items += len(keys)
-        for key, row in zip(keys, p, strict=True):
-            k = int(row.argmax())
-            if classes[k] == skip or float(row[k]) < args.min_prob:
-                continue
-            counts[classes[k]] += 1
-            out.write("\t".join([*map(str, key), classes[k], f"{float(row[k]):.4f}",
-                                 *(f"{float(v):.4f}" for v in row)]) + "\n")
+    for key, row in class_probabilities(model, entry["predict"](args.data, spec),
+                                        args.batch_size):
+        n_items += 1
+        k = int(row.argmax())
+        if classes[k] == skip or float(row[k]) < args.min_prob:
+            continue
+        counts[classes[k]] += 1
+        out.write("\t".join([*map(str, key), classes[k], f"{float(row[k]):.4f}",
+                             *(f"{float(v):.4f}" for v in row)]) + "\n")
     shown = ", ".join(f"{c} {n:,}" for c, n in counts.items() if c != skip)
     return f"{n_items:,} items scored; printed: {shown or 'none'}"
 
 
 def write_intervals(model, spec: dict, entry: dict, args, out) -> str:
-    """Tagger: the reader's (record, offset) chunks are tagged and joined into runs of
-    one tag per record, printed as 1-based inclusive intervals with their mean
-    probability; bases that are N get no tag (the model never saw them in training)."""
-    import torch
-
-    from rnnkit.data.fasta import N_INDEX
+    """Tagger: runs of one tag per record (``recipes.predict.tag_records``), printed as
+    1-based inclusive intervals with their mean probability."""
+    from rnnkit.recipes.predict import tag_records
 
     classes = spec["classes"]
     skip = None if args.all else entry.get("background")
-    device = next(model.parameters()).device
     out.write("record\tstart\tend\ttag\tmean_probability\n")
-    state = {"record": None, "tags": [], "probs": [], "n": 0, "bases": 0}
-
-    def flush_record() -> None:
-        if state["record"] is None:
-            return
-        tags, probs = torch.cat(state["tags"]), torch.cat(state["probs"])
-        state["bases"] += len(tags)
-        change = torch.nonzero(tags[1:] != tags[:-1]).flatten() + 1
-        bounds = [0, *change.tolist(), len(tags)]
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            k = int(tags[a])
-            mean_p = float(probs[a:b].mean())
-            if k < 0 or classes[k] == skip or mean_p < args.min_prob:
+    n_bases = n_runs = 0
+    for record, bases, runs in tag_records(model, entry["predict"](args.data, spec),
+                                           args.batch_size):
+        n_bases += bases
+        for r in runs:
+            if classes[r.tag] == skip or r.mean_probability < args.min_prob:
                 continue
-            state["n"] += 1
-            out.write(f"{state['record']}\t{a + 1}\t{b}\t{classes[k]}\t{mean_p:.4f}\n")
-        state.update(record=None, tags=[], probs=[])
-
-    for keys, x, lengths in batched(entry, args, spec):
-        with torch.no_grad():
-            p = torch.softmax(model(x.to(device), lengths), dim=-1).cpu()
-        best_p, tags = p.max(-1)
-        tags[x == N_INDEX] = -1
-        for (record, _), t, bp, n in zip(keys, tags, best_p, lengths, strict=True):
-            if record != state["record"]:
-                flush_record()
-                state["record"] = record
-            state["tags"].append(t[:n])
-            state["probs"].append(bp[:n])
-    flush_record()
-    return f"{state['bases']:,} bases tagged; {state['n']:,} intervals printed"
+            n_runs += 1
+            out.write(f"{record}\t{r.start}\t{r.end}\t{classes[r.tag]}\t"
+                      f"{r.mean_probability:.4f}\n")
+    return f"{n_bases:,} bases tagged; {n_runs:,} intervals printed"

@@ -85,7 +85,12 @@ def sample_text(run, args: argparse.Namespace) -> int:
     """Stream generated text to standard output."""
     from rnnkit.data.text import Vocab
     from rnnkit.errors import ConfigError
-    from rnnkit.models.sampling import check_sampling, generate, unknown_tokens
+    from rnnkit.models.sampling import (
+        check_sampling,
+        generate,
+        unknown_line,
+        unknown_tokens,
+    )
 
     if args.output is not None or args.wav is not None:
         raise ConfigError("-o/--output and --wav are for music models; text is printed")
@@ -96,7 +101,7 @@ def sample_text(run, args: argparse.Namespace) -> int:
     model, vocab = run.model, Vocab.from_dict(run.spec)
     unknown = unknown_tokens(args.prime, vocab)
     if unknown:  # a warning, not an error: the model still samples, the prime is echoed
-        sys.stderr.write(f"rnnkit sample: warning: {_unknown_line(unknown, vocab.level)}\n")
+        sys.stderr.write(f"rnnkit sample: warning: {unknown_line(unknown, vocab.level)}\n")
     out = sys.stdout
     out.write(args.prime)
     for piece in generate(model, vocab, prime=args.prime, length=args.length,
@@ -107,12 +112,3 @@ def sample_text(run, args: argparse.Namespace) -> int:
     out.write("\n")
     return 0
 
-
-def _unknown_line(unknown: list[str], level: str, show: int = 10) -> str:
-    """One line naming the prime's unknown tokens, repr'd so whitespace and control
-    characters are visible, at most ``show`` of them."""
-    kind = ("character" if level == "char" else "word") + ("s" if len(unknown) > 1 else "")
-    names = ", ".join(repr(t) for t in unknown[:show])
-    more = f" and {len(unknown) - show} more" if len(unknown) > show else ""
-    return (f"--prime has {len(unknown)} {kind} not in the model's vocabulary ({names}{more}); "
-            "each is read as <unk> (id 0)")

@@ -38,6 +38,16 @@ def unknown_tokens(prime: str, vocab: Vocab) -> list[str]:
     return list(dict.fromkeys(t for t in tokenize(prime, vocab.level) if t not in vocab.index))
 
 
+def unknown_line(unknown: list[str], level: str, what: str = "--prime", show: int = 10) -> str:
+    """One line naming the prime's unknown tokens (``unknown_tokens``), repr'd so whitespace
+    and control characters are visible, at most ``show`` of them; ``what`` names the prime
+    as the caller's user knows it (an option, a JSON field)."""
+    kind = ("character" if level == "char" else "word") + ("s" if len(unknown) > 1 else "")
+    names = ", ".join(repr(t) for t in unknown[:show])
+    more = f" and {len(unknown) - show} more" if len(unknown) > show else ""
+    return (f"{what} has {len(unknown)} {kind} not in the model's vocabulary ({names}{more}); "
+            "each is read as <unk> (id 0)")
+
 def filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:
     """Set logits outside the top-k / top-p set to -inf. logits: (V,)."""
     if top_k is not None and top_k < logits.numel():

@@ -11,6 +11,9 @@ Readers contract (``Recipe.readers``, also followed by the signal recipes)::
         "columns":  names of the key's fields, for the output header   [default ("id",)]
         "background": a class whose predictions are only printed with --all (e.g. "n":
                     no junction), or None                               [optional]
+        "window":   the length of sequence a classifier reads, which its predict reader
+                    scans (``rnnkit serve`` classifies sequences of exactly this length)
+                                                                        [optional]
         "labelled": fn(path, spec) -> LabelledSequences               # rnnkit eval --data
                     # in the checkpoint's class order (spec["classes"]); taggers return
                     # tagging.TaggedSequences
@@ -41,6 +44,7 @@ register(
                                                      anchor=splice.JUNCTION_STEPS[0]),
                "columns": ("record", "start", "end", "junction_after"),
                "background": "n",
+               "window": SPLICE_WINDOW,
                "labelled": dna_readers.labelled_dna(SPLICE_WINDOW),
                "formats": f"FASTA (plain/gz) to scan with {SPLICE_WINDOW}-nt windows; "
                           f"labelled: FASTA '>ID CLASS' or TSV with class/sequence columns, "
@@ -55,6 +59,7 @@ register(
                "predict": dna_readers.window_scanner(PROMOTER_WINDOW),
                "columns": ("record", "start", "end"),
                "background": "-",
+               "window": PROMOTER_WINDOW,
                "labelled": dna_readers.labelled_dna(PROMOTER_WINDOW),
                "formats": f"FASTA (plain/gz) to scan with {PROMOTER_WINDOW}-nt windows; "
                           f"labelled: FASTA '>ID +|-' or TSV with class/sequence columns, "

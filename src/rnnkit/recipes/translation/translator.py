@@ -119,14 +119,19 @@ def sentence_bleu(hypothesis: str, reference: str) -> float:
     return sacrebleu.sentence_bleu(hypothesis, [reference]).score
 
 
+def translator_from_run(run) -> Translator:
+    """The Translator of a loaded translation run (``base.LoadedRun``)."""
+    from rnnkit.data.subwords import tokenizer_from_dict
+
+    spec = run.spec
+    return Translator(run.model, tokenizer_from_dict(spec["src_tokenizer"]),
+                      tokenizer_from_dict(spec["tgt_tokenizer"]), spec.get("max_tokens"),
+                      next(run.model.parameters()).device)
+
+
 def load_translator(path, device: str = "cpu"):
     """(Translator, LoadedRun) from a translation run folder or checkpoint file."""
-    from rnnkit.data.subwords import tokenizer_from_dict
     from rnnkit.recipes.base import load_run
 
     run = load_run(path, ("translator",), device)
-    spec = run.spec
-    translator = Translator(run.model, tokenizer_from_dict(spec["src_tokenizer"]),
-                            tokenizer_from_dict(spec["tgt_tokenizer"]), spec.get("max_tokens"),
-                            next(run.model.parameters()).device)
-    return translator, run
+    return translator_from_run(run), run
