@@ -92,3 +92,12 @@ def test_write_wav_round_trip_and_clipping(tmp_path):
     with pytest.raises(ValueError, match="sample_rate"):
         write_wav(tmp_path / "bad.wav", x, 16000.0)
     assert not (tmp_path / "bad.wav").exists()
+
+
+@pytest.mark.parametrize("frames", [2, 3])
+def test_griffin_lim_on_fewer_frames_than_a_window(frames):
+    """A synthesis that stopped at once (a frame or two) still gives (T - 1) * hop samples,
+    without librosa's too-short-signal warning (an error under the test settings)."""
+    logmel = LogMel(16000, n_fft=400, hop_length=160, n_mels=40)
+    wave = griffin_lim(torch.full((frames, 40), -5.0), logmel, n_iter=2)
+    assert wave.shape == ((frames - 1) * 160,) and torch.isfinite(wave).all()

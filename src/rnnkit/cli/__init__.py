@@ -19,6 +19,7 @@ from rnnkit.cli import (
     info,
     predict,
     sample,
+    say,
     serve,
     train,
     transcribe,
@@ -26,7 +27,7 @@ from rnnkit.cli import (
 )
 from rnnkit.cli.parser import OneLineParser
 
-SUBCOMMANDS = (train, sample, evaluate, translate, transcribe, demo, info, gradients, bench,
+SUBCOMMANDS = (train, sample, evaluate, translate, transcribe, say, demo, info, gradients, bench,
                experiment, predict, export, serve)
 
 

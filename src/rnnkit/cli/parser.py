@@ -75,3 +75,15 @@ def check_runs_dir(runs_dir: str, run_name: str):
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"{run_dir}: exists and is not a folder")
     return run_dir
+
+
+def text_lines(path: str, what: str = "a text file of sentences"):
+    """Lines of ``path`` (standard input for '-'), read through the one file triage."""
+    import sys
+
+    if path == "-":
+        yield from sys.stdin
+        return
+    from rnnkit.data.files import open_text_lines
+
+    yield from open_text_lines(path, what)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rnnkit.cli.parser import text_lines
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("translate", help="translate sentences with a trained translate run",
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give sentences on the command line or --file FILE, not both")
     translator, _ = load_translator(args.checkpoint, args.device)
     kw = {"beam": args.beam, "n_best": args.n_best, "length_penalty": args.length_penalty}
-    lines = args.sentence if args.sentence else _lines(args.file)
+    lines = args.sentence if args.sentence else text_lines(args.file)
     first = None
     for nbest in translator.stream(lines, **kw):
         first = first or nbest[0]
@@ -60,12 +62,3 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"attention: {args.show_attention}\n")
     return 0
 
-
-def _lines(path: str):
-    """Lines of ``path`` (stdin for '-'), read through the one file triage."""
-    if path == "-":
-        yield from sys.stdin
-        return
-    from rnnkit.data.files import open_text_lines
-
-    yield from open_text_lines(path, "a text file of sentences")

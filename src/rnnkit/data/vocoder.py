@@ -111,13 +111,19 @@ def griffin_lim(log_mel: Tensor, logmel: LogMel, n_iter: int = 32, seed: int = 0
     if length < 1:
         raise ValueError(f"griffin_lim: output length must be >= 1 sample, got {length}")
     magnitude = mel_to_power(log_mel, logmel).sqrt().T.numpy()  # (K, T)
+    # Fewer frames than one FFT window spans (a synthesis that stopped at once): pad with
+    # silent frames so every re-analysis sees a whole window, then cut back to ``length``.
+    short = -(-spec.n_fft // spec.hop_length) + 1 - T
+    if short > 0:
+        magnitude = np.pad(magnitude, ((0, 0), (0, short)))
+    work = max(length, (magnitude.shape[1] - 1) * spec.hop_length)
     wave = librosa.griffinlim(
         magnitude, n_iter=n_iter, hop_length=spec.hop_length, win_length=spec.win_length,
         n_fft=spec.n_fft, window="hann", center=spec.center,
         pad_mode=_NUMPY_PAD[spec.pad_mode],
-        length=length, momentum=momentum, init="random",
+        length=work, momentum=momentum, init="random",
         random_state=np.random.default_rng(seed))  # (N,)
-    return torch.from_numpy(wave.astype(np.float32))
+    return torch.from_numpy(wave[:length].astype(np.float32))
 
 
 def _check_frames(log_mel: Tensor, logmel: LogMel) -> None:

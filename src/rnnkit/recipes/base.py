@@ -31,6 +31,7 @@ from rnnkit.models.language import TokenLM, count_parameters
 from rnnkit.models.music import music_model_from_spec
 from rnnkit.models.sequence import classifier_from_spec, tagger_from_spec
 from rnnkit.models.translation import model_from_spec as translation_model_from_spec
+from rnnkit.models.tts import tts_model_from_spec
 from rnnkit.recipes.result import Target, write_result
 from rnnkit.train import checkpoint as ckpt_io
 from rnnkit.train.config import RunConfig, to_toml
@@ -196,10 +197,11 @@ MODEL_KINDS: dict[str, Callable[[RunConfig, dict], nn.Module]] = {
     "music": lambda cfg, spec: music_model_from_spec(cfg.model, spec),
     "writer": lambda cfg, spec: writer_from_spec(cfg.model, spec),
     "recogniser": lambda cfg, spec: ctc_model_from_spec(cfg.model, spec),
+    "tts": lambda cfg, spec: tts_model_from_spec(cfg.model, spec),
 }
 KIND_NAMES = {"vocab": "language-model", "classifier": "classifier", "tagger": "tagger",
               "translator": "translation", "music": "music", "writer": "handwriting",
-              "recogniser": "speech-recognition"}
+              "recogniser": "speech-recognition", "tts": "text-to-speech"}
 
 
 @dataclass

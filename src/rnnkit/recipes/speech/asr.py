@@ -3,7 +3,9 @@ the language's characters.
 
 Default data: the fillets-ng game dialogue as spoken in Dutch (Debian ``fillets-ng-data-nl``
 with the transcripts of ``fillets-ng-data``, GPL-2+, fetched and unpacked on first use;
-``rnnkit.data.transcribed``); ``--lang cs`` takes the Czech recordings. Levels are split
+``rnnkit.data.transcribed``); ``--lang cs`` takes the Czech recordings, ``--lang en`` the
+English dialogue spoken by flite's ``slt`` voice (``rnnkit.data.teacher_voice``: the ``tts``
+recipe's teacher, so this is the judge of its intelligibility). Levels are split
 whole into train / valid / test (``SPLIT_SEED``, the same in every run), so test sentences
 come from scenes never heard in training. ``--data list.tsv`` (``path<TAB>text`` rows) or
 a folder holding one such list trains on the user's recordings, split by utterance.
@@ -54,7 +56,7 @@ from rnnkit.recipes.speech.recogniser import (
 from rnnkit.train.config import RunConfig
 from rnnkit.train.task import BatchTask
 
-LANGS = ("nl", "cs")
+LANGS = ("nl", "cs", "en")  # en: flite's teacher voice (the tts recipe's judge), not people
 DEFAULT_LANG = "nl"
 SPLIT = (0.1, 0.1)   # valid, test fractions (of the levels; of the utterances for user data)
 SPLIT_SEED = 0       # the same levels in every run
@@ -96,6 +98,10 @@ def load_utterances(cfg: RunConfig) -> tuple[Utterances, bool]:
     if lang not in LANGS:
         raise ConfigError(unknown_name("fillets-ng speech language", lang, LANGS) +
                           "; or --data list.tsv with your own recordings")
+    if lang == "en":
+        from rnnkit.data.teacher_voice import teacher_corpus
+
+        return teacher_corpus(), True
     return load_fillets_speech(lang, audio_root=data), True
 
 

@@ -1,0 +1,235 @@
+"""Recipe ``tts``: text to speech, a small Tacotron 2 (``rnnkit.models.tts``) with
+Griffin-Lim, trained on a teacher voice.
+
+Default data: the fillets-ng English dialogue (1,946 distinct sentences) spoken by flite's
+``slt`` voice (Debian ``flite``, generated once into the data cache;
+``rnnkit.data.teacher_voice``), 1.58 h at 16 kHz. Game levels are split whole into
+train / valid / test exactly as ``rnnkit train asr --lang en`` splits them (``asr.SPLIT``,
+``asr.SPLIT_SEED``), so a recogniser trained that way never heard a test sentence.
+``--data list.tsv`` trains on the user's recordings (``path<TAB>text``), split by utterance.
+
+    rnnkit train tts                                 # flite slt teacher
+    rnnkit train asr --lang en --name judge          # the intelligibility judge
+    rnnkit train tts --recogniser runs/judge         # + CER on teacher vs our audio
+    rnnkit say runs/tts "Where is the exit?" -o exit.wav
+
+Text: characters of ``tts_text`` (lower case, numbers spelt out, ``,.?!`` kept). Frames:
+80 log-mel bands, 25 ms windows every 10 ms, normalised per band with the training set's
+statistics. The finish step synthesises the test sentences (free running, Griffin-Lim,
+32 iterations) and reports mel-cepstral distortion and DTW-aligned mel L1 against the
+teacher's audio, the fraction whose attention reaches the end of the text, the real-time
+factor on one thread, and with ``--recogniser`` the judge's CER on both; it writes a few
+sentences' audio (teacher and ours), spectrograms and alignments.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import torch
+
+from rnnkit.data.sequences import pad_batch, split_groups
+from rnnkit.data.transcribed import Utterances, normalise_transcript, read_transcript_list
+from rnnkit.errors import ConfigError, DataError
+from rnnkit.models.tts import (
+    PAD,
+    attention_reaches_end,
+    tts_loss,
+    tts_model_from_spec,
+    tts_spec,
+)
+from rnnkit.recipes.base import Outcome, Setup, load_best
+from rnnkit.recipes.result import Target
+from rnnkit.recipes.speech.asr import SPLIT, SPLIT_SEED
+from rnnkit.recipes.speech.voice import Voice, mel_analysis, tts_text
+from rnnkit.train.config import RunConfig
+from rnnkit.train.task import BatchTask
+
+SAMPLE_RATE, N_FFT, HOP, N_MELS = 16000, 400, 160, 80
+REDUCTION = 3          # mel frames per decoder step
+SCORED = 40            # test sentences synthesised in the finish step (time)
+AUDIO_EXAMPLES = 3     # of them written as WAV, teacher and ours
+
+# Defaults with their reasons: the model sizes of models/tts.py's recommendation (3.4M
+# parameters); dropout 0.5 in the encoder and post-net convolutions as Tacotron 2; batch
+# 16 of length-bucketed sentences; Adam 1e-3 with cosine decay; the guided-attention loss
+# (in the model's loss) makes the alignment form within a few thousand updates.
+DEFAULTS = {
+    "model": {"cell": "lstm", "hidden_size": 256, "num_layers": 1, "embed_size": 128,
+              "dropout": 0.5},
+    "train": {"batch_size": 16, "optimizer": "adam", "lr": 1e-3, "schedule": "cosine",
+              "warmup_steps": 200, "max_steps": 8000, "eval_every": 500, "early_stop": 6,
+              "ckpt_every": 500, "log_every": 50, "clip_norm": 1.0, "threads": 1},
+}
+SMOKE = {
+    "model": {"hidden_size": 16, "embed_size": 8, "dropout": 0.0},
+    "train": {"batch_size": 4, "max_steps": 4, "eval_every": 2, "ckpt_every": 2,
+              "log_every": 1, "warmup_steps": 1, "early_stop": None},
+}
+SMOKE_SIZES = {"prenet_size": 8, "attention_size": 8, "location_filters": 4,
+               "location_kernel": 5, "postnet_channels": 8}
+TARGET = Target("cer_ratio", "<=", 1.5, "judge's CER on our synthesis <= 1.5x on the "
+                "teacher's audio of the test sentences", budget="8,000 updates", hours=4.0)
+
+
+def load_voice_data(cfg: RunConfig) -> tuple[Utterances, bool]:
+    """(utterances, by_level): the user's recordings, else the teacher voice."""
+    if cfg.data.data:
+        return read_transcript_list(cfg.data.data, cfg.data.lang or "en"), False
+    from rnnkit.data.teacher_voice import teacher_corpus
+
+    return teacher_corpus(), True
+
+
+def collate(batch):
+    """[(ids (S_i,), mels (T_i, M))] -> text (B, S), text_lengths, mels (B, T, M), lengths."""
+    ids, mels = zip(*batch, strict=True)
+    text, text_lengths = pad_batch(ids, PAD)
+    x, lengths = pad_batch(mels)
+    return text.long(), text_lengths, x, lengths
+
+
+def build(cfg: RunConfig) -> Setup:
+    """Sentences -> split -> log-mel -> symbols -> Tacotron and a bucketed BatchTask."""
+    from rnnkit.data.audio import load_audio
+
+    utts, by_level = load_voice_data(cfg)
+    lang = utts.lang or "en"
+    texts = [tts_text(u.text, lang) for u in utts.items]
+    groups = [u.group for u in utts.items] if by_level else [u.id for u in utts.items]
+    train_i, valid_i, test_i = split_groups(groups, *SPLIT, seed=SPLIT_SEED, source=utts.source)
+    features = {"sample_rate": SAMPLE_RATE, "n_fft": N_FFT, "hop_length": HOP,
+                "n_mels": N_MELS}
+    analysis = mel_analysis({"features": features})
+    with torch.no_grad():
+        raw = [analysis(load_audio(u.path, SAMPLE_RATE)) for u in utts.items]  # (T, M)
+    frames = torch.cat([raw[i] for i in train_i])
+    mean, std = frames.mean(0), frames.std(0, unbiased=False) + 1e-5
+    mels = [(x - mean) / std for x in raw]
+    symbols = sorted({c for i in train_i for c in texts[i]})
+    index = {c: k + 1 for k, c in enumerate(symbols)}
+
+    def examples(idx):  # characters unseen in training are dropped (counted below)
+        return [(torch.tensor([index[c] for c in texts[i] if c in index]), mels[i])
+                for i in idx]
+
+    unseen = sum(c not in index for i in valid_i + test_i for c in texts[i])
+    features.update(mean=mean.tolist(), std=std.tolist())
+    sizes = SMOKE_SIZES if cfg.model.hidden_size <= 16 else {}
+    try:
+        spec = {**tts_spec(cfg.model, len(symbols) + 1, N_MELS, REDUCTION, **sizes),
+                "symbols": symbols, "features": features, "lang": lang}
+        model = tts_model_from_spec(cfg.model, spec)
+    except ValueError as e:
+        raise ConfigError(f"tts: {e}") from None
+
+    def loss(model, batch) -> torch.Tensor:
+        text, text_lengths, x, lengths = batch
+        return tts_loss(model(text, text_lengths, x, lengths), x, lengths, text_lengths)["loss"]
+
+    def metrics(model, batches) -> dict[str, float]:
+        sums: dict[str, float] = {}
+        n = 0
+        for text, text_lengths, x, lengths in batches:
+            parts = tts_loss(model(text, text_lengths, x, lengths), x, lengths, text_lengths)
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * len(lengths)
+            n += len(lengths)
+        return {k: v / max(n, 1) for k, v in sums.items()}
+
+    task = BatchTask(examples(train_i), examples(valid_i), cfg.train.batch_size, collate,
+                     loss, seed=cfg.train.seed, metrics=metrics,
+                     lengths=[len(mels[i]) for i in train_i])
+
+    def finish(trainer, fit) -> Outcome:
+        load_best(trainer)
+        voice = Voice(trainer.model, spec, trainer.device)
+        return score_test(voice, utts, texts, test_i, trainer.run_dir, cfg)
+
+    hours = sum(len(mels[i]) for i in train_i) * HOP / SAMPLE_RATE / 3600
+    describe = (f"{utts.source}: {len(train_i)} / {len(valid_i)} / {len(test_i)} train / "
+                f"valid / test sentences ({hours:.2f} h of training audio)"
+                + (f" from {len({groups[i] for i in train_i})} / "
+                   f"{len({groups[i] for i in valid_i})} / "
+                   f"{len({groups[i] for i in test_i})} levels" if by_level else "")
+                + f"; {len(symbols)} symbols; {N_MELS} log-mel bands / 10 ms, "
+                  f"{REDUCTION} frames per decoder step"
+                + (f"; {unseen} valid/test characters unseen in training dropped"
+                   if unseen else ""))
+    return Setup(model, task, meta={"tts": spec}, describe=describe, finish=finish)
+
+
+def score_test(voice: Voice, utts: Utterances, texts, test_i, run_dir: Path,
+               cfg: RunConfig) -> Outcome:
+    """Synthesise up to ``SCORED`` test sentences; MCD, mel L1, alignment, speed, and the
+    judge's CER; example audio and plots."""
+    from rnnkit.data.audio import load_audio, write_wav
+    from rnnkit.data.speech_quality import mel_cepstral_distortion, mel_l1
+    from rnnkit.recipes.speech.plots import plot_synthesis
+
+    chosen = test_i[:SCORED]
+    rows, ours, theirs = [], [], []
+    for k, i in enumerate(chosen):
+        u = utts.items[i]
+        try:  # characters unseen in training are left out, as in validation
+            spoken = voice.say(u.text, seed=cfg.train.seed, where=u.id, drop_unknown=True)
+        except DataError:  # nothing left to say
+            continue
+        ref = load_audio(u.path, voice.sample_rate)
+        ref_mels = (voice.analysis(ref) - voice.mean) / voice.std
+        audio_s = len(spoken.wave) / voice.sample_rate
+        rows.append({"id": u.id, "text": texts[i], "said": u.text,
+                     "mcd": mel_cepstral_distortion(ref, spoken.wave, voice.sample_rate),
+                     "mel_l1": mel_l1(ref_mels, spoken.mels, align=True),
+                     "aligned": bool(attention_reaches_end(spoken.attention,
+                                                           spoken.attention.shape[1])),
+                     "stopped": spoken.stopped, "seconds": spoken.seconds,
+                     "audio_s": audio_s})
+        ours.append(spoken.wave)
+        theirs.append(ref)
+        if k < AUDIO_EXAMPLES:
+            write_wav(run_dir / f"test-{k + 1}-ours.wav", spoken.wave, voice.sample_rate)
+            write_wav(run_dir / f"test-{k + 1}-teacher.wav", ref, voice.sample_rate)
+            plot_synthesis(ref_mels, spoken.mels, spoken.attention,
+                           run_dir / f"test-{k + 1}.png", title=texts[i])
+    if not rows:
+        raise DataError("tts: no test sentence could be synthesised")
+    metrics = {
+        "test_mcd": statistics.mean(r["mcd"] for r in rows),
+        "test_mel_l1": statistics.mean(r["mel_l1"] for r in rows),
+        "aligned_fraction": sum(r["aligned"] for r in rows) / len(rows),
+        "stopped_fraction": sum(r["stopped"] for r in rows) / len(rows),
+        "real_time_factor": sum(r["seconds"] for r in rows) / sum(r["audio_s"] for r in rows),
+        "test_n": len(rows)}
+    lines = [f"- test MCD **{metrics['test_mcd']:.2f} dB**, DTW-aligned mel L1 "
+             f"{metrics['test_mel_l1']:.3f} (normalised bands; {len(rows)} test sentences, "
+             "free running, Griffin-Lim 32 iterations)",
+             f"- attention reaches the end of the text in {metrics['aligned_fraction']:.0%}; "
+             f"the stop token ended {metrics['stopped_fraction']:.0%}",
+             f"- real-time factor {metrics['real_time_factor']:.3f} (model + vocoder, "
+             f"{torch.get_num_threads()} thread(s))"]
+    if cfg.data.recogniser:
+        from rnnkit.recipes.speech.recogniser import Recogniser, error_rates
+
+        judge = Recogniser.load(cfg.data.recogniser)
+        refs = [normalise_transcript(r["said"], voice.spec["lang"]) for r in rows]
+
+        def cer(waves):
+            feats = [judge.features(w) for w in waves]
+            return error_rates(judge.decode(judge.log_probs(feats)), refs)["cer"]
+
+        metrics["cer_teacher"], metrics["cer_ours"] = cer(theirs), cer(ours)
+        metrics["cer_ratio"] = metrics["cer_ours"] / max(metrics["cer_teacher"], 1e-9)
+        lines.append(f"- intelligibility: the judge `{cfg.data.recogniser}` reads the "
+                     f"teacher's audio at CER {metrics['cer_teacher']:.1%} and ours at "
+                     f"**{metrics['cer_ours']:.1%}** ({metrics['cer_ratio']:.2f}x)")
+    (run_dir / "test_synthesis.json").write_text(json.dumps(
+        {"metrics": metrics, "rows": rows}, indent=1))
+    lines += ["", "## Examples", ""]
+    for k in range(min(AUDIO_EXAMPLES, len(rows))):
+        lines += [f"- `{rows[k]['text']}`: [ours](test-{k + 1}-ours.wav), "
+                  f"[teacher](test-{k + 1}-teacher.wav); MCD {rows[k]['mcd']:.2f} dB", "",
+                  f"![synthesis](test-{k + 1}.png)", ""]
+    return Outcome(lines, metrics)
