@@ -19,7 +19,7 @@ from pathlib import Path
 
 from rnnkit.experiments.runs import train_grid, write_results
 from rnnkit.models.ctc import CTCModel
-from rnnkit.models.language import count_parameters
+from rnnkit.models.language import count_parameters, matching_width
 from rnnkit.recipes import registry
 from rnnkit.recipes.speech.asr import DEFAULT_LANG, N_MELS
 from rnnkit.train.scoring import mean_and_spread
@@ -68,11 +68,7 @@ def matching_hidden(cell: str, lstm_hidden: int, layers: int, bidirectional: boo
                                          subsample=subsample))
 
     target = size("lstm", lstm_hidden)
-    lo, hi = 1, 8 * lstm_hidden
-    while lo < hi:  # the smallest width with at least the target count
-        mid = (lo + hi) // 2
-        lo, hi = (mid + 1, hi) if size(cell, mid) < target else (lo, mid)
-    return min((lo - 1, lo), key=lambda h: abs(size(cell, h) - target)) if lo > 1 else lo
+    return matching_width(lambda h: size(cell, h), target, 8 * lstm_hidden)
 
 
 def run_asr(out_dir: Path, spec: AsrSpec, *, progress: bool = False, log=print) -> dict:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rnnkit.experiments.runs import train_grid, write_results
-from rnnkit.models.language import count_parameters
+from rnnkit.models.language import count_parameters, matching_width
 from rnnkit.models.music import PianoRollModel
 from rnnkit.recipes import registry
 from rnnkit.recipes.music.compose import PUBLISHED
@@ -85,11 +85,7 @@ def matching_hidden(cell: str, gru_hidden: int, keys: int = 88) -> int:
         return count_parameters(PianoRollModel(keys, c, h))
 
     target = size("gru", gru_hidden)
-    lo, hi = 1, 8 * gru_hidden
-    while lo < hi:  # the smallest width with at least the target count
-        mid = (lo + hi) // 2
-        lo, hi = (mid + 1, hi) if size(cell, mid) < target else (lo, mid)
-    return min((lo - 1, lo), key=lambda h: abs(size(cell, h) - target)) if lo > 1 else lo
+    return matching_width(lambda h: size(cell, h), target, 8 * gru_hidden)
 
 
 def run_music(out_dir: Path, spec: MusicSpec, *, progress: bool = False, log=print) -> dict:

@@ -43,3 +43,4 @@ def write_results(out_dir: Path, results: dict, text: str) -> None:
     """A study's ``results.json`` and ``results.md``."""
     (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (out_dir / "results.md").write_text(text + "\n")
+

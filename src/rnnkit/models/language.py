@@ -6,6 +6,8 @@ recipe runs on rnnkit's own layers (``rnnkit.LSTM`` etc., drop-in torch.nn signa
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -75,3 +77,13 @@ class TokenLM(nn.Module):
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def matching_width(size: Callable[[int], int], target: int, upper: int) -> int:
+    """The width w in 1..upper whose ``size(w)`` (a parameter count, growing with w) is
+    closest to ``target``, the smaller on a tie: equal-size comparisons of models."""
+    lo, hi = 1, upper
+    while lo < hi:  # bisection: the smallest width with at least the target count
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if size(mid) < target else (lo, mid)
+    return min((lo - 1, lo), key=lambda w: abs(size(w) - target)) if lo > 1 else lo

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.errors import unknown_name
-from rnnkit.models.language import count_parameters, make_recurrent
+from rnnkit.models.language import count_parameters, make_recurrent, matching_width
 
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 
@@ -55,20 +55,14 @@ def hidden_size_for_budget(cell: str, budget: int, input_size: int, output_size:
     """The hidden size whose ``MemoryNet`` parameter count is closest to ``budget``.
 
     Used to compare cells at equal parameters (an LSTM of width H against a tanh RNN of
-    roughly 2H): the count grows monotonically in H, so a scan up to the budget suffices.
+    roughly 2H): the count grows monotonically in H (at least H), so H lies in 1..budget.
     """
     if cell not in GATES:
         raise ValueError(unknown_name("cell", cell, GATES))
     if budget < 1:
         raise ValueError(f"the parameter budget must be >= 1, got {budget}")
-    best, H = 1, 1
-    while True:
-        n = parameter_count(cell, input_size, H, output_size)
-        if abs(n - budget) < abs(parameter_count(cell, input_size, best, output_size) - budget):
-            best = H
-        if n >= budget:
-            return best
-        H += 1
+    return matching_width(lambda h: parameter_count(cell, input_size, h, output_size),
+                          budget, budget)
 
 
 def scale_recurrent_(model: nn.Module, radius: float) -> None:

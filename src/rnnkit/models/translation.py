@@ -32,19 +32,12 @@ def matching_width(m, spec: dict) -> int:
     """The Transformer width (a multiple of the head count) whose parameter count is
     closest to that of the recurrent encoder-decoder ``m`` describes with these
     vocabularies."""
-    from rnnkit.models.language import count_parameters
+    from rnnkit.models.language import count_parameters, matching_width
 
     step = TRANSFORMER_HEADS
     target = count_parameters(_recurrent(m, spec))
-    lo, hi = 1, 1024 // step  # bisection over the width: the count grows with it
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if count_parameters(_transformer(m, spec, step * mid)) < target:
-            lo = mid + 1
-        else:
-            hi = mid
-    widths = [step * max(1, lo - 1), step * lo]
-    return min(widths, key=lambda w: abs(count_parameters(_transformer(m, spec, w)) - target))
+    return step * matching_width(
+        lambda k: count_parameters(_transformer(m, spec, step * k)), target, 1024 // step)
 
 
 def model_from_spec(m, spec: dict) -> nn.Module:
