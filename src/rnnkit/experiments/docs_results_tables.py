@@ -399,16 +399,16 @@ MUSIC_NAMES = {"rnn_tanh": ("tanh RNN", "independent"), "lstm": ("LSTM", "indepe
                "gru-notes": ("GRU + notes GRU", "notes")}
 
 
-def music_runs(R: dict) -> dict[tuple[str, str], list[dict]]:
-    """The music experiment's runs (``music/<corpus>-<variant>-seed<N>``) by (corpus,
-    variant), in table order."""
+def study_runs(R: dict, study: str, corpora, variants) -> dict[tuple[str, str], list[dict]]:
+    """A study's runs (``<study>/<corpus>-<variant>-seed<N>``, as ``rnnkit experiment``
+    names them) by (corpus, variant), in table order, each list by seed."""
     groups: dict[tuple[str, str], list[dict]] = {}
-    for rec in pick(R, "music/"):
+    for rec in pick(R, f"{study}/"):
         corpus, _, rest = rec["run"].partition("-")
         variant = rest.rsplit("-seed", 1)[0]
-        if corpus in MUSIC_CORPORA and variant in MUSIC_VARIANTS:
+        if corpus in corpora and variant in variants:
             groups.setdefault((corpus, variant), []).append(rec)
-    order = [(c, v) for c in MUSIC_CORPORA for v in MUSIC_VARIANTS]
+    order = [(c, v) for c in corpora for v in variants]
     return {k: sorted(groups[k], key=lambda r: r["seed"]) for k in order if k in groups}
 
 
@@ -419,7 +419,7 @@ def t_music(R):
 
     n = Notes()
     rows = []
-    for (corpus, variant), recs in music_runs(R).items():
+    for (corpus, variant), recs in study_runs(R, "music", MUSIC_CORPORA, MUSIC_VARIANTS).items():
         for rec in recs:
             n(rec)
         s = mean_and_spread([r["metrics"]["test_nll"] for r in recs])
@@ -467,27 +467,15 @@ ASR_CORPORA = {"nl": "fillets-ng Dutch", "cs": "fillets-ng Czech"}
 ASR_CELLS = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "tanh RNN"}
 
 
-def asr_runs(R: dict) -> dict[tuple[str, str], list[dict]]:
-    """The speech-recognition runs (``asr/<corpus>-<cell>-seed<N>``, as ``rnnkit experiment
-    asr`` names them) by (corpus, cell), in table order."""
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for rec in pick(R, "asr/"):
-        corpus, _, rest = rec["run"].partition("-")
-        cell = rest.rsplit("-seed", 1)[0]
-        if corpus in ASR_CORPORA and cell in ASR_CELLS:
-            groups.setdefault((corpus, cell), []).append(rec)
-    order = [(c, v) for c in ASR_CORPORA for v in ASR_CELLS]
-    return {k: sorted(groups[k], key=lambda r: r["seed"]) for k in order if k in groups}
-
-
 def t_asr(R):
     """Per corpus and cell: test CER and WER (best decoding the run had) mean ± std over
     seeds, the greedy and beam CER beside them, size and cost."""
     n = Notes()
     rows = []
-    if not asr_runs(R):
+    runs = study_runs(R, "asr", ASR_CORPORA, ASR_CELLS)
+    if not runs:
         return ["No runs recorded yet."]
-    for (corpus, cell), recs in asr_runs(R).items():
+    for (corpus, cell), recs in runs.items():
         for rec in recs:
             n(rec)
         stat = {k: mean_and_spread([r["metrics"][k] for r in recs])
