@@ -280,3 +280,23 @@ def test_eval_scores_a_list_of_recordings(runs, capsys):
     code, out, err = run_cli(["eval", bi, "--data", root / "corpus" / "list.tsv"], capsys)
     assert code == 0, err
     assert f"{len(TEXTS)} recordings" in out and "greedy: CER" in out and "prefix beam 8" in out
+
+
+def test_a_finished_run_is_rescored_with_a_language_model(runs, capsys):
+    """`rnnkit train --resume RUN --lm LM` trains nothing more and adds the fused decoding
+    (weight and bonus chosen on validation) to the report and result."""
+    root, _, uni = runs
+    code, _, err = run_cli(["train", "charlm", "--smoke", "--no-progress", "--data",
+                            uni / "transcripts-train.txt", "--runs-dir", root / "runs",
+                            "--name", "lm-uni", "--hidden-size", "16", "--embed-size", "8"],
+                           capsys)
+    assert code == 0, err
+    steps = json.loads((uni / "result.json").read_text())["steps"]
+    code, _, err = run_cli(["train", "--resume", uni, "--lm", root / "runs" / "lm-uni",
+                            "--no-progress"], capsys)
+    assert code == 0, err
+    result = json.loads((uni / "result.json").read_text())
+    assert result["steps"] == steps and "test_cer_lm" in result["metrics"]
+    assert "language model" in (uni / "report.md").read_text()
+    code, _, err = run_cli(["train", "--resume", uni, "--lr", "0.1", "--no-progress"], capsys)
+    assert code == 1 and "cannot change --lr" in err

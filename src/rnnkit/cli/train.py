@@ -27,6 +27,9 @@ from rnnkit.errors import CheckpointError, ConfigError
 # its cosine floor), so the extra updates run at the lr the schedule had reached.
 RESUMABLE = {"max_steps", "max_seconds", "eval_every", "eval_tokens", "ckpt_every",
              "keep_last", "log_every", "device", "threads", "early_stop", "diagnose"}
+# Data fields only the finish step reads (the judges and language models that score a
+# trained model), so a finished run can be scored again with another one.
+RESUMABLE_DATA = {"lm", "recogniser"}
 
 
 def add_parser(sub) -> None:
@@ -76,11 +79,12 @@ def run(args: argparse.Namespace) -> int:
             ckpt_file = ckpt_io.resolve(args.resume)
             ck = ckpt_io.load(ckpt_file)
         cfg = RunConfig.from_dict(ck["config"], source=str(ckpt_file))
+        allowed = {"train": RESUMABLE, "data": RESUMABLE_DATA}
         fixed = [f"--{k.replace('_', '-')}" for s, v in overrides.items() for k in v
-                 if s != "train" or k not in RESUMABLE]
+                 if k not in allowed.get(s, ())]
         if fixed:
-            raise ConfigError(f"cannot change {', '.join(fixed)} when resuming "
-                              f"(allowed: {', '.join(sorted(RESUMABLE))})")
+            raise ConfigError(f"cannot change {', '.join(fixed)} when resuming (allowed: "
+                              f"{', '.join(sorted(RESUMABLE | RESUMABLE_DATA))})")
         cfg.apply(overrides, source="command line")
         cfg.validate()
         run_dir = ckpt_file.parent

@@ -319,7 +319,7 @@ def score_test(recogniser: Recogniser, utts: Utterances, texts, feats, valid_i, 
               for name, s in scores.items() if name != best]
     if "lm" in scores:
         lines.append(f"- language model `{cfg.data.lm}`: weight and bonus chosen on the "
-                     f"validation levels (CER {valid_cer:.1%} there)")
+                     f"validation set (CER {valid_cer:.1%} there)")
     lines += ["", "## Best test transcripts", "", *examples(ranked[:SHOW]),
               "", "## Median test transcripts", "",
               *examples(ranked[len(ranked) // 2:len(ranked) // 2 + SHOW]),
