@@ -142,6 +142,42 @@ def test_words_on_klettres_layout_and_user_folder(tmp_path, capsys):
     assert "0.wav" in capsys.readouterr().out
 
 
+def test_words_augmentation_warps_frequency_and_tempo():
+    from rnnkit.data.speech import SpeechFeatures, augmented_features, stretch_frames, vtlp
+
+    sr = 16000
+    feats = SpeechFeatures(sr)
+    wave = torch.from_numpy(tone(2, 0))
+    power = feats.logmel.spectrogram(wave)  # (T, K)
+    assert torch.allclose(vtlp(power, 1.0, sr), power, atol=1e-6 * float(power.max()))
+    peak = int(power.sum(0).argmax())  # 600 Hz
+    warped = vtlp(power, 1.1, sr)
+    assert abs(int(warped.sum(0).argmax()) - round(1.1 * peak)) <= 1  # formants move up 10%
+    assert torch.allclose(warped[:, -1], power[:, -1])  # Nyquist stays put
+    x = torch.arange(10.0)[:, None].repeat(1, 3)
+    y = stretch_frames(x, 1.5)
+    assert y.shape == (15, 3) and y[0, 0] == 0 and y[-1, 0] == 9
+    g = torch.Generator().manual_seed(0)
+    same = augmented_features(feats, wave, g, warp=0.0, tempo=0.0)
+    assert torch.allclose(same, feats(wave), atol=1e-4)
+    assert augmented_features(feats, wave, g, warp=0.15, tempo=0.2).shape[1] == 40
+
+
+def test_klettres_letters_reads_syllables_on_request(tmp_path):
+    from rnnkit.data.speech import klettres_letters
+
+    (tmp_path / "fr").mkdir()
+    for name in ("a", "la"):
+        (tmp_path / "fr" / f"{name}.ogg").write_bytes(b"")
+    (tmp_path / "fr" / "sounds.xml").write_text(
+        '<klettres><language code="fr"><alphabet><sound name="a" file="fr/a.ogg"/>'
+        '</alphabet><syllables><sound name="la" file="fr/la.ogg"/></syllables>'
+        '</language></klettres>')
+    assert [n for _, n in klettres_letters(tmp_path, "fr")] == ["A"]
+    assert [n for _, n in klettres_letters(tmp_path, "fr", ("alphabet", "syllables"))] == [
+        "A", "LA"]
+
+
 def write_ts(path, n_per_class: int, seed: int) -> None:
     """A JapaneseVowels-like .ts file: 3 classes, 2 channels, lengths 5-9."""
     rng = np.random.default_rng(seed)

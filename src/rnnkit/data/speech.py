@@ -25,8 +25,10 @@ def klettres_root(root: Path) -> Path | None:
     return None
 
 
-def klettres_letters(root: Path, lang: str) -> list[tuple[Path, str]]:
-    """(ogg file, upper-case letter) for the alphabet recordings of one klettres voice."""
+def klettres_letters(root: Path, lang: str, groups: tuple[str, ...] = ("alphabet",)
+                     ) -> list[tuple[Path, str]]:
+    """(ogg file, upper-case name) for the recordings of one klettres voice: its letters
+    (group "alphabet"), and with ``groups=("alphabet", "syllables")`` its syllables too."""
     from rnnkit.data.audio import read_sound_list
 
     xml = root / lang / "sounds.xml"
@@ -34,7 +36,7 @@ def klettres_letters(root: Path, lang: str) -> list[tuple[Path, str]]:
         raise DataError(f"{xml}: no such file (klettres voices: "
                         f"{', '.join(sorted(p.parent.name for p in root.glob('*/sounds.xml')))})")
     return [(f, name.upper()) for f, name, group in read_sound_list(xml, root, missing="skip")
-            if group == "alphabet"]
+            if group in groups]
 
 
 def trim_silence(wave: Tensor, sample_rate: int, threshold_db: float = -35.0,
@@ -68,6 +70,38 @@ def augment_wave(wave: Tensor, g: torch.Generator, sample_rate: int) -> Tensor:
     return w + torch.randn(len(w), generator=g) * math.sqrt(power / 10 ** (snr_db / 10))
 
 
+def vtlp(power: Tensor, alpha: float, sample_rate: int, f_hi: float = 4800.0) -> Tensor:
+    """Vocal tract length perturbation (Jaitly & Hinton 2013): the power spectrum with its
+    frequency axis scaled by ``alpha``, (frames, K) -> (frames, K).
+
+    The warp is piecewise linear, f -> alpha f up to b = f_hi min(alpha, 1) / alpha, then a
+    straight line to Nyquist (which stays put). Unlike speed perturbation it moves formants
+    and pitch without changing the duration. Each output bin g reads the input at the
+    inverse warp of g, linearly interpolated."""
+    K = power.shape[-1]
+    nyq = sample_rate / 2
+    g = torch.linspace(0, nyq, K, dtype=torch.float64)  # (K,) output bin frequencies
+    b = f_hi * min(alpha, 1.0) / alpha
+    f = torch.where(g <= alpha * b, g / alpha,
+                    nyq - (nyq - g) * (nyq - b) / (nyq - alpha * b))  # source Hz
+    pos = (f / nyq * (K - 1)).clamp(0, K - 1)  # (K,) fractional source bin
+    lo = pos.floor().long().clamp(max=K - 2)
+    w = (pos - lo).to(power.dtype)
+    return power[..., lo] * (1 - w) + power[..., lo + 1] * w
+
+
+def stretch_frames(x: Tensor, factor: float) -> Tensor:
+    """Tempo change without pitch change: (T, F) frames linearly re-sampled to
+    max(1, round(factor T)) frames."""
+    T = len(x)
+    n = max(1, round(factor * T))
+    t = torch.linspace(0, T - 1, n, dtype=x.dtype)
+    lo = t.floor().long().clamp(max=max(T - 2, 0))
+    hi = (lo + 1).clamp(max=T - 1)
+    w = (t - lo)[:, None]
+    return x[lo] * (1 - w) + x[hi] * w
+
+
 class SpeechFeatures:
     """Waveform (N,) at ``sample_rate`` -> (frames, n_mels) log-mel, 25 ms windows every
     ``hop_ms``, with per-clip mean and variance normalisation (removes microphone and level)
@@ -88,3 +122,19 @@ class SpeechFeatures:
         with torch.no_grad():
             x = self.logmel(wave)
             return normalise_per_sequence(x) if self.normalise else x
+
+
+def augmented_features(feats: SpeechFeatures, wave: Tensor, g: torch.Generator,
+                       warp: float, tempo: float) -> Tensor:
+    """``feats(wave)`` of a waveform with a random vocal-tract warp alpha in
+    [1 - warp, 1 + warp] (``vtlp``) and tempo factor in [1 - tempo, 1 + tempo]
+    (``stretch_frames``), normalised as ``feats`` normalises: (N,) -> (T', n_mels)."""
+    from rnnkit.data.features import normalise_per_sequence
+
+    alpha = 1 - warp + 2 * warp * float(torch.rand((), generator=g))
+    factor = 1 - tempo + 2 * tempo * float(torch.rand((), generator=g))
+    lm = feats.logmel
+    with torch.no_grad():
+        x = lm.from_power(vtlp(lm.spectrogram(wave), alpha, lm.sample_rate))
+        x = stretch_frames(x, factor)
+        return normalise_per_sequence(x) if feats.normalise else x
