@@ -1,7 +1,8 @@
 """``rnnkit serve`` on tiny smoke runs of every kind it serves (a char LM, splice, genes,
-translation, speech): each endpoint's answers, 4xx JSON errors for bad requests, the body
-and time limits, concurrent requests all answered, batching, streaming, the command itself,
-and the page in a real headless browser (Debian's chromium, skipped where it is missing)."""
+translation, speech recognition, text to speech): each endpoint's answers, 4xx JSON errors
+for bad requests, the body and time limits, concurrent requests all answered, batching,
+streaming, the command itself, and the page in a real headless browser (Debian's chromium,
+skipped where it is missing)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import pytest
 from test_asr_recipe import write_corpus
 from test_toolkit_bad_input import assert_one_line_error
 from test_translate_recipe import write_pairs
+from test_tts_recipe import known_texts
 from tk_helpers import make_text, rnnkit_cmd, run_cli, subprocess_env
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed: "
@@ -36,7 +38,7 @@ from rnnkit.serve.models import load_models  # noqa: E402
 pytestmark = pytest.mark.usefixtures("torch_globals")
 
 SMOKE = ["--smoke", "--no-progress", "--threads", "1"]
-NAMES = ("lm", "sp", "g", "tr", "asr", "lasa")
+NAMES = ("lm", "sp", "g", "tr", "asr", "lasa", "tts")
 # A StatLog donor site (exon ... |GTAAGT intron), 60 nt with the junction after base 30.
 WINDOW = "CCAGCTGCATCTGCCCAGGCCCAGGAGCAGGTAAGTGCCAGCCCCGCCTGGCCTCCCCAG"
 
@@ -44,7 +46,7 @@ WINDOW = "CCAGCTGCATCTGCCCAGGCCCAGGAGCAGGTAAGTGCCAGCCCCGCCTGGCCTCCCCAG"
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Path:
     """One smoke run per served kind, and a classifier of features (about 15 s on one
-    core)."""
+    core). The voice learns from the speech recogniser's clips."""
     root = tmp_path_factory.mktemp("serve")
     out = ["--runs-dir", str(root / "runs")]
     (root / "verse.txt").write_text(make_text())
@@ -65,6 +67,8 @@ def runs(tmp_path_factory) -> Path:
     assert main(["train", "asr", *SMOKE, *out, "--data", str(root / "corpus" / "list.tsv"),
                  "--name", "asr"]) == 0
     assert main(["train", "lasa", *SMOKE, *out, "--name", "lasa"]) == 0  # reads features
+    assert main(["train", "tts", *SMOKE, *out, "--data", str(root / "corpus" / "list.tsv"),
+                 "--name", "tts"]) == 0
     return root
 
 
@@ -128,9 +132,11 @@ def test_models_are_listed_under_their_folder_names_with_their_kinds(client):
     models = {m["name"]: m for m in ok(client.get("/v1/models"))["models"]}
     assert {n: m["kind"] for n, m in models.items()} == {
         "lm": "language-model", "sp": "classifier", "g": "tagger", "tr": "translation",
-        "asr": "speech-recognition", "lasa": "classifier"}
+        "asr": "speech-recognition", "lasa": "classifier", "tts": "text-to-speech"}
     assert models["sp"]["endpoints"] == ["/v1/models/sp/classify", "/v1/models/sp/predict"]
     assert models["sp"]["window"] == 60 and models["sp"]["classes"] == ["ei", "ie", "n"]
+    assert models["tts"]["endpoints"] == ["/v1/models/tts/say"]
+    assert models["tts"]["sample_rate"] == 16000 and models["tts"]["symbols"]
     one = ok(client.get("/v1/models/lm"))
     assert one["limits"]["max_generate"] == 2000 and one["level"] == "char"
     assert ok(client.get("/healthz")) == {"status": "ok"}
@@ -217,13 +223,44 @@ def test_transcribe_an_upload_as_rnnkit_transcribe_does(client, runs):
     assert isinstance(beam["text"], str)
 
 
+def say_text(runs: Path) -> str:
+    """A text the smoke voice can say (its tiny corpus leaves letters out)."""
+    return known_texts(runs / "runs" / "tts")[0]
+
+
+def test_say_answers_the_wav_rnnkit_say_writes(client, runs, tmp_path):
+    import io
+
+    import soundfile as sf
+
+    from rnnkit.data.audio import write_wav
+    from rnnkit.recipes.speech.voice import Voice
+
+    text = say_text(runs)
+    a, b = [client.post("/v1/models/tts/say", json={"text": text, "seed": 3})
+            for _ in range(2)]
+    assert a.status_code == 200, a.text
+    assert a.headers["content-type"] == "audio/wav"
+    wave, rate = sf.read(io.BytesIO(a.content))
+    assert rate == 16000 and len(wave) > 0
+    assert float(a.headers["x-audio-seconds"]) == pytest.approx(len(wave) / rate, abs=1e-3)
+    assert float(a.headers["x-real-time-factor"]) > 0
+    assert a.headers["x-stopped"] in ("true", "false")
+    assert a.content == b.content  # the same seed, the same audio
+    other = client.post("/v1/models/tts/say", json={"text": text, "seed": 4})
+    assert other.status_code == 200 and other.content != a.content
+    spoken = Voice.load(runs / "runs" / "tts").say(text, seed=3)
+    assert write_wav(tmp_path / "say.wav", spoken.wave, 16000).read_bytes() == a.content
+
+
 def test_page_and_openapi_docs(client):
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "/v1/models" in page.text and "<script>" in page.text
     assert client.get("/docs").status_code == 200
     paths = ok(client.get("/openapi.json"))["paths"]
-    for endpoint in ("generate", "classify", "tag", "predict", "translate", "transcribe"):
+    for endpoint in ("generate", "classify", "tag", "predict", "translate", "transcribe",
+                     "say"):
         assert f"/v1/models/{{name}}/{endpoint}" in paths
 
 
@@ -300,6 +337,15 @@ BAD = [
      413, "larger than this server's limit"),
     ("/v1/models/asr/transcribe", {"files": {"file": ("a.wav", b"x", "audio/wav")},
                                    "data": {"beam": "0"}}, 422, "beam"),
+    ("/v1/models/tts/say", {"json": {"text": "ŋ✓ zxq"}}, 422,
+     "text: characters the voice never learnt: "),
+    ("/v1/models/tts/say", {"json": {"text": "?!"}}, 422, "text: nothing to say"),
+    ("/v1/models/tts/say", {"json": {"text": "a" * 501}}, 413,
+     "text: 501 characters is above this server's limit of 500 characters"),
+    ("/v1/models/tts/say", {"json": {"seed": 1}}, 422, "text: Field required"),
+    ("/v1/models/tts/say", {"json": {"text": "a", "seed": -1}}, 422, "seed"),
+    ("/v1/models/tts/say", {"json": {"text": "a", "voice": "x"}}, 422, "voice: unknown field"),
+    ("/v1/models/lm/say", {"json": {"text": "a"}}, 404, "has no say endpoint"),
 ]
 
 
@@ -347,6 +393,24 @@ def test_timeout_is_504_and_an_error_event_in_a_stream(runs):
         events = sse_events(r.iter_lines())
     assert events[-1][0] == "error" and events[-1][1]["status"] == 504
     assert 0 < sum(e == "token" for e, _, _ in events) < 2000
+
+
+def test_a_synthesis_past_the_timeout_is_504(runs, monkeypatch):
+    lim = Limits(timeout_s=0.05)
+    app = create_app(load_models([runs / "runs" / "tts"], lim), lim)
+    voice = app.state.models["tts"].voice
+    say = voice.say
+
+    def slow(*args, **kwargs):  # the smoke voice stops after one step, in milliseconds
+        time.sleep(0.5)
+        return say(*args, **kwargs)
+
+    monkeypatch.setattr(voice, "say", slow)
+    with TestClient(app) as c:
+        r = c.post("/v1/models/tts/say", json={"text": say_text(runs)})
+        assert r.status_code == 504 and "longer than this server's limit of 0.05 s" in \
+            r.json()["error"]
+        assert ok(c.get("/healthz"))
 
 
 def test_a_full_queue_is_503(runs):
@@ -487,7 +551,7 @@ def test_the_command_serves_every_run(command):
 
 def test_the_page_in_a_headless_browser(command, runs):
     """Type a prime and see text stream in; paste DNA and see junctions; translate;
-    upload a recording."""
+    upload a recording; type a text and get audio to play."""
     browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not browser or not driver:
         pytest.skip("needs Debian's chromium and chromium-driver "
@@ -541,6 +605,21 @@ def test_the_page_in_a_headless_browser(command, runs):
             str(runs / "corpus" / "clip0.wav"))
         asr.find_element(By.CSS_SELECTOR, ".go").click()
         wait.until(lambda d: "(0.6 s of audio)" in output(asr).text)
+
+        tts = card("tts")
+        text = tts.find_element(By.CSS_SELECTOR, ".say-text")
+        text.send_keys(say_text(runs))
+        tts.find_element(By.CSS_SELECTOR, ".go").click()
+        wait.until(lambda d: tts.get_attribute("data-done") == "1")
+        assert "s of audio, real-time factor" in output(tts).text
+        audio = tts.find_element(By.CSS_SELECTOR, "audio")
+        assert audio.get_attribute("src").startswith("blob:")
+        wait.until(lambda d: d.execute_script("return arguments[0].duration > 0", audio))
+        text.clear()
+        text.send_keys("?!")
+        tts.find_element(By.CSS_SELECTOR, ".go").click()
+        wait.until(lambda d: "nothing to say" in output(tts).text)
+        assert "error" in output(tts).get_attribute("class")
     finally:
         d.quit()
 

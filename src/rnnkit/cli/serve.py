@@ -1,19 +1,20 @@
 """``rnnkit serve RUN [RUN ...]``: trained runs behind an HTTP service, with a page to try
 them at ``/`` and the API described at ``/docs``.
 
-    rnnkit serve runs/charlm runs/splice runs/en-fr runs/asr --port 8000
+    rnnkit serve runs/charlm runs/splice runs/en-fr runs/asr runs/tts --port 8000
     curl -s localhost:8000/v1/models
     curl -s localhost:8000/v1/models/charlm/generate --json '{"prime": "ROMEO:", "length": 200}'
     curl -sN localhost:8000/v1/models/charlm/generate --json '{"prime": "ROMEO:", "stream": true}'
     curl -s localhost:8000/v1/models/splice/predict --json '{"fasta": ">s\\nCAGGTAAGT..."}'
     curl -s localhost:8000/v1/models/en-fr/translate --json '{"sentences": ["Where is it?"]}'
     curl -s localhost:8000/v1/models/asr/transcribe -F file=@clip.wav -F beam=8
+    curl -s localhost:8000/v1/models/tts/say --json '{"text": "Where is it?"}' -o it.wav
 
 Each run is served under its folder's name. Language models generate (streamed as
 server-sent events with ``"stream": true``), classifiers and taggers classify or tag
-sequences and scan FASTA, translation runs translate, speech runs transcribe. Requests above
-the limits get 413, bad input 4xx with a one-line JSON ``error``. Needs
-``pip install 'rnnkit[serve]'``.
+sequences and scan FASTA, translation runs translate, speech runs transcribe, text-to-speech
+runs say (a WAV file back). Requests above the limits get 413, bad input 4xx with a
+one-line JSON ``error``. Needs ``pip install 'rnnkit[serve]'``.
 """
 
 from __future__ import annotations

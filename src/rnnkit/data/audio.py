@@ -20,6 +20,7 @@ Errors name the file: missing, empty (no samples), corrupt/unrecognised, truncat
 
 from __future__ import annotations
 
+import io
 import struct
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
@@ -102,14 +103,13 @@ def load_audio(path: str | Path, sample_rate: int = 16000, mono: bool = True) ->
     return resample(wave, sr, sample_rate)
 
 
-def write_wav(path: str | Path, wave: torch.Tensor | np.ndarray, sample_rate: int) -> Path:
-    """Write (N,) mono or (C, N) samples in [-1, 1] as a 16-bit PCM WAV file, atomically
-    (``files.write_atomically``: a killed run leaves no half file); returns the path.
+def wav_bytes(wave: torch.Tensor | np.ndarray, sample_rate: int) -> bytes:
+    """(N,) mono or (C, N) samples in [-1, 1] -> the bytes of a 16-bit PCM WAV file.
 
-    The one WAV writer of rnnkit (synthesised speech, rendered music). Samples beyond
-    +-1 are clipped, as a DAC would; libsndfile would otherwise wrap them around to the
-    opposite sign. ValueError for NaN or infinite samples, an empty wave, or a sample rate
-    that is not a positive integer."""
+    The one WAV encoder of rnnkit: ``write_wav`` writes its bytes to a file, ``rnnkit
+    serve`` sends them. Samples beyond +-1 are clipped, as a DAC would; libsndfile would
+    otherwise wrap them around to the opposite sign. ValueError for NaN or infinite
+    samples, an empty wave, or a sample rate that is not a positive integer."""
     import soundfile as sf  # imported here so text-only users need not install libsndfile
 
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
@@ -122,8 +122,18 @@ def write_wav(path: str | Path, wave: torch.Tensor | np.ndarray, sample_rate: in
     if not np.isfinite(wave).all():
         raise ValueError("write_wav: samples contain NaN or infinite values")
     data = np.clip(wave, -1.0, 1.0).T  # soundfile wants (N,) or (N, C)
-    return files.write_atomically(
-        Path(path), lambda fh: sf.write(fh, data, sample_rate, subtype="PCM_16", format="WAV"))
+    out = io.BytesIO()
+    sf.write(out, data, sample_rate, subtype="PCM_16", format="WAV")
+    return out.getvalue()
+
+
+def write_wav(path: str | Path, wave: torch.Tensor | np.ndarray, sample_rate: int) -> Path:
+    """Write (N,) mono or (C, N) samples in [-1, 1] as a 16-bit PCM WAV file (``wav_bytes``,
+    whose ValueErrors it raises), atomically (``files.write_atomically``: a killed run
+    leaves no half file); returns the path. Used for synthesised speech and rendered
+    music."""
+    data = wav_bytes(wave, sample_rate)  # encoded first: a bad wave leaves no file behind
+    return files.write_atomically(Path(path), lambda fh: fh.write(data))
 
 
 def load_audio_folder(root: str | Path, sample_rate: int = 16000,

@@ -9,14 +9,16 @@
     POST /v1/models/{name}/predict        DNA classifiers/taggers: scan a FASTA text
     POST /v1/models/{name}/translate      translation: n-best translations per sentence
     POST /v1/models/{name}/transcribe     speech recognition: an uploaded audio file -> text
+    POST /v1/models/{name}/say            text to speech: text -> a WAV file (audio/wav)
     GET  /v1/stats                        requests and batches per model
     GET  /healthz                         {"status": "ok"}
     GET  /docs, /openapi.json             FastAPI's OpenAPI docs
 
-Every error is JSON ``{"error": "a message naming the problem"}``: 400 a body that is not
-JSON, 404 an unknown model or an endpoint its kind lacks, 413 a request above a limit,
-422 a wrong, missing or unreadable field (bad DNA letters, audio that does not decode),
-503 a model with too many requests waiting, 504 a request past the timeout.
+Every error is JSON ``{"error": "a message naming the problem"}`` (say's too; only its
+answer is audio): 400 a body that is not JSON, 404 an unknown model or an endpoint its kind
+lacks, 413 a request above a limit, 422 a wrong, missing or unreadable field (bad DNA
+letters, audio that does not decode, characters a voice never learnt), 503 a model with too
+many requests waiting, 504 a request past the timeout.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Annotated
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
@@ -47,6 +49,7 @@ from rnnkit.serve.models import (
     Tagger,
     TimedOut,
     TranslationModel,
+    VoiceModel,
 )
 
 # ---- request bodies (their fields and defaults are the OpenAPI docs) ------------------------
@@ -87,6 +90,13 @@ class TranslateRequest(Body):
     n_best: int = Field(1, ge=1, description="translations per sentence (at most beam)")
     length_penalty: float = Field(1.0, ge=0, allow_inf_nan=False,
                                   description="GNMT length normalisation alpha")
+
+
+class SayRequest(Body):
+    text: str = Field(description="what to say, in characters the voice knows (its "
+                                  "'symbols'; upper case and numbers are read as words)")
+    seed: int = Field(0, ge=0, lt=2**63, description="pre-net dropout and the vocoder's "
+                                                     "phase: the same seed, the same audio")
 
 
 # ---- errors ---------------------------------------------------------------------------------
@@ -203,7 +213,7 @@ def create_app(models: dict[str, Served], limits: Limits | None = None) -> FastA
     limits = limits or Limits()
     app = FastAPI(title="rnnkit serve", version=__version__,
                   description="Trained rnnkit runs: generate text, classify or tag "
-                              "sequences, scan FASTA, translate, transcribe. Errors are "
+                              "sequences, scan FASTA, translate, transcribe, say. Errors are "
                               '`{"error": message}`.')
     app.state.models, app.state.limits, app.state.started = models, limits, time.time()
     install_error_handlers(app)
@@ -337,5 +347,21 @@ def create_app(models: dict[str, Served], limits: Limits | None = None) -> FastA
         feats, seconds = await asyncio.to_thread(m.features, data, file.filename, beam)
         batch, text = await batched(m, (feats, beam))
         return {"model": name, "text": text, "seconds": round(seconds, 3), **batch}
+
+    @app.post("/v1/models/{name}/say", response_class=Response, responses={200: {
+        "content": {"audio/wav": {}},
+        "description": "a 16-bit PCM WAV file at the voice's sample rate, with headers "
+                       "X-Real-Time-Factor (synthesis time / audio length), X-Stopped "
+                       "(false: cut at the voice's length limit) and X-Audio-Seconds"}})
+    async def say(name: str, req: SayRequest) -> Response:
+        """Speech from text, as ``rnnkit say`` makes it (one text per request)."""
+        m: VoiceModel = served(name, "say", VoiceModel)
+        m.check(req.text)
+        wav, spoken = await within_timeout(asyncio.to_thread(m.say, req.text, req.seed))
+        seconds = len(spoken.wave) / m.voice.sample_rate
+        return Response(wav, media_type="audio/wav", headers={
+            "X-Real-Time-Factor": f"{spoken.seconds / max(seconds, 1e-9):.4f}",
+            "X-Stopped": "true" if spoken.stopped else "false",
+            "X-Audio-Seconds": f"{seconds:.3f}"})
 
     return app

@@ -33,8 +33,14 @@ class Limits:
     max_fasta_bases: int = 50_000
     # Speech: the length of one upload after decoding.
     max_audio_s: float = 60.0
+    # Text to speech: synthesis stops at 0.25 s of audio per character (the voice's
+    # MAX_SECONDS_PER_CHAR), so 500 characters (a paragraph) is at most 125 s of audio, a
+    # 4 MB WAV. A default-size voice that never stops (the worst case) took 11 s for that,
+    # model and vocoder on one shared core: within timeout_s.
+    max_say_chars: int = 500
     # A request still running after this is answered 504 (generation stops at the next
-    # token, a FASTA scan at the next batch).
+    # token, a FASTA scan at the next batch; a synthesis runs on to its end, which
+    # max_say_chars bounds).
     timeout_s: float = 30.0
     # Batching: a batch waits this long for more requests after its first, then runs with
     # at most max_batch sequences; requests beyond max_pending per model are refused (503)

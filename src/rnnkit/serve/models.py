@@ -1,5 +1,6 @@
 """Served runs: one wrapper per kind of model over the library calls the ``rnnkit`` commands
-use (``models.sampling.generate``, ``recipes.predict``, ``Translator``, ``Recogniser``).
+use (``models.sampling.generate``, ``recipes.predict``, ``Translator``, ``Recogniser``,
+``Voice``).
 Nothing here knows HTTP: requests arrive as plain values, answers leave as plain dicts, and
 a request the server refuses is a ``RequestError`` with its status.
 
@@ -9,6 +10,7 @@ a request the server refuses is a ``RequestError`` with its status.
     tagger      tag, predict*          recipes.predict.tag_records           (batched)
     translator  translate              Translator.translate                  (batched)
     recogniser  transcribe             Recogniser.log_probs + decode         (batched)
+    tts         say                    Voice.say -> audio.wav_bytes          (one text each)
 
     * predict: a FASTA text scanned by the recipe's own reader, as ``rnnkit predict`` does
 
@@ -30,13 +32,14 @@ from pathlib import Path
 import torch
 
 from rnnkit.data import fasta
-from rnnkit.data.audio import AUDIO_EXTENSIONS
+from rnnkit.data.audio import AUDIO_EXTENSIONS, wav_bytes
 from rnnkit.data.text import Vocab
 from rnnkit.errors import ConfigError, RnnkitError
 from rnnkit.models.sampling import check_sampling, generate, unknown_line, unknown_tokens
 from rnnkit.recipes.base import KIND_NAMES, LoadedRun, load_run
 from rnnkit.recipes.predict import class_probabilities, tag_records
 from rnnkit.recipes.speech.recogniser import Decoding, Recogniser, read_speech
+from rnnkit.recipes.speech.voice import Spoken, Voice
 from rnnkit.recipes.translation.translator import translator_from_run
 from rnnkit.serve.batching import Batcher
 from rnnkit.serve.limits import Limits
@@ -430,10 +433,42 @@ class SpeechModel(Served):
                 for lp, (_, beam) in zip(log_probs, items, strict=True)]
 
 
+# ---- text to speech -------------------------------------------------------------------------
+
+class VoiceModel(Served):
+    """A ``tts`` run: one text per request, not batched (the decoder stops each text at its
+    own step, and Griffin-Lim works on one waveform)."""
+
+    endpoints = ("say",)
+
+    def __init__(self, name: str, run: LoadedRun, limits: Limits):
+        super().__init__(name, run, limits)
+        self.voice = Voice(run.model, run.spec, next(run.model.parameters()).device)
+
+    def details(self) -> dict:
+        return {"lang": self.run.spec.get("lang"), "sample_rate": self.voice.sample_rate,
+                "symbols": "".join(self.voice.symbols)}
+
+    def check(self, text: str) -> None:
+        """Before any work: RequestError 413 for a text above the limit, 422 for characters
+        the voice never learnt or nothing to say (the voice's own message)."""
+        check_limit("text", len(text), self.limits.max_say_chars, " characters")
+        try:
+            self.voice.encode(text)
+        except RnnkitError as e:
+            raise RequestError(str(e)) from None
+
+    def say(self, text: str, seed: int) -> tuple[bytes, Spoken]:
+        """(a 16-bit PCM WAV file's bytes, what the voice made)."""
+        with self.lock:
+            spoken = self.voice.say(text, seed=seed)
+        return wav_bytes(spoken.wave, self.voice.sample_rate), spoken
+
+
 # ---- loading --------------------------------------------------------------------------------
 
 KINDS = {"vocab": LanguageModel, "classifier": Classifier, "tagger": Tagger,
-         "translator": TranslationModel, "recogniser": SpeechModel}
+         "translator": TranslationModel, "recogniser": SpeechModel, "tts": VoiceModel}
 
 
 def served_name(path: str | Path) -> str:
