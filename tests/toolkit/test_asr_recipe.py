@@ -226,29 +226,38 @@ def test_char_lm_fusion_scores_prefixes_incrementally():
     assert lm((), 2) == pytest.approx(float(logits.log_softmax(-1)[0, 0, 2]), abs=1e-6)
 
 
-def test_default_data_is_the_fillets_recordings_split_by_level(tmp_path, monkeypatch, capsys):
-    """Fake fillets-ng packages in the data cache (no network): six levels, split whole;
-    the features are cached, and a second run reads them back."""
+def fake_fillets(cache, langs=("nl",)):
+    """Fake fillets-ng packages in a data cache: six levels of two voiced lines each per
+    language (the same level names, other texts per language)."""
     from rnnkit.data import fillets
     from rnnkit.data.transcribed import SOUND_DIR
 
+    for n, lang in enumerate(langs):
+        k = 5 * n
+        for level in ("boat", "cave", "city", "deck", "ship", "wall"):
+            lua = []
+            for j in range(2):
+                lua += [f'dialogId("{level}-{j}", "font_{"small" if j else "big"}", "Line.")',
+                        f'dialogStr("{TEXTS[k % len(TEXTS)]}")']
+                clip = (cache / f"fillets-ng-data-{lang}" / SOUND_DIR / level / lang /
+                        f"{level}-{j}.ogg")
+                clip.parent.mkdir(parents=True, exist_ok=True)
+                tone_clip(clip.with_suffix(".wav"), k)
+                sf.write(clip, sf.read(clip.with_suffix(".wav"))[0], RATE, format="OGG")
+                clip.with_suffix(".wav").unlink()
+                k += 1
+            script = cache / "fillets-ng-data" / fillets.SCRIPT_DIR / level / \
+                f"dialogs_{lang}.lua"
+            script.parent.mkdir(parents=True, exist_ok=True)
+            script.write_text("\n".join(lua) + "\n")
+
+
+def test_default_data_is_the_fillets_recordings_split_by_level(tmp_path, monkeypatch, capsys):
+    """Fake fillets-ng packages in the data cache (no network): six levels, split whole;
+    the features are cached, and a second run reads them back."""
     cache = tmp_path / "cache"
     monkeypatch.setenv("RNNKIT_DATA", str(cache))
-    k = 0
-    for level in ("boat", "cave", "city", "deck", "ship", "wall"):
-        lua = []
-        for j in range(2):
-            lua += [f'dialogId("{level}-{j}", "font_{"small" if j else "big"}", "Line.")',
-                    f'dialogStr("{TEXTS[k % len(TEXTS)]}")']
-            clip = cache / "fillets-ng-data-nl" / SOUND_DIR / level / "nl" / f"{level}-{j}.ogg"
-            clip.parent.mkdir(parents=True, exist_ok=True)
-            tone_clip(clip.with_suffix(".wav"), k)
-            sf.write(clip, sf.read(clip.with_suffix(".wav"))[0], RATE, format="OGG")
-            clip.with_suffix(".wav").unlink()
-            k += 1
-        script = cache / "fillets-ng-data" / fillets.SCRIPT_DIR / level / "dialogs_nl.lua"
-        script.parent.mkdir(parents=True, exist_ok=True)
-        script.write_text("\n".join(lua) + "\n")
+    fake_fillets(cache)
     args = ["train", "asr", "--smoke", "--runs-dir", tmp_path / "runs", "--no-progress"]
     code, out, err = run_cli([*args, "--name", "a"], capsys)
     assert code == 0, err
@@ -261,6 +270,30 @@ def test_default_data_is_the_fillets_recordings_split_by_level(tmp_path, monkeyp
     a, b = (json.loads((tmp_path / "runs" / n / "result.json").read_text())["metrics"]
             for n in "ab")
     assert a == b  # same seed, same (cached) features: the same run
+
+
+def test_a_second_language_adds_training_data_only(tmp_path, monkeypatch, capsys):
+    """--lang nl+cs: Czech training levels join Dutch ones; the Dutch test set is the same
+    as with --lang nl."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("RNNKIT_DATA", str(cache))
+    fake_fillets(cache, ("nl", "cs"))
+    args = ["train", "asr", "--smoke", "--runs-dir", tmp_path / "runs", "--no-progress"]
+    for name, lang in (("nl", "nl"), ("both", "nl+cs")):
+        code, _, err = run_cli([*args, "--name", name, "--lang", lang], capsys)
+        assert code == 0, err
+    nl, both = (json.loads((tmp_path / "runs" / n / "test_scores.json").read_text())
+                for n in ("nl", "both"))
+    assert nl["n"] == both["n"] and nl["groups"] == both["groups"]
+    tsv = [(tmp_path / "runs" / n / "transcripts.tsv").read_text().splitlines()
+           for n in ("nl", "both")]
+    assert [r.split("\t")[:2] for r in tsv[0]] == [r.split("\t")[:2] for r in tsv[1]]
+    train = [(tmp_path / "runs" / n / "transcripts-train.txt").read_text().splitlines()
+             for n in ("nl", "both")]
+    assert len(train[1]) == 2 * len(train[0])
+    assert "nl+cs speech" in (tmp_path / "runs" / "both" / "report.md").read_text()
+    code, _, err = run_cli([*args, "--lang", "nl+xx"], capsys)
+    assert code == 1 and "xx" in err
 
 
 def test_experiment_matches_parameter_counts(tmp_path, capsys):

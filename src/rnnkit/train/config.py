@@ -122,8 +122,8 @@ class DataConfig:
                        choices=("drawings", "characters"))
     recogniser: str | None = opt(None, "handwriting: a trained strokes run (folder or "
                                  "checkpoint) that reads the generated characters")
-    lang: str | None = opt(None, "speech recognition: language of the fillets-ng recordings "
-                           "(nl, cs)")
+    lang: str | None = opt(None, "speech: language of the fillets-ng recordings (nl, cs; "
+                           "en: flite's voice; nl+cs: Czech as extra training data)")
     lm: str | None = opt(None, "speech recognition: a charlm run (folder or checkpoint) for "
                          "shallow fusion in beam search")
     spec_augment: bool = opt(True, "speech recognition: mask random time spans and mel "

@@ -91,21 +91,30 @@ TARGET = Target("test_cer", "<=", 0.25, "test CER <= 25% on unseen levels",
                 budget="about six CPU-hours", hours=6.0)
 
 
-def load_utterances(cfg: RunConfig) -> tuple[Utterances, bool]:
-    """(utterances, by_level): the user's transcript list, else the fillets-ng recordings
-    (``--data`` may then name the unpacked audio package)."""
-    lang = cfg.data.lang or DEFAULT_LANG
+def load_utterances(cfg: RunConfig) -> list[tuple[Utterances, bool]]:
+    """[(utterances, by_level)] per language: the user's transcript list, else the
+    fillets-ng recordings of each ``--lang`` (``nl+cs``: Dutch, with Czech as extra
+    training data; ``--data`` may then name the unpacked audio package of one language)."""
+    langs = (cfg.data.lang or DEFAULT_LANG).split("+")
     data = Path(cfg.data.data) if cfg.data.data else None
     if data is not None and (data.is_file() or any(data.glob("*.tsv"))):
-        return read_transcript_list(data, lang), False
-    if lang not in LANGS:
-        raise ConfigError(unknown_name("fillets-ng speech language", lang, LANGS) +
-                          "; or --data list.tsv with your own recordings")
-    if lang == "en":
-        from rnnkit.data.teacher_voice import teacher_corpus
+        return [(read_transcript_list(data, langs[0]), False)]
+    if len(set(langs)) != len(langs) or any(lang not in LANGS for lang in langs):
+        bad = next((lang for lang in langs if lang not in LANGS), langs[0])
+        raise ConfigError(unknown_name("fillets-ng speech language", bad, LANGS) +
+                          " (several: nl+cs); or --data list.tsv with your own recordings")
+    if data is not None and len(langs) > 1:
+        raise ConfigError("--data names one language's audio package; with several "
+                          "languages let them be fetched into the data cache")
+    out = []
+    for lang in langs:
+        if lang == "en":
+            from rnnkit.data.teacher_voice import teacher_corpus
 
-        return teacher_corpus(), True
-    return load_fillets_speech(lang, audio_root=data), True
+            out.append((teacher_corpus(), True))
+        else:
+            out.append((load_fillets_speech(lang, audio_root=data), True))
+    return out
 
 
 def raw_features(utts: Utterances, featuriser: Featuriser, cached: bool
@@ -171,16 +180,32 @@ def spec_augment(x: torch.Tensor, lengths: torch.Tensor, g: torch.Generator) -> 
 
 
 def build(cfg: RunConfig) -> Setup:
-    """Utterances -> split -> features -> alphabet -> CTC model and bucketed BatchTask."""
-    utts, by_level = load_utterances(cfg)
-    lang = utts.lang
-    texts = [normalise_transcript(u.text, lang) for u in utts.items]
-    groups = [u.group for u in utts.items] if by_level else [u.id for u in utts.items]
-    train_i, valid_i, test_i = split_groups(groups, *SPLIT, seed=SPLIT_SEED, source=utts.source)
-    norm = "utterance" if cfg.model.bidirectional else "global"
+    """Utterances -> split -> features -> alphabet -> CTC model and bucketed BatchTask.
+    With several languages, each is split by level; the others' training levels join the
+    first's, whose validation and test levels are the only ones scored."""
+    parts = load_utterances(cfg)
+    items, texts, groups, raw = [], [], [], []
+    train_i, valid_i, test_i = [], [], []
+    skipped: dict[str, int] = {}
     featuriser = Featuriser(feature_spec(SAMPLE_RATE, N_MELS, HOP_MS, norm="utterance"))
-    raw, skipped = raw_features(utts, featuriser, cached=by_level)
-    skipped = {**utts.skipped, **skipped}
+    for k, (part, by_level) in enumerate(parts):
+        off = len(items)
+        g = [u.group for u in part.items] if by_level else [u.id for u in part.items]
+        tr, va, te = split_groups(g, *SPLIT, seed=SPLIT_SEED, source=part.source)
+        r, sk = raw_features(part, featuriser, cached=by_level)
+        items += part.items
+        texts += [normalise_transcript(u.text, part.lang) for u in part.items]
+        groups += [f"{part.lang}/{x}" if k else x for x in g]
+        raw += r
+        train_i += [off + i for i in tr]
+        if k == 0:
+            valid_i, test_i = va, te
+        for why, n in {**part.skipped, **sk}.items():
+            skipped[why] = skipped.get(why, 0) + n
+    by_level = parts[0][1]
+    lang = parts[0][0].lang
+    utts = Utterances(items, lang, " + ".join(p.source for p, _ in parts), skipped)
+    norm = "utterance" if cfg.model.bidirectional else "global"
     empty = [i for i, t in enumerate(texts) if not t]
     if empty:
         skipped["no letters in the transcript"] = len(empty)
@@ -251,7 +276,8 @@ def build(cfg: RunConfig) -> Setup:
     hours = sum(len(feats[i]) for i in train_i) * HOP_MS / 3.6e6
     speakers = sorted({utts.items[i].speaker for i in test_i} - {""})
     note = "".join(f"; {n} {why} left out" for why, n in sorted(skipped.items()) if n)
-    describe = (f"{lang} speech, {utts.source}: {len(train_i)} / {len(valid_i)} / "
+    langs = "+".join(p.lang for p, _ in parts)
+    describe = (f"{langs} speech, {utts.source}: {len(train_i)} / {len(valid_i)} / "
                 f"{len(test_i)} train / valid / test utterances ({hours:.2f} h of training "
                 f"audio)" + (f" from {len(set(groups[i] for i in train_i))} / "
                              f"{len(set(groups[i] for i in valid_i))} / "
