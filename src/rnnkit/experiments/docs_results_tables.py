@@ -463,7 +463,8 @@ def t_handwriting(R):
 
 
 # ---------------------------------------------------------------- speech recognition
-ASR_CORPORA = {"nl": "fillets-ng Dutch", "cs": "fillets-ng Czech"}
+ASR_CORPORA = {"nl": "fillets-ng Dutch", "nl+cs": "fillets-ng Dutch (+ Czech training levels)",
+               "cs": "fillets-ng Czech"}
 ASR_CELLS = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "tanh RNN"}
 
 
