@@ -50,6 +50,10 @@ from rnnkit.train.task import BatchTask
 SAMPLE_RATE, N_FFT, HOP, N_MELS = 16000, 400, 160, 80
 REDUCTION = 3          # mel frames per decoder step
 SCORED = 40            # test sentences synthesised in the finish step (time)
+# Longer training/validation clips are left out (counted): teacher forcing keeps every
+# decoder step's attention for the backward pass, and the 45 teacher clips over 8 s
+# (2% of the sentences, up to 21.6 s) made single batches take gigabytes and minutes.
+MAX_SECONDS = 8.0
 AUDIO_EXAMPLES = 3     # of them written as WAV, teacher and ours
 
 # Defaults with their reasons: the model sizes of models/tts.py's recommendation (3.4M
@@ -105,6 +109,13 @@ def build(cfg: RunConfig) -> Setup:
     analysis = mel_analysis({"features": features})
     with torch.no_grad():
         raw = [analysis(load_audio(u.path, SAMPLE_RATE)) for u in utts.items]  # (T, M)
+    limit = MAX_SECONDS * SAMPLE_RATE / HOP  # frames
+    too_long = sum(len(raw[i]) > limit for i in train_i + valid_i)
+    train_i = [i for i in train_i if len(raw[i]) <= limit]
+    valid_i = [i for i in valid_i if len(raw[i]) <= limit]
+    if not train_i or not valid_i:
+        raise DataError(f"{utts.source}: no training or validation clip of at most "
+                        f"{MAX_SECONDS:g} s")
     frames = torch.cat([raw[i] for i in train_i])
     mean, std = frames.mean(0), frames.std(0, unbiased=False) + 1e-5
     mels = [(x - mean) / std for x in raw]
@@ -157,7 +168,9 @@ def build(cfg: RunConfig) -> Setup:
                 + f"; {len(symbols)} symbols; {N_MELS} log-mel bands / 10 ms, "
                   f"{REDUCTION} frames per decoder step"
                 + (f"; {unseen} valid/test characters unseen in training dropped"
-                   if unseen else ""))
+                   if unseen else "")
+                + (f"; {too_long} training/validation clips over {MAX_SECONDS:g} s left out"
+                   if too_long else ""))
     return Setup(model, task, meta={"tts": spec}, describe=describe, finish=finish)
 
 
