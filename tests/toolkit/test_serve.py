@@ -234,7 +234,7 @@ def test_say_answers_the_wav_rnnkit_say_writes(client, runs, tmp_path):
     import soundfile as sf
 
     from rnnkit.data.audio import write_wav
-    from rnnkit.recipes.speech.voice import Voice
+    from rnnkit.recipes.synthesis.voice import Voice
 
     text = say_text(runs)
     a, b = [client.post("/v1/models/tts/say", json={"text": text, "seed": 3})

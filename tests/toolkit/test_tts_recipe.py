@@ -43,7 +43,7 @@ def test_smoke_run_reports_every_measure(runs):
 
 def known_texts(run) -> list[str]:
     """The corpus's texts the smoke voice can say (a tiny split leaves letters out)."""
-    from rnnkit.recipes.speech.voice import Voice
+    from rnnkit.recipes.synthesis.voice import Voice
 
     symbols = set(Voice.load(run).symbols)
     return [t for t in TEXTS if set(t) <= symbols]
@@ -77,7 +77,7 @@ def test_say_refuses_unknown_characters_and_empty_text(runs, tmp_path, capsys):
 
 
 def test_tts_text_keeps_sentence_punctuation():
-    from rnnkit.recipes.speech.voice import tts_text
+    from rnnkit.recipes.synthesis.voice import tts_text
 
     assert tts_text("Hello, World 2!") == "hello, world two!"
     assert tts_text("“What?”  he said — twice.") == "what? he said twice."

@@ -36,7 +36,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from rnnkit.data.audio import write_wav
     from rnnkit.errors import ConfigError
-    from rnnkit.recipes.speech.voice import Voice
+    from rnnkit.recipes.synthesis.voice import Voice
 
     if (args.text is None) == (args.file is None):
         raise ConfigError("give a text or --file FILE, not both")
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{path}\t{seconds:.2f} s\t{'stopped' if spoken.stopped else 'cut at the limit'}"
               f"\treal-time factor {spoken.seconds / max(seconds, 1e-9):.3f}", flush=True)
         if k == 0 and args.show:
-            from rnnkit.recipes.speech.plots import plot_synthesis
+            from rnnkit.recipes.synthesis.plots import plot_synthesis
 
             plot_synthesis(None, spoken.mels, spoken.attention, args.show, title=text)
             sys.stderr.write(f"frames and attention: {args.show}\n")

@@ -14,8 +14,8 @@ from rnnkit.recipes.base import Recipe
 from rnnkit.train.config import RunConfig
 
 # Field packages, in the order `rnnkit train --list` shows them.
-FIELDS = ("text", "memory", "genome", "handwriting", "speech", "timeseries", "translation",
-          "music")
+FIELDS = ("text", "memory", "genome", "handwriting", "speech", "synthesis", "timeseries",
+          "translation", "music")
 
 _RECIPES: dict[str, Recipe] = {}
 

@@ -39,7 +39,7 @@ from rnnkit.models.sampling import check_sampling, generate, unknown_line, unkno
 from rnnkit.recipes.base import KIND_NAMES, LoadedRun, load_run
 from rnnkit.recipes.predict import class_probabilities, tag_records
 from rnnkit.recipes.speech.recogniser import Decoding, Recogniser, read_speech
-from rnnkit.recipes.speech.voice import Spoken, Voice
+from rnnkit.recipes.synthesis.voice import Spoken, Voice
 from rnnkit.recipes.translation.translator import translator_from_run
 from rnnkit.serve.batching import Batcher
 from rnnkit.serve.limits import Limits

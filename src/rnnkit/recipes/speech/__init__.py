@@ -1,12 +1,12 @@
 """Speech: ``words``, spoken letters A-Z from one speaker to another; ``asr``, sentence
-recognition with CTC; ``tts``, text to speech with an attention RNN."""
+recognition with CTC."""
 
 from rnnkit.data import readers
 from rnnkit.recipes.base import Recipe
 from rnnkit.recipes.classify import signal_recipe
 from rnnkit.recipes.registry import register
 from rnnkit.recipes.result import Target
-from rnnkit.recipes.speech import asr, tts, words
+from rnnkit.recipes.speech import asr, words
 
 register(
     signal_recipe("words", "spoken letters A-Z, held-out speaker (klettres; or --data "
@@ -20,7 +20,4 @@ register(
     Recipe("asr", "speech recognition: stacked bidirectional RNN with CTC, beam search and "
            "LM fusion (default: fillets-ng Dutch recordings; --lang cs; --data list.tsv)",
            asr.DEFAULTS, asr.SMOKE, asr.build, asr.TARGET),
-    Recipe("tts", "text to speech: Tacotron-style attention RNN + Griffin-Lim (default: "
-           "flite's slt voice reading the fillets-ng English dialogue; --data list.tsv)",
-           tts.DEFAULTS, tts.SMOKE, tts.build, tts.TARGET),
 )

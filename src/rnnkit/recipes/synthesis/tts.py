@@ -43,7 +43,7 @@ from rnnkit.models.tts import (
 from rnnkit.recipes.base import Outcome, Setup, load_best
 from rnnkit.recipes.result import Target
 from rnnkit.recipes.speech.asr import SPLIT, SPLIT_SEED
-from rnnkit.recipes.speech.voice import Voice, mel_analysis, tts_text
+from rnnkit.recipes.synthesis.voice import Voice, mel_analysis, tts_text
 from rnnkit.train.config import RunConfig
 from rnnkit.train.task import BatchTask
 
@@ -180,7 +180,7 @@ def score_test(voice: Voice, utts: Utterances, texts, test_i, run_dir: Path,
     judge's CER; example audio and plots."""
     from rnnkit.data.audio import load_audio, write_wav
     from rnnkit.data.speech_quality import mel_cepstral_distortion, mel_l1
-    from rnnkit.recipes.speech.plots import plot_synthesis
+    from rnnkit.recipes.synthesis.plots import plot_synthesis
 
     chosen = test_i[:SCORED]
     rows, ours, theirs = [], [], []
