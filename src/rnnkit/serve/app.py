@@ -39,17 +39,14 @@ from starlette.exceptions import HTTPException
 from rnnkit.errors import RnnkitError
 from rnnkit.serve.batching import Busy
 from rnnkit.serve.limits import Limits
-from rnnkit.serve.models import (
+from rnnkit.serve.served import RequestError, Served, TimedOut
+from rnnkit.serve.speech_models import SpeechModel, VoiceModel
+from rnnkit.serve.text_models import (
     Classifier,
     LanguageModel,
-    RequestError,
     SequenceModel,
-    Served,
-    SpeechModel,
     Tagger,
-    TimedOut,
     TranslationModel,
-    VoiceModel,
 )
 
 # ---- request bodies (their fields and defaults are the OpenAPI docs) ------------------------
