@@ -198,6 +198,26 @@ def test_export_errors_are_one_line(runs, tmp_path, capsys, monkeypatch):
     assert "onnxruntime is missing" in err and "pip install 'rnnkit[export]'" in err
 
 
+def test_speech_recogniser_exports_with_the_torchscript_exporter(tmp_path, capsys):
+    """A CTC recogniser (3 frames per step) exports through the TorchScript exporter and
+    is checked in onnxruntime; the dynamo exporter says why it cannot."""
+    from test_asr_recipe import write_corpus
+
+    from rnnkit.cli import main
+
+    data = write_corpus(tmp_path / "c")
+    assert main(["train", "asr", "--smoke", "--no-progress", "--data", str(data),
+                 "--runs-dir", str(tmp_path / "runs"), "--name", "asr"]) == 0
+    capsys.readouterr()
+    run = tmp_path / "runs" / "asr"
+    code, stdout, err = run_cli(["export", run, "-o", tmp_path / "asr.onnx", "--exporter",
+                                 "torchscript"], capsys)
+    assert code == 0, err
+    assert len([ln for ln in stdout.splitlines() if ln.startswith("check:")]) == 2
+    code, _, err = run_cli(["export", run, "-o", tmp_path / "asr2.onnx"], capsys)
+    assert code == 1 and "--exporter torchscript" in err and len(err.splitlines()) == 1
+
+
 def test_encoder_decoder_runs_are_refused_for_now():
     run = LoadedRun(nn.Linear(1, 1), "translator", {}, None, {}, Path("runs/tr/best.pt"))
     with pytest.raises(ConfigError, match="encoder-decoder export is not supported yet"):

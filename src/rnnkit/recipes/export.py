@@ -11,6 +11,9 @@ and variable lengths come as a padded batch plus ``lengths`` (rnnkit's masking, 
     tagger       as classifier                                    logits (B, T, K)
     music        rolls (T, B, K) float in {0, 1}, lengths (B,)   log_prob (T, B): log p(v_t |
                                                                   v_<t), 0 past each length
+    recogniser   features (B, T, F) float (normalised log-mel,    log_probs (B, T', V+1) over
+                 the spec's ``features``), lengths (B,)           blank + alphabet, out_lengths
+                                                                  (B,) (T' = ceil(T / stack))
 
 While exporting, rnnkit's layers run a backend made of torch operators (``backends``): the
 dynamo-based exporter gets the reference backend's time loop as one scan op (an ONNX Scan),
@@ -111,8 +114,20 @@ class MusicGraph(nn.Module):
         return torch.where(mask, lp.reshape(T, B), 0)
 
 
+class RecogniserGraph(nn.Module):
+    """CTCModel: (features (B, T, F), lengths (B,)) -> (log_probs (B, T', V+1), out_lengths
+    (B,)); audio to features stays outside the graph (the metadata's spec says how)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, features: Tensor, lengths: Tensor):
+        return self.model(features, lengths)
+
+
 GRAPHS = {"vocab": LanguageModelGraph, "classifier": SequenceGraph, "tagger": SequenceGraph,
-          "music": MusicGraph}
+          "music": MusicGraph, "recogniser": RecogniserGraph}
 
 
 # ---- example inputs and axes per kind --------------------------------------------------------
@@ -136,6 +151,11 @@ def signature(kind: str, model: nn.Module) -> Signature:
         axes |= {f"{s}_n": {1: "batch"} for s in names}
         return Signature(["tokens", *(f"state_{s}" for s in names)],
                          ["logits", *(f"{s}_n" for s in names)], axes)
+    if kind == "recogniser":
+        return Signature(["features", "lengths"], ["log_probs", "out_lengths"],
+                         {"features": {0: "batch", 1: "time"}, "lengths": {0: "batch"},
+                          "log_probs": {0: "batch", 1: "steps"},
+                          "out_lengths": {0: "batch"}})
     if kind == "music":
         return Signature(["rolls", "lengths"], ["log_prob"],
                          {"rolls": {0: "time", 1: "batch"}, "lengths": {0: "batch"},
@@ -164,6 +184,8 @@ def example_inputs(kind: str, model: nn.Module, batch: int, steps: int,
     if kind == "music":
         rolls = (torch.rand(steps, batch, model.keys, generator=gen) < 0.1).float()
         return rolls, lengths
+    if kind == "recogniser":
+        return torch.randn(batch, steps, model.num_features, generator=gen), lengths
     enc = model.encoder
     if enc.vocab_size is not None:
         inputs = torch.randint(enc.vocab_size, (batch, steps), generator=gen)
@@ -181,7 +203,7 @@ def graph_of(run: LoadedRun) -> tuple[nn.Module, Signature]:
                 else f"exporting {KIND_NAMES.get(run.kind, run.kind)} models is not "
                      "supported yet")
         raise ConfigError(f"{run.file}: {what} (exportable: language-model, classifier, "
-                          "tagger and music runs)")
+                          "tagger, music and speech-recognition runs)")
     for m in run.model.modules():
         if isinstance(m, RNNBase):
             m.backend = "auto"  # a run trained on "native" exports through torch operators
@@ -299,6 +321,11 @@ def export_run(run: LoadedRun, path: str | Path, exporter: str = "dynamo",
     lengths than the export example's (padded batches with varied lengths)."""
     require_packages()
     graph, sig = graph_of(run)
+    stack = getattr(run.model, "subsample", 1)
+    if run.kind == "recogniser" and exporter == "dynamo" and stack > 1:
+        # torch.export cannot state ceil(T / k) for a dynamic T (it asks for T = k*t - c).
+        raise ConfigError(f"{run.file}: frame stacking (--subsample {stack}) does not pass "
+                          "torch.export's dynamic time axis; use --exporter torchscript")
     gen = torch.Generator().manual_seed(seed)
     T = sig.shortest + 6
     example = example_inputs(run.kind, run.model, 2, T, gen)
