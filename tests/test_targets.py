@@ -26,14 +26,17 @@ KNOWN_MISSES = {
     "translate": "no model beats copying the source on 1,566 training pairs (RESULTS)",
     "pdigits": "87.08% at the default seed 1234 (measured 2026-12-06; 92.20% at seed 1)",
     "handwriting": "2.0% of generated characters recognised at bias 1, seed 1 (RESULTS)",
+    "asr": "65% validation CER after 6,000 of 20,000 updates, seed 1 (issue 20 notes)",
 }
 # --data for recipes whose target is on a benchmark that is not shipped, where ../shared
 # holds it (RNNKIT_TARGET_DATA_<NAME> still wins).
 SHARED_DATA = {"music": Path(__file__).resolve().parents[2] / "shared" / "data"
                / "jsb-chorales-quarter.json"}
 # Recipes whose target is judged by another recipe's trained model: (that recipe, the data
-# config field that names its run). The other recipe is trained first, on the same data.
-JUDGED_BY = {"handwriting": ("strokes", "recogniser")}
+# config field that names its run, the judge's own data settings). The other recipe is
+# trained first, on the same data.
+JUDGED_BY = {"handwriting": ("strokes", "recogniser", {}),
+             "tts": ("asr", "recogniser", {"lang": "en"})}  # flite's voice, as the teacher
 WITH_TARGET = [name for name, r in registry.all_recipes().items() if r.target is not None]
 
 
@@ -57,8 +60,9 @@ def test_recipe_meets_its_target(name, tmp_path, torch_globals):
     data_over = {"data": data} if data else {}
     try:
         if name in JUDGED_BY:
-            judge, field = JUDGED_BY[name]
-            judge_cfg = registry.resolve(judge, cli_overrides={"data": dict(data_over)})
+            judge, field, judge_data = JUDGED_BY[name]
+            judge_cfg = registry.resolve(judge, cli_overrides={"data": {**data_over,
+                                                                       **judge_data}})
             registry.get(judge).run(judge_cfg, tmp_path / judge, progress=False)
             data_over[field] = str(tmp_path / judge)
         cfg = registry.resolve(name, cli_overrides={"data": data_over} if data_over else None)
