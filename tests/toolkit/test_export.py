@@ -1,6 +1,6 @@
 """ONNX export: rnnkit's layers under both of torch's exporters, checked in onnxruntime on
 other batch sizes and lengths (padded batches with lengths); `rnnkit export` on smoke runs of
-three recipes; the one-line errors."""
+five recipes, a translation run's two graphs included; the one-line errors."""
 
 from __future__ import annotations
 
@@ -218,7 +218,76 @@ def test_speech_recogniser_exports_with_the_torchscript_exporter(tmp_path, capsy
     assert code == 1 and "--exporter torchscript" in err and len(err.splitlines()) == 1
 
 
-def test_encoder_decoder_runs_are_refused_for_now():
+# ---- translation runs: two graphs in a folder ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def translator(tmp_path_factory):
+    """A smoke translate run (character vocabularies), trained in seconds."""
+    from test_translate_recipe import write_pairs
+
+    from rnnkit.cli import main
+
+    root = tmp_path_factory.mktemp("tr")
+    assert main(["train", "translate", "--smoke", "--no-progress", "--level", "char",
+                 "--data", str(write_pairs(root / "pairs.tsv")), "--runs-dir",
+                 str(root / "runs"), "--name", "t"]) == 0
+    return root / "runs" / "t"
+
+
+def test_translation_run_exports_encoder_and_decoder_step(translator, tmp_path, capsys):
+    """The default exporter writes both graphs with the spec in their metadata; greedy
+    decoding in onnxruntime gives PyTorch's tokens on source batches of two sizes."""
+    import onnx
+
+    out = tmp_path / "tr_onnx"
+    code, stdout, err = run_cli(["export", translator, "-o", out], capsys)
+    assert code == 0, err
+    checks = [line for line in stdout.splitlines() if line.startswith("check:")]
+    assert len(checks) == 2 and all("identical tokens" in line for line in checks)
+    assert max(float(line.rsplit(" ", 1)[1]) for line in checks) < 1e-4
+    graphs = {}
+    for name in ("encoder", "decoder_step"):
+        model = onnx.load(str(out / f"{name}.onnx"))
+        props = {p.key: p.value for p in model.metadata_props}
+        assert props["rnnkit.kind"] == "translator" and props["rnnkit.graph"] == name
+        spec = json.loads(props["rnnkit.spec"])
+        assert spec["src_tokenizer"] and spec["tgt_tokenizer"] and spec["eos_id"] == 2
+        graphs[name] = model.graph
+    # The smoke model: LSTM, attention, input feeding; the state flows encoder -> decoder.
+    state = ["memory", "mask", "keys", "state_h", "state_c", "feed"]
+    assert [o.name for o in graphs["encoder"].output] == state
+    assert [i.name for i in graphs["decoder_step"].input] == ["prev_tokens", *state]
+    assert [o.name for o in graphs["decoder_step"].output] == [
+        "log_probs", "next_state_h", "next_state_c", "next_feed", "attention"]
+    src = graphs["encoder"].input[0].type.tensor_type.shape.dim
+    assert all(d.dim_param for d in src)  # batch and source length are dynamic
+
+
+def test_translation_export_check_fails_clearly(translator, tmp_path):
+    from rnnkit.recipes.base import load_run
+    from rnnkit.recipes.export_seq2seq import check_decoding, example_sources, export_run
+
+    run = load_run(translator)
+    export_run(run, tmp_path / "tr", "torchscript")  # the other exporter writes them too
+    sources = [example_sources(run.model, 2, 5, torch.Generator().manual_seed(1))]
+    with pytest.raises(ConfigError, match="differ by .* > 0 "):
+        check_decoding(tmp_path / "tr", run.model, sources, tolerance=0)
+
+
+def test_translation_export_errors_are_one_line(translator, tmp_path, capsys):
+    from rnnkit.models.transformer import TransformerSeq2Seq
+    from rnnkit.recipes.export_seq2seq import export_run
+
+    file = tmp_path / "model.onnx"
+    file.write_text("")
+    code, _, err = run_cli(["export", translator, "-o", file], capsys)
+    assert code == 1 and len(err.splitlines()) == 1
+    assert "is a file" in err and "into a folder (-o DIR)" in err
+
+    model = TransformerSeq2Seq(9, 9, d_model=8, num_layers=1, nhead=2, dim_feedforward=8)
+    run = LoadedRun(model, "translator", {}, None, {}, Path("runs/tr/best.pt"))
+    with pytest.raises(ConfigError, match="the Transformer baseline does not export yet"):
+        export_run(run, tmp_path / "t")
     run = LoadedRun(nn.Linear(1, 1), "translator", {}, None, {}, Path("runs/tr/best.pt"))
-    with pytest.raises(ConfigError, match="encoder-decoder export is not supported yet"):
-        graph_of(run)
+    with pytest.raises(ConfigError, match="exports as two graphs into a folder"):
+        graph_of(run)  # the one-file export points to the folder export

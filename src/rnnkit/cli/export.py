@@ -1,6 +1,8 @@
 """``rnnkit export RUN -o model.onnx``: a run's model as ONNX (batch and time axes dynamic,
 variable lengths as a padded batch + lengths), then checked in onnxruntime against PyTorch
-on two other batch sizes and lengths. Needs ``pip install 'rnnkit[export]'``."""
+on two other batch sizes and lengths. A translation run exports into a folder (``-o DIR``):
+encoder.onnx and decoder_step.onnx, checked by greedy decoding. Needs
+``pip install 'rnnkit[export]'``."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("export", help="export a run's model to ONNX and check it",
                        description=__doc__.replace("``", "`"))
     p.add_argument("run_dir", metavar="RUN", help="run folder or checkpoint file")
-    p.add_argument("-o", "--output", required=True, metavar="FILE", help="the .onnx file")
+    p.add_argument("-o", "--output", required=True, metavar="PATH",
+                   help="the .onnx file; a folder for a translation run")
     p.add_argument("--exporter", choices=EXPORTERS, default="dynamo",
                    help="torch.onnx.export(dynamo=True), torch's default, or the older "
                         "TorchScript-based one (default: %(default)s)")
@@ -28,10 +31,25 @@ def run(args: argparse.Namespace) -> int:
 
     require_packages()  # before loading anything: the missing extra is the one-line answer
     loaded = load_run(args.run_dir)
+    if loaded.kind == "translator":
+        return _export_seq2seq(loaded, args)
     checks = export_run(loaded, args.output, args.exporter, args.tolerance)
     print(f"wrote {args.output} ({loaded.kind} model of recipe {loaded.config.recipe}, "
           f"{args.exporter} exporter)")
     for c in checks:
         print(f"check: onnxruntime vs PyTorch, batch {c.batch}, {c.steps} steps: "
               f"max |diff| {c.max_abs_diff:.2g}")
+    return 0
+
+
+def _export_seq2seq(loaded, args: argparse.Namespace) -> int:
+    from rnnkit.recipes.export_seq2seq import FILES, export_run
+
+    checks = export_run(loaded, args.output, args.exporter, args.tolerance)
+    print(f"wrote {FILES[0]} and {FILES[1]} in {args.output} (translator model of recipe "
+          f"{loaded.config.recipe}, {args.exporter} exporter)")
+    for c in checks:
+        print(f"check: onnxruntime vs PyTorch greedy decoding, batch {c.batch}, {c.steps} "
+              f"source tokens, {c.decoded} steps: identical tokens, max |log-prob diff| "
+              f"{c.max_abs_diff:.2g}")
     return 0

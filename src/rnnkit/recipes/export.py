@@ -14,6 +14,8 @@ and variable lengths come as a padded batch plus ``lengths`` (rnnkit's masking, 
     recogniser   features (B, T, F) float (normalised log-mel,    log_probs (B, T', V+1) over
                  the spec's ``features``), lengths (B,)           blank + alphabet, out_lengths
                                                                   (B,) (T' = ceil(T / stack))
+    translator   two graphs in a folder, encoder.onnx and decoder_step.onnx: the RNN
+                 encoder-decoder's encode and decode_step (``export_seq2seq``)
 
 While exporting, rnnkit's layers run a backend made of torch operators (``backends``): the
 dynamo-based exporter gets the reference backend's time loop as one scan op (an ONNX Scan),
@@ -24,6 +26,7 @@ metadata holds the kind, the recipe and the checkpoint's spec (vocabulary, class
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import logging
 import warnings
@@ -199,11 +202,12 @@ def example_inputs(kind: str, model: nn.Module, batch: int, steps: int,
 def graph_of(run: LoadedRun) -> tuple[nn.Module, Signature]:
     """The run's model wrapped for export, every rnnkit layer on backend "auto"."""
     if run.kind not in GRAPHS:
-        what = ("encoder-decoder export is not supported yet" if run.kind == "translator"
+        what = ("an encoder-decoder exports as two graphs into a folder "
+                "(recipes.export_seq2seq)" if run.kind == "translator"
                 else f"exporting {KIND_NAMES.get(run.kind, run.kind)} models is not "
                      "supported yet")
         raise ConfigError(f"{run.file}: {what} (exportable: language-model, classifier, "
-                          "tagger, music and speech-recognition runs)")
+                          "tagger, music, speech-recognition and translation runs)")
     for m in run.model.modules():
         if isinstance(m, RNNBase):
             m.backend = "auto"  # a run trained on "native" exports through torch operators
@@ -236,6 +240,27 @@ def export_onnx(graph: nn.Module, sig: Signature, example: tuple[Tensor, ...], p
     return path
 
 
+def run_metadata(run: LoadedRun) -> dict[str, str]:
+    """What an exported file says about its run: kind, recipe, checkpoint and spec."""
+    return {"rnnkit.kind": run.kind, "rnnkit.recipe": str(run.config.recipe),
+            "rnnkit.checkpoint": run.file.name,
+            "rnnkit.spec": json.dumps(run.spec, default=str)}
+
+
+def dynamo_shapes(graph: nn.Module, sig: Signature) -> list:
+    """torch.export's dynamic_shapes for ``graph``'s inputs: one Dim per axis name of
+    ``sig.axes``, the inputs a ``*state`` parameter collects grouped as one tuple."""
+    names = {n for name in sig.inputs for n in sig.axes.get(name, {}).values()}
+    dims = {n: torch.export.Dim(n) for n in sorted(names)}
+    shapes = [{a: dims[n] for a, n in sig.axes.get(name, {}).items()} or None
+              for name in sig.inputs]
+    params = list(inspect.signature(graph.forward).parameters.values())
+    if params and params[-1].kind is inspect.Parameter.VAR_POSITIONAL:
+        fixed = len(params) - 1
+        shapes = [*shapes[:fixed], tuple(shapes[fixed:])]
+    return shapes
+
+
 def _export(graph, sig: Signature, example, path: Path, exporter: str, kw: dict) -> None:
     with warnings.catch_warnings():
         # torch's notices about its own exporters, not about this model: the legacy
@@ -253,13 +278,9 @@ def _export(graph, sig: Signature, example, path: Path, exporter: str, kw: dict)
         warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)`", FutureWarning)
         with torch.no_grad():
             if exporter == "dynamo":
-                dims = {"batch": torch.export.Dim("batch"), "time": torch.export.Dim("time")}
-                shapes = [{a: dims[n] for a, n in sig.axes.get(name, {}).items()} or None
-                          for name in sig.inputs]
-                if isinstance(graph, LanguageModelGraph):  # forward(tokens, *state)
-                    shapes = [shapes[0], tuple(shapes[1:])]
                 torch.onnx.export(graph, example, str(path), dynamo=True, verbose=False,
-                                  dynamic_shapes=shapes, external_data=False, **kw)
+                                  dynamic_shapes=dynamo_shapes(graph, sig),
+                                  external_data=False, **kw)
             else:
                 axes = {name: dict(a) for name, a in sig.axes.items()}
                 torch.onnx.export(graph, example, str(path), dynamo=False,
@@ -329,10 +350,7 @@ def export_run(run: LoadedRun, path: str | Path, exporter: str = "dynamo",
     gen = torch.Generator().manual_seed(seed)
     T = sig.shortest + 6
     example = example_inputs(run.kind, run.model, 2, T, gen)
-    meta = {"rnnkit.kind": run.kind, "rnnkit.recipe": str(run.config.recipe),
-            "rnnkit.checkpoint": run.file.name,
-            "rnnkit.spec": json.dumps(run.spec, default=str)}
-    export_onnx(graph, sig, example, path, exporter, meta)
+    export_onnx(graph, sig, example, path, exporter, run_metadata(run))
     cases = [example_inputs(run.kind, run.model, b, t, gen)
              for b, t in ((1, T + 5), (3, T + 11))]
     return check_onnx(Path(path), graph, sig, cases, tolerance)
