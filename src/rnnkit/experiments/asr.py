@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnkit.experiments.runs import train_grid, write_results
+from rnnkit.experiments.runs import run_study
 from rnnkit.models.ctc import CTCModel
 from rnnkit.models.language import count_parameters, matching_width
 from rnnkit.recipes import registry
@@ -73,11 +73,8 @@ def matching_hidden(cell: str, lstm_hidden: int, layers: int, bidirectional: boo
 
 def run_asr(out_dir: Path, spec: AsrSpec, *, progress: bool = False, log=print) -> dict:
     """Train what is missing, then tabulate; returns (and writes) the results."""
-    runs = train_grid(registry.get("asr"), out_dir, spec.seeds, spec.cells, spec.config,
-                      prefix=f"{spec.corpus}-", progress=progress, log=log)
-    results = tabulate(runs)
-    write_results(out_dir, results, markdown(results))
-    return results
+    return run_study(registry.get("asr"), out_dir, spec.seeds, spec.cells, spec.config,
+                     tabulate, markdown, prefix=f"{spec.corpus}-", progress=progress, log=log)
 
 
 def tabulate(runs: dict[str, dict[int, Path]]) -> dict:

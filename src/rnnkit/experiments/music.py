@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnkit.experiments.runs import train_grid, write_results
+from rnnkit.experiments.runs import run_study
 from rnnkit.models.language import count_parameters, matching_width
 from rnnkit.models.music import PianoRollModel
 from rnnkit.recipes import registry
@@ -90,11 +90,8 @@ def matching_hidden(cell: str, gru_hidden: int, keys: int = 88) -> int:
 
 def run_music(out_dir: Path, spec: MusicSpec, *, progress: bool = False, log=print) -> dict:
     """Train what is missing, then tabulate; returns (and writes) the results."""
-    runs = train_grid(registry.get("music"), out_dir, spec.seeds, spec.variants, spec.config,
-                      prefix=f"{spec.corpus}-", progress=progress, log=log)
-    results = tabulate(runs)
-    write_results(out_dir, results, markdown(results))
-    return results
+    return run_study(registry.get("music"), out_dir, spec.seeds, spec.variants, spec.config,
+                     tabulate, markdown, prefix=f"{spec.corpus}-", progress=progress, log=log)
 
 
 def tabulate(runs: dict[str, dict[int, Path]]) -> dict:

@@ -39,6 +39,17 @@ def train_grid(recipe: Recipe, out_dir: Path, seeds, variants, config, *, prefix
     return runs
 
 
+def run_study(recipe: Recipe, out_dir: Path, seeds, variants, config, tabulate, markdown, *,
+              prefix: str = "", progress: bool = False, log=print) -> dict:
+    """Train what is missing (``train_grid``), then ``tabulate(runs) -> results`` and write
+    them with ``markdown(results)`` (``write_results``); returns the results."""
+    runs = train_grid(recipe, out_dir, seeds, variants, config, prefix=prefix,
+                      progress=progress, log=log)
+    results = tabulate(runs)
+    write_results(out_dir, results, markdown(results))
+    return results
+
+
 def write_results(out_dir: Path, results: dict, text: str) -> None:
     """A study's ``results.json`` and ``results.md``."""
     (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")

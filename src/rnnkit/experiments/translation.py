@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnkit.experiments.runs import train_grid, write_results
+from rnnkit.experiments.runs import run_study
 from rnnkit.recipes import registry
 from rnnkit.train.scoring import mean_and_spread
 
@@ -56,11 +56,8 @@ class TranslationSpec:
 def run_translation(out_dir: Path, spec: TranslationSpec, *, progress: bool = False,
                     log=print) -> dict:
     """Train what is missing, then compare; returns (and writes) the results."""
-    runs = train_grid(registry.get("translate"), out_dir, spec.seeds, spec.variants,
-                      spec.config, progress=progress, log=log)
-    results = compare(runs)
-    write_results(out_dir, results, markdown(results))
-    return results
+    return run_study(registry.get("translate"), out_dir, spec.seeds, spec.variants,
+                     spec.config, compare, markdown, progress=progress, log=log)
 
 
 def compare(runs: dict[str, dict[int, Path]]) -> dict:
