@@ -333,3 +333,20 @@ def test_a_finished_run_is_rescored_with_a_language_model(runs, capsys):
     assert "language model" in (uni / "report.md").read_text()
     code, _, err = run_cli(["train", "--resume", uni, "--lr", "0.1", "--no-progress"], capsys)
     assert code == 1 and "cannot change --lr" in err
+
+
+def test_stream_reads_raw_pcm_from_standard_input(runs, capsys, monkeypatch):
+    """`--stream -`: 16-bit little-endian mono PCM at the model's rate gives the same text
+    as the file it came from (an odd trailing byte is no sample)."""
+    import io
+    import sys
+
+    root, _, uni = runs
+    clip = root / "corpus" / "clip3.wav"
+    pcm = sf.read(clip, dtype="int16")[0].astype("<i2").tobytes() + b"\x01"
+    code, whole, _ = run_cli(["transcribe", uni, clip], capsys)
+    assert code == 0
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(pcm)))
+    code, out, err = run_cli(["transcribe", uni, "-", "--stream", "--chunk-ms", "30"], capsys)
+    assert code == 0, err
+    assert out == whole.split("\t", 1)[1]
