@@ -76,6 +76,7 @@ def test_smoke_run_writes_scores_and_transcripts(runs):
     assert train_text and set(train_text) <= set(TEXTS)
     report = (bi / "report.md").read_text()
     assert "test CER" in report and "utterance normalisation" in report
+    assert "best validation cer" in report  # best.pt is picked by CER, not the CTC loss
 
 
 def test_transcribe_files_matches_the_recipes_greedy_output(runs, capsys):

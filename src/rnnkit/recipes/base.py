@@ -172,7 +172,8 @@ def write_report(run_dir: Path, cfg: RunConfig, fit: FitResult, setup: Setup,
         f"- training: {fit.steps:,} updates of batch {t.batch_size}, {t.optimizer} lr {t.lr:g} "
         f"{t.schedule}; stopped by {fit.stopped} after {fit.elapsed_s:.0f} s training "
         f"({wall_s:.0f} s this session)",
-        f"- best validation loss {fit.best_valid_loss:.4g}; last evaluation: {valid or 'none'}",
+        f"- best validation {setup.task.select_by} {fit.best_valid_loss:.4g} (picks best.pt); "
+        f"last evaluation: {valid or 'none'}",
         *lines,
         "",
         "![loss curve](loss.png)",

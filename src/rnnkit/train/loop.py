@@ -47,7 +47,8 @@ class FitResult:
     steps: int
     stopped: str                 # "max_steps", "max_seconds", "early_stop" or "interrupted"
     elapsed_s: float
-    best_valid_loss: float       # the task's validation loss (inf if never evaluated)
+    best_valid_loss: float       # best of the task's select_by metric, the validation loss
+                                 # unless the task says otherwise (inf if never evaluated)
     last_valid_loss: float
     last_checkpoint: Path | None
     last_valid: dict[str, float] | None = None  # every metric of the last evaluation
@@ -114,10 +115,13 @@ class Trainer:
     # ---------------------------------------------------------------- evaluation
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """The task's validation metrics; "loss" (lower is better) is always present."""
+        """The task's validation metrics; "loss" and the task's ``select_by`` (lower is
+        better) are always present."""
         metrics = self.task.evaluate(self.model)
-        if "loss" not in metrics:
-            raise RnnkitError(f"{type(self.task).__name__}.evaluate must return a 'loss'")
+        for key in {"loss", self.task.select_by}:
+            if key not in metrics:
+                raise RnnkitError(f"{type(self.task).__name__}.evaluate must return a "
+                                  f"{key!r}")
         return metrics
 
     # ---------------------------------------------------------------- checkpoints
@@ -287,7 +291,7 @@ class Trainer:
     def _validate(self, log: MetricsLog | None) -> bool:
         """Evaluate, step plateau schedules, save best.pt; True = stop early."""
         metrics = self.evaluate()
-        v = metrics["loss"]
+        v = metrics[self.task.select_by]
         self.last_valid = metrics
         improved = v < self.best
         if improved:

@@ -37,6 +37,9 @@ class Task:
     unit = "seq"          # throughput unit: "char", "word", "seq", ...
     items_per_step = 1    # units consumed by one update (global, across processes)
     epoch = 0
+    # The validation metric (lower is better) that picks best.pt and stops early: the loss,
+    # unless what users read differs from it (a recogniser's character error rate).
+    select_by = "loss"
 
     def bind(self, device: torch.device, world: World) -> None:
         self.device, self.world = device, world

@@ -263,6 +263,7 @@ def build(cfg: RunConfig) -> Setup:
     task = BatchTask(train_ex, valid_ex, cfg.train.batch_size, collate, loss,
                      seed=cfg.train.seed, metrics=metrics,
                      lengths=[len(feats[i]) for i in train_i])
+    task.select_by = "cer"  # CTC's loss keeps rising on confident errors while CER falls
     task_ref.append(task)
 
     def finish(trainer, fit) -> Outcome:
