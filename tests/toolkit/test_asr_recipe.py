@@ -351,3 +351,26 @@ def test_stream_reads_raw_pcm_from_standard_input(runs, capsys, monkeypatch):
     code, out, err = run_cli(["transcribe", uni, "-", "--stream", "--chunk-ms", "30"], capsys)
     assert code == 0, err
     assert out == whole.split("\t", 1)[1]
+
+
+def test_speed_perturbation_adds_two_copies_of_each_training_clip(tmp_path, monkeypatch,
+                                                                   capsys):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("RNNKIT_DATA", str(cache))
+    fake_fillets(cache)
+    code, _, err = run_cli(["train", "asr", "--smoke", "--runs-dir", tmp_path / "runs",
+                            "--no-progress", "--name", "sp", "--speed-perturb", "true"],
+                           capsys)
+    assert code == 0, err
+    train = (tmp_path / "runs" / "sp" / "transcripts-train.txt").read_text().splitlines()
+    report = (tmp_path / "runs" / "sp" / "report.md").read_text()
+    assert f"+ {2 * len(train)} speed-perturbed copies" in report
+    assert len(list((cache / "features").glob("asr-nl-*.pt"))) == 3  # x1, x0.9, x1.1
+    from rnnkit.data.transcribed import load_fillets_speech
+    from rnnkit.recipes.speech.asr import raw_features
+    from rnnkit.recipes.speech.recogniser import Featuriser, feature_spec
+
+    utts = load_fillets_speech("nl")
+    f = Featuriser(feature_spec(16000, 40, 10, norm="utterance"))
+    (x1,), (slow,), (fast,) = ([raw_features(utts, f, True, s)[0][0]] for s in (1.0, 0.9, 1.1))
+    assert len(slow) > len(x1) > len(fast)  # slower playback: more frames

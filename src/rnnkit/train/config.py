@@ -128,6 +128,8 @@ class DataConfig:
                          "shallow fusion in beam search")
     spec_augment: bool = opt(True, "speech recognition: mask random time spans and mel "
                              "bands of the training features (SpecAugment)")
+    speed_perturb: bool = opt(False, "speech recognition: add copies of the training clips "
+                              "played at 0.9x and 1.1x speed")
 
 
 @dataclass

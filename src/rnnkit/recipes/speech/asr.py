@@ -67,6 +67,7 @@ LENGTH_BONUSES = (0.0, 1.0, 2.0)
 SHOW = 5                          # example transcripts per list in the report
 FREQ_MASKS, FREQ_WIDTH = 2, 8     # SpecAugment (Park et al. 2019), scaled to 40 bands
 TIME_MASKS, TIME_FRACTION = 2, 0.05
+SPEEDS = (0.9, 1.1)               # --speed-perturb: two more copies of every training clip
 
 # Defaults with their reasons: ~1,300 training clips (~1.2 h) are small data, so dropout
 # 0.3 and SpecAugment; stacking 3 frames (30 ms steps) leaves ~3 steps per character and
@@ -117,15 +118,18 @@ def load_utterances(cfg: RunConfig) -> list[tuple[Utterances, bool]]:
     return out
 
 
-def raw_features(utts: Utterances, featuriser: Featuriser, cached: bool
+def raw_features(utts: Utterances, featuriser: Featuriser, cached: bool, speed: float = 1.0
                  ) -> tuple[list[torch.Tensor | None], dict[str, int]]:
     """Log-mel (T, F) per utterance before normalisation; None for a silent or too short
-    clip (counted). The fillets-ng features are kept in the data cache: decoding and
-    resampling 1,600 OGG files takes about a minute."""
+    clip (counted). ``speed`` != 1 plays each clip that much faster, tempo and pitch
+    together (resampled, then read at the original rate: Ko et al. 2015's perturbation).
+    The fillets-ng features are kept in the data cache: decoding and resampling 1,600 OGG
+    files takes about a minute."""
     from rnnkit.data import files
+    from rnnkit.data.audio import resample
     from rnnkit.data.debian import cache_dir
 
-    key = hashlib.sha256(json.dumps([utts.source, featuriser.spec, [
+    key = hashlib.sha256(json.dumps([utts.source, featuriser.spec, speed, [
         (str(u.path), u.id) for u in utts.items]]).encode()).hexdigest()[:16]
     path = cache_dir() / "features" / f"asr-{utts.lang}-{key}.pt"
     if cached and path.is_file():
@@ -135,7 +139,11 @@ def raw_features(utts: Utterances, featuriser: Featuriser, cached: bool
     skipped: dict[str, int] = {}
     for u in utts.items:
         try:
-            feats.append(featuriser.raw(read_speech(u.path, featuriser.sample_rate)))
+            wave = read_speech(u.path, featuriser.sample_rate)
+            if speed != 1.0:
+                sr = featuriser.sample_rate
+                wave = resample(wave, sr, round(sr / speed))
+            feats.append(featuriser.raw(wave))
         except DataError as e:
             if not cached:  # the user's own data: say which file, stop
                 raise
@@ -186,6 +194,7 @@ def build(cfg: RunConfig) -> Setup:
     parts = load_utterances(cfg)
     items, texts, groups, raw = [], [], [], []
     train_i, valid_i, test_i = [], [], []
+    copies: list[tuple[torch.Tensor, int]] = []  # (raw features, utterance) speed copies
     skipped: dict[str, int] = {}
     featuriser = Featuriser(feature_spec(SAMPLE_RATE, N_MELS, HOP_MS, norm="utterance"))
     for k, (part, by_level) in enumerate(parts):
@@ -198,6 +207,9 @@ def build(cfg: RunConfig) -> Setup:
         groups += [f"{part.lang}/{x}" if k else x for x in g]
         raw += r
         train_i += [off + i for i in tr]
+        for speed in SPEEDS if cfg.data.speed_perturb else ():
+            fast, _ = raw_features(part, featuriser, cached=by_level, speed=speed)
+            copies += [(fast[i], off + i) for i in tr if fast[i] is not None]
         if k == 0:
             valid_i, test_i = va, te
         for why, n in {**part.skipped, **sk}.items():
@@ -230,6 +242,9 @@ def build(cfg: RunConfig) -> Setup:
     def examples(idx):
         return [(feats[i], torch.tensor(alphabet.encode(texts[i])), i) for i in idx]
 
+    kept = set(train_i)
+    copies = [(featuriser.normalise(x), i) for x, i in copies if i in kept]
+
     spec = {"alphabet": alphabet.chars, "features": fspec, "lang": lang,
             "num_features": N_MELS, "vocab_size": len(alphabet)}
     try:
@@ -237,6 +252,7 @@ def build(cfg: RunConfig) -> Setup:
     except ValueError as e:
         raise ConfigError(f"asr: {e}") from None
     train_ex, valid_ex = examples(train_i), examples(valid_i)
+    train_ex += [(x, torch.tensor(alphabet.encode(texts[i])), i) for x, i in copies]
     task_ref: list[BatchTask] = []
 
     def loss(model, batch) -> torch.Tensor:
@@ -262,7 +278,7 @@ def build(cfg: RunConfig) -> Setup:
 
     task = BatchTask(train_ex, valid_ex, cfg.train.batch_size, collate, loss,
                      seed=cfg.train.seed, metrics=metrics,
-                     lengths=[len(feats[i]) for i in train_i])
+                     lengths=[len(x) for x, _, _ in train_ex])
     task.select_by = "cer"  # CTC's loss keeps rising on confident errors while CER falls
     task_ref.append(task)
 
@@ -284,6 +300,8 @@ def build(cfg: RunConfig) -> Setup:
                              f"{len(set(groups[i] for i in valid_i))} / "
                              f"{len(set(groups[i] for i in test_i))} levels" if by_level else "")
                 + (f"; test speakers {', '.join(speakers)}" if speakers else "")
+                + (f"; + {len(copies)} speed-perturbed copies (x{', x'.join(map(str, SPEEDS))})"
+                   if copies else "")
                 + f"; {len(alphabet)} characters; features {N_MELS} log-mel / {HOP_MS} ms, "
                   f"{norm} normalisation{note}")
     return Setup(model, task, meta={"recogniser": spec}, describe=describe, finish=finish)
