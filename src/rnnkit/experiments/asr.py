@@ -13,11 +13,10 @@ unfinished ones from their checkpoints.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnkit.experiments.runs import run_study
+from rnnkit.experiments.runs import run_study, study_rows
 from rnnkit.models.ctc import CTCModel
 from rnnkit.models.language import count_parameters, matching_width
 from rnnkit.recipes import registry
@@ -79,17 +78,7 @@ def run_asr(out_dir: Path, spec: AsrSpec, *, progress: bool = False, log=print) 
 
 def tabulate(runs: dict[str, dict[int, Path]]) -> dict:
     """Per-run test CER/WER, size and cost; mean and spread over seeds per cell."""
-    rows = []
-    for cell, by_seed in runs.items():
-        for seed, run_dir in sorted(by_seed.items()):
-            r = json.loads((run_dir / "result.json").read_text())
-            m = r["metrics"]
-            rows.append({"cell": cell, "seed": seed, "run": run_dir.name,
-                         "test_cer": m["test_cer"], "test_wer": m["test_wer"],
-                         "test_cer_greedy": m["test_cer_greedy"],
-                         "parameters": r["parameters"], "steps": r["steps"],
-                         "cpu_s": r["cpu_s"], "wall_s": r["wall_s"],
-                         "processor": r["processor"], "threads": r["threads"]})
+    rows = study_rows(runs, ("test_cer", "test_wer", "test_cer_greedy"), key="cell")
     summary = {c: {k: mean_and_spread([r[k] for r in rows if r["cell"] == c])
                    for k in ("test_cer", "test_wer")}
                for c in runs if any(r["cell"] == c for r in rows)}

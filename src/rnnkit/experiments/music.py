@@ -14,11 +14,10 @@ command again skips finished runs and resumes unfinished ones from their checkpo
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnkit.experiments.runs import run_study
+from rnnkit.experiments.runs import run_study, study_rows
 from rnnkit.models.language import count_parameters, matching_width
 from rnnkit.models.music import PianoRollModel
 from rnnkit.recipes import registry
@@ -96,16 +95,7 @@ def run_music(out_dir: Path, spec: MusicSpec, *, progress: bool = False, log=pri
 
 def tabulate(runs: dict[str, dict[int, Path]]) -> dict:
     """Per-run test NLL, size and cost; mean and spread over seeds per variant."""
-    rows = []
-    for variant, by_seed in runs.items():
-        for seed, run_dir in sorted(by_seed.items()):
-            r = json.loads((run_dir / "result.json").read_text())
-            rows.append({"variant": variant, "seed": seed, "run": run_dir.name,
-                         "test_nll": r["metrics"]["test_nll"],
-                         "valid_nll": r["metrics"]["valid_nll"],
-                         "parameters": r["parameters"], "steps": r["steps"],
-                         "cpu_s": r["cpu_s"], "wall_s": r["wall_s"],
-                         "processor": r["processor"], "threads": r["threads"]})
+    rows = study_rows(runs, ("test_nll", "valid_nll"))
     summary = {v: mean_and_spread([r["test_nll"] for r in rows if r["variant"] == v])
                for v in runs if any(r["variant"] == v for r in rows)}
     return {"rows": rows, "summary": summary}

@@ -50,6 +50,24 @@ def run_study(recipe: Recipe, out_dir: Path, seeds, variants, config, tabulate, 
     return results
 
 
+COST = ("parameters", "steps", "cpu_s", "wall_s", "processor", "threads")
+
+
+def study_rows(runs: dict[str, dict[int, Path]], metrics, *, key: str = "variant",
+               extra=None) -> list[dict]:
+    """One row per run of a study, read from its result.json: the variant (under ``key``),
+    seed and folder, the named ``metrics``, ``extra(record)``'s fields, size and cost."""
+    rows = []
+    for variant, by_seed in runs.items():
+        for seed, run_dir in sorted(by_seed.items()):
+            r = json.loads((run_dir / "result.json").read_text())
+            rows.append({key: variant, "seed": seed, "run": run_dir.name,
+                         **{k: r["metrics"][k] for k in metrics},
+                         **(extra(r) if extra is not None else {}),
+                         **{k: r[k] for k in COST}})
+    return rows
+
+
 def write_results(out_dir: Path, results: dict, text: str) -> None:
     """A study's ``results.json`` and ``results.md``."""
     (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")

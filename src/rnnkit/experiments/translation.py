@@ -15,11 +15,10 @@ checkpoint.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnkit.experiments.runs import run_study
+from rnnkit.experiments.runs import run_study, study_rows
 from rnnkit.recipes import registry
 from rnnkit.train.scoring import mean_and_spread
 
@@ -63,17 +62,8 @@ def run_translation(out_dir: Path, spec: TranslationSpec, *, progress: bool = Fa
 def compare(runs: dict[str, dict[int, Path]]) -> dict:
     """Per-run scores, means over seeds, and the paired bootstrap of attention against no
     attention on each seed's test set."""
-    rows = []
-    for variant, by_seed in runs.items():
-        for seed, run_dir in sorted(by_seed.items()):
-            r = json.loads((run_dir / "result.json").read_text())
-            rows.append({"variant": variant, "seed": seed, "run": run_dir.name,
-                         **{k: r["metrics"][k] for k in ("test_bleu", "test_chrf",
-                                                          "test_bleu_greedy")},
-                         "copy_bleu": r["baseline"]["metrics"]["test_bleu"],
-                         "parameters": r["parameters"], "steps": r["steps"],
-                         "cpu_s": r["cpu_s"], "wall_s": r["wall_s"],
-                         "processor": r["processor"], "threads": r["threads"]})
+    rows = study_rows(runs, ("test_bleu", "test_chrf", "test_bleu_greedy"),
+                      extra=lambda r: {"copy_bleu": r["baseline"]["metrics"]["test_bleu"]})
     summary = {}
     for variant in runs:
         mine = [r for r in rows if r["variant"] == variant]
