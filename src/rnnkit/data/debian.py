@@ -30,6 +30,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import unquote
 
+from rnnkit.data import files
 from rnnkit.errors import DataError
 
 SOURCE_FILE = "SOURCE.txt"
@@ -89,11 +90,7 @@ def debian_package(name: str, cache: str | Path | None = None, *,
         _run(["dpkg", "-x", str(deb), str(root)], work, name)
         (root / SOURCE_FILE).write_text(_source_text(name, deb, root, licence),
                                         encoding="utf-8")
-        try:
-            root.rename(dest)
-        except OSError:
-            if not dest.is_dir():  # else another process finished first: use its copy
-                raise
+        files.publish_folder(root, dest)
     except OSError as e:
         raise DataError(f"{name}: cannot unpack into {cache} ({e.strerror or e}): "
                         f"{manual_steps(name)}") from None

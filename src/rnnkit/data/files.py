@@ -200,3 +200,14 @@ def write_atomically(path: str | Path, write: Callable[[BinaryIO], object]) -> P
         finally:
             os.close(fd)
     return path
+
+
+def publish_folder(work: Path, dest: Path) -> None:
+    """Rename a completely written hidden folder ``work`` to ``dest`` (same file system), so
+    ``dest`` exists only whole. Another process that published ``dest`` first wins: its
+    copy is used and ``work`` is left for the caller to remove."""
+    try:
+        work.rename(dest)
+    except OSError:
+        if not dest.is_dir():  # else another process finished first: use its copy
+            raise

@@ -46,6 +46,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rnnkit.data import files
 from rnnkit.data.audio import load_audio, write_wav
 from rnnkit.data.debian import cache_dir, debian_package, read_source
 from rnnkit.data.fillets import DIALOG_FILE, find_root, read_dialogs, script_dir
@@ -190,13 +191,13 @@ def synthesise_teacher(sentences: Sequence[str], voice: str | None = None, *,
     if not folder.is_dir():  # only ever created complete, by the rename in _generate
         _generate(folder, texts, voice, engine, sample_rate, cache)
     manifest = read_manifest(folder)
-    files = [folder / item["file"] for item in manifest["items"]]
+    paths = [folder / item["file"] for item in manifest["items"]]
     if [item["text"] for item in manifest["items"]] != texts:
         raise DataError(f"{folder}: {MANIFEST} does not hold the sentences asked for; "
                         "delete the folder to generate it again")
     items = [Utterance(f, t, groups[i] if groups is not None else "",
                        ids[i] if ids is not None else str(i), voice)
-             for i, (f, t) in enumerate(zip(files, texts, strict=True))]
+             for i, (f, t) in enumerate(zip(paths, texts, strict=True))]
     seconds = manifest["seconds"]
     source = (f"{manifest['synthesiser']}, voice {voice}, {sample_rate} Hz, {len(items)} "
               f"sentences, {seconds:.0f} s = {seconds / 3600:.2f} h ({folder})")
@@ -307,11 +308,7 @@ def _generate(folder: Path, texts: list[str], voice: str, engine: str, sample_ra
         (work / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
         (work / LIST_FILE).write_text("".join(f"{it['file']}\t{it['text']}\n" for it in items),
                                       encoding="utf-8")
-        try:
-            work.rename(folder)
-        except OSError:
-            if not folder.is_dir():  # else another process finished first: use its copy
-                raise
+        files.publish_folder(work, folder)
     except OSError as e:
         raise DataError(f"{folder.parent}: cannot write the teacher voice "
                         f"({e.strerror or e}); set RNNKIT_DATA to a writable folder") from None
