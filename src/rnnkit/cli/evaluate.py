@@ -62,13 +62,12 @@ def run_asr(args: argparse.Namespace, run) -> int:
     """CER/WER of a speech recogniser on the user's transcribed recordings."""
     from rnnkit.data.transcribed import normalise_transcript, read_transcript_list
     from rnnkit.recipes.speech.asr import BEAM
-    from rnnkit.recipes.speech.recogniser import Decoding, Recogniser, error_rates, read_speech
+    from rnnkit.recipes.speech.recogniser import Decoding, Recogniser, error_rates
 
     rec = Recogniser(run.model, run.spec, next(run.model.parameters()).device)
     utts = read_transcript_list(args.data, run.spec["lang"])
     refs = [normalise_transcript(u.text, utts.lang) for u in utts.items]
-    feats = [rec.features(read_speech(u.path, rec.sample_rate)) for u in utts.items]
-    lps = rec.log_probs(feats, args.batch_size)
+    lps = rec.file_log_probs([u.path for u in utts.items], args.batch_size)
     print(f"{args.data}: {len(refs):,} recordings transcribed with {run.file}")
     for d in (Decoding(), Decoding(BEAM)):
         s = error_rates(rec.decode(lps, d), refs)

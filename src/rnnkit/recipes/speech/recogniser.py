@@ -230,10 +230,14 @@ class Recogniser:
         decoding = decoding or Decoding()
         return [self.alphabet.decode(decoding(lp)) for lp in log_probs]
 
+    def file_log_probs(self, paths: Sequence, batch_size: int = 16) -> list[Tensor]:
+        """Audio files -> per-file log-probs (``read_speech``'s checks, then ``log_probs``)."""
+        feats = [self.features(read_speech(p, self.sample_rate)) for p in paths]
+        return self.log_probs(feats, batch_size)
+
     def transcribe_files(self, paths: Sequence, decoding: Decoding | None = None) -> list[str]:
         """Audio files -> text, one per file."""
-        feats = [self.features(read_speech(p, self.sample_rate)) for p in paths]
-        return self.decode(self.log_probs(feats), decoding)
+        return self.decode(self.file_log_probs(paths), decoding)
 
     @torch.no_grad()
     def stream(self, chunks: Iterable[Tensor]) -> Iterator[str]:
