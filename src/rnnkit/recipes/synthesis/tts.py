@@ -191,7 +191,7 @@ def score_test(voice: Voice, utts: Utterances, texts, test_i, run_dir: Path,
         except DataError:  # nothing left to say
             continue
         ref = load_audio(u.path, voice.sample_rate)
-        ref_mels = (voice.analysis(ref) - voice.mean) / voice.std
+        ref_mels = voice.frames(ref)
         audio_s = len(spoken.wave) / voice.sample_rate
         rows.append({"id": u.id, "text": texts[i], "said": u.text,
                      "mcd": mel_cepstral_distortion(ref, spoken.wave, voice.sample_rate),

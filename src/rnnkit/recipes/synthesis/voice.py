@@ -83,6 +83,11 @@ class Voice:
         run = load_run(path, ("tts",), device)
         return cls(run.model, run.spec, device)
 
+    def frames(self, wave: Tensor) -> Tensor:
+        """A waveform (N,) -> the normalised frames (T, M) the model predicts (to compare
+        a recording with a synthesis)."""
+        return (self.analysis(wave) - self.mean) / self.std
+
     def encode(self, text: str, where: str = "text", drop_unknown: bool = False) -> Tensor:
         """Symbol ids (S,) of ``tts_text(text)``; DataError naming characters the voice
         never learnt, or with ``drop_unknown`` they are left out (scoring test sentences
