@@ -10,6 +10,7 @@ from rnnkit.core.gated_cell import GatedCell
 from rnnkit.core.init import forget_gate_bias_, orthogonal_recurrent_
 from rnnkit.layers.cells import GRUCell, LSTMCell, RNNCell
 from rnnkit.layers.custom import CustomRNN
+from rnnkit.layers.quantize import quantize
 from rnnkit.layers.rnn import GRU, LSTM, RNN, RNNBase
 
 __version__ = "0.1.0"
@@ -29,4 +30,5 @@ __all__ = [
     "diagnostics",
     "forget_gate_bias_",
     "orthogonal_recurrent_",
+    "quantize",
 ]

@@ -3,7 +3,8 @@
 Adding a backend: write a class with ``name``, ``description``, ``why_not(call) -> str | None``
 (why it cannot run a call), ``avoid(call) -> str | None`` (why ``auto`` should pass it over
 although it could run: it would not be fastest there) and ``run(call) -> (y, h_n, c_n)``
-(and ``compile_note``, a sentence for ``explain``, if torch.compile cannot trace ``run``), then
+(and ``compile_note``, a sentence for ``explain``, if torch.compile cannot trace ``run``;
+``describe(call) -> str | None``, a line for ``explain`` about how it runs the call), then
 insert an instance into ``BACKENDS`` at its place in the speed ranking. ``auto`` takes the
 first backend in that ranking that neither refuses nor avoids the call.
 """
@@ -89,6 +90,10 @@ def explain(name: str, call: RNNCall) -> str:
         head = f"backend='auto' runs {chosen!r}, the fastest backend that accepts this call"
     else:
         head = f"backend={name!r} was requested and runs"
+    describe = getattr(BACKENDS[chosen], "describe", None) if chosen is not None else None
+    detail = describe(call) if describe is not None else None
+    if detail is not None:  # e.g. the precision of a quantised layer
+        lines.append(f"  precision: {detail}")
     note = getattr(BACKENDS[chosen], "compile_note", None) if chosen is not None else None
     if note is not None:  # a graph break under torch.compile, and why
         lines.append(f"  torch.compile: {note}")

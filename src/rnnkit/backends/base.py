@@ -37,6 +37,9 @@ class RNNCall:
     grad_norms: list[Tensor] | None = None
     cell: GatedCell | None = None  # a user-defined cell (mode "CUSTOM"); c0 then holds the
     # states after h, (L*D, S-1, B, H), or is None when h is the only state
+    quantized: list | None = None  # rnnkit.quantize: per layer and direction, W_ih and W_hh
+    # in reduced precision (layers/quantize.QuantizedWeights); weights hold their rounded
+    # float32 values, which every backend but native's reduced-precision kernels use
 
     @property
     def num_directions(self) -> int:
@@ -118,12 +121,16 @@ def untraceable_reason(kernels: str) -> str | None:
 LayerFn = Callable[..., tuple[Tensor, Tensor, Tensor | None]]
 
 
-def run_stacked(call: RNNCall, run_layer: LayerFn) -> tuple[Tensor, Tensor, Tensor | None]:
+def run_stacked(
+    call: RNNCall, run_layer: LayerFn, weights: list | None = None
+) -> tuple[Tensor, Tensor, Tensor | None]:
     """Compose a per-layer, per-direction function into the full stacked (bi)RNN.
 
     Layer k reads the concatenated outputs of both directions of layer k-1; dropout is applied
-    between layers (never after the last) in training mode, as torch.nn does.
+    between layers (never after the last) in training mode, as torch.nn does. ``weights``
+    (default ``call.weights``) is what run_layer gets for each layer and direction.
     """
+    weights = call.weights if weights is None else weights
     D = call.num_directions
     mask = call.mask()
     x = call.x
@@ -138,7 +145,7 @@ def run_stacked(call: RNNCall, run_layer: LayerFn) -> tuple[Tensor, Tensor, Tens
             c0 = c0s[k] if c0s is not None else None
             norms = call.grad_norms[k] if call.grad_norms is not None else None
             y, h, c = run_layer(
-                call.mode, x, h0s[k], c0, call.weights[k], mask, direction == 1, norms
+                call.mode, x, h0s[k], c0, weights[k], mask, direction == 1, norms
             )
             outputs.append(y)
             h_n.append(h)

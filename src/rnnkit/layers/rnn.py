@@ -28,6 +28,7 @@ from rnnkit.backends import RNNCall
 from rnnkit.core import init as rinit
 from rnnkit.core.cells import GATES, LayerWeights
 from rnnkit.errors import ConfigError, unknown_name
+from rnnkit.layers import quantize
 from rnnkit.layers.checks import check_input_tensor, check_lengths, check_positive_int, check_shape
 from rnnkit.layers.pickling import safe_pickling
 
@@ -158,6 +159,7 @@ class RNNBase(nn.Module):
                 self._all_weights.append([name + suffix for name in shapes])
         self._grad_record = None  # set by rnnkit.diagnostics.record_hidden_grads
         self.last_backend: str | None = None
+        self.precision = "float32"  # or "int8" / "bfloat16": rnnkit.quantize
         self.reset_parameters()
 
     def _gate_count(self) -> int:
@@ -184,6 +186,25 @@ class RNNBase(nn.Module):
         if self.forget_bias is not None:
             rinit.forget_gate_bias_(self, self.forget_bias)
 
+    def quantizable_names(self) -> list[str]:
+        """W_ih and W_hh of each layer and direction, in that order: what quantize rounds."""
+        return [name for names in self._all_weights for name in names[:2]]
+
+    def set_precision(self, precision: str) -> None:
+        """Run inference with W_ih and W_hh in ``precision`` ("int8", "bfloat16"): they are
+        rounded now, and the layer's parameters frozen. ``rnnkit.quantize`` calls this."""
+        quantize.check_precision(precision)
+        self.precision = precision
+        self.__dict__.pop("_quantized", None)
+        self.requires_grad_(False)
+        quantize.layer_quantized(self)
+
+    def __getstate__(self):
+        # The packed reduced-precision weights are a cache, rebuilt on first use.
+        state = dict(super().__getstate__())
+        state.pop("_quantized", None)
+        return state
+
     def flatten_parameters(self) -> None:
         """No-op, for code written against torch.nn (rnnkit keeps no flat weight buffer)."""
 
@@ -205,7 +226,14 @@ class RNNBase(nn.Module):
             s += ", bidirectional=True"
         if self.backend != "auto":
             s += f", backend={self.backend!r}"
+        if self._precision != "float32":
+            s += f", precision={self._precision!r}"
         return s
+
+    @property
+    def _precision(self) -> str:
+        # Modules pickled before quantisation existed have no attribute.
+        return self.__dict__.get("precision", "float32")
 
     def _layer_weights(self) -> list[LayerWeights]:
         # Read _parameters directly: nn.Module.__getattr__ costs microseconds per name, and
@@ -312,6 +340,7 @@ class RNNBase(nn.Module):
         grad_norms = None
         if self._grad_record is not None and torch.is_grad_enabled():
             grad_norms = self._grad_record.buffers_for(self, x.shape[0], x.shape[1], x, lengths)
+        quantized = None if self._precision == "float32" else quantize.layer_quantized(self)
         call = RNNCall(
             self.mode,
             x,
@@ -325,6 +354,7 @@ class RNNBase(nn.Module):
             lengths,
             grad_norms,
             self.cell,
+            quantized,
         )
         return call, layout
 

@@ -20,6 +20,11 @@ void cblas_sgemm_pack(int layout, int identifier, int trans, int m, int n, int k
                       const float* src, int ld, float* dest);
 void cblas_sgemm_compute(int layout, int transa, int transb, int m, int n, int k, const float* a,
                          int lda, const float* b, int ldb, float beta, float* c, int ldc);
+// MKL's bfloat16 GEMM with float32 accumulation and output (MKL_BF16 is uint16_t); the
+// reduced-precision path of lowp.h.
+void cblas_gemm_bf16bf16f32(int layout, int transa, int transb, int m, int n, int k,
+                            float alpha, const unsigned short* a, int lda,
+                            const unsigned short* b, int ldb, float beta, float* c, int ldc);
 // MKL's thread count for the calling thread; returns the previous one (0: the global one).
 // libtorch_cpu exports only the Fortran-style entry, which takes its argument by pointer.
 int mkl_set_num_threads_local_(const int*);

@@ -28,6 +28,7 @@
 
 #include "activations.h"
 #include "gemm.h"
+#include "lowp.h"
 #include "packing.h"
 #include "settings.h"
 #include "tensors.h"
@@ -61,10 +62,15 @@ template <typename T>
 std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0,
                                  const Tensor& c0, const Tensor& w_ih, const Tensor& w_hh,
                                  const Tensor& b_ih, const Tensor& b_hh, const Tensor& w_hr,
-                                 const Tensor& mask, bool reverse, bool save) {
+                                 const Tensor& mask, bool reverse, bool save,
+                                 const lowp::Weights* lw_ih = nullptr,
+                                 const lowp::Weights* lw_hh = nullptr) {
+  // lw_ih / lw_hh: reduced-precision W_ih / W_hh (lowp.h; float32 inference only), which
+  // then stand in for the undefined w_ih / w_hh.
   using A = Act<T>;
+  const bool low = lw_hh != nullptr;
   const int64_t Tn = x.size(0), B = x.size(1), I = x.size(2);
-  const int64_t GH = w_hh.size(0), Hr = w_hh.size(1);
+  const int64_t GH = low ? lw_hh->N : w_hh.size(0), Hr = low ? lw_hh->K : w_hh.size(1);
   const int64_t G = mode == LSTM ? 4 : (mode == GRU ? 3 : 1);
   const int64_t H = GH / G;
   const bool proj = w_hr.defined();
@@ -73,7 +79,7 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
   // LSTM inference on the panel kernel (fuse_input_step): one GEMM per step over
   // [x_t, h, 1] against [W_ih, W_hh, b]^T into a (B, 4H) scratch, no (T, B, 4H) buffer.
   const int64_t KX = I + Hr + 1;  // fused: the columns of [x_t, h, 1]
-  const bool fused = fuse_input_step<T>(mode, save, proj, B, Tn, GH, KX);
+  const bool fused = !low && fuse_input_step<T>(mode, save, proj, B, Tn, GH, KX);
   PackedWeights pk_cat;
   Tensor xh, pre;  // pre (T, B, G*H): pre-activations, overwritten by the activations
   if (fused) {
@@ -89,7 +95,15 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
     // Input projection for all steps at once; RNN and LSTM fold b_hh in here too.
     Tensor x2 = x.reshape({Tn * B, I});
     StepGemmThreads threads(Tn * B * GH * I, kBatchedThreadedMacs);
-    if (b_ih.defined()) {
+    if (low) {
+      if constexpr (std::is_same_v<T, float>) {
+        Tensor bias = b_ih.defined() ? (mode == GRU ? b_ih : b_ih + b_hh) : Tensor();
+        pre = bias.defined() ? bias.expand({Tn * B, GH}).contiguous()
+                             : at::empty({Tn * B, GH}, opts);
+        lowp::mm(*lw_ih, x2.data_ptr<float>(), Tn * B, pre.data_ptr<float>(), GH,
+                 bias.defined() ? 1.f : 0.f, Tn * B * GH * I >= kBatchedThreadedMacs);
+      }
+    } else if (b_ih.defined()) {
       Tensor bias = mode == GRU ? b_ih : b_ih + b_hh;
       pre = batched_mm(x2, w_ih.t(), bias);
     } else {
@@ -123,7 +137,7 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
   T* HS = ptr<T>(hs);
   const T* Whh = ptr<T>(w_hh);
   const T* Whr = ptr<T>(w_hr);
-  const bool small = use_small_mm<T>(B, GH, Hr);
+  const bool small = !low && use_small_mm<T>(B, GH, Hr);
   Tensor whh_t = small ? w_hh.t().contiguous() : Tensor();  // (Hr, G*H) for the micro-kernel
   Tensor whr_t = small && proj ? w_hr.t().contiguous() : Tensor();  // (H, P)
   const T* WhhT = ptr<T>(whh_t);
@@ -131,7 +145,7 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
   PackedWeights pk_hh, pk_hr;  // float32 at B > 2: packed once here, used every step
   if constexpr (std::is_same_v<T, float>) {
     if (!small && !fused && B > 0 && PackedWeights::pays(Tn, GH, Hr)) {
-      pk_hh.pack(Whh, GH, Hr, true, B);
+      if (!low) pk_hh.pack(Whh, GH, Hr, true, B);
       if (proj) pk_hr.pack(Whr, Hr, H, true, B);
     }
   }
@@ -169,6 +183,9 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
         }
         pk_cat.mm(XHs, a, Bs, 0.f);
       }
+    } else if (low) {
+      if constexpr (std::is_same_v<T, float>)
+        lowp::mm(*lw_hh, hcs, Bs, mode == GRU ? HSs : a, GH, mode == GRU ? 0.f : 1.f);
     } else if (mode == GRU) {
       rec_mm<T>(hcs, Whh, WhhT, HSs, Bs, GH, Hr, T(0), &pk_hh);
     } else {
@@ -464,6 +481,88 @@ std::vector<Tensor> forward(int64_t mode, const Tensor& x, const Tensor& h0,
   return forward_impl<double>(mode, xc, h0c, c0c, wih, whh, bih, bhh, whr, mk, reverse, save);
 }
 
+// int8 weights packed once when a layer is quantised: W (N, K) in lowp.h's panel layout (a
+// uint8 tensor of bytes). bfloat16 weights are used as they are.
+Tensor lowp_pack(const Tensor& w) {
+  TORCH_CHECK(w.dim() == 2 && w.scalar_type() == at::kChar,
+              "rnnkit native: lowp_pack takes a 2-D int8 weight");
+  Tensor wc = w.contiguous();
+  auto bytes = lowp::pack(wc.data_ptr<int8_t>(), wc.size(0), wc.size(1));
+  Tensor out = at::empty({int64_t(bytes.size())}, at::TensorOptions().dtype(at::kByte));
+  std::memcpy(out.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+  return out;
+}
+
+// lowp::Weights for a weight of (N, K): int8 packed by lowp_pack, with its scale and rowsum
+// (N,); or bfloat16 (N, K) as it is.
+lowp::Weights lowp_weights(int64_t kind, const Tensor& packed, int64_t N, int64_t K,
+                           const Tensor& scale, const Tensor& rowsum) {
+  lowp::Weights w;
+  w.kind = lowp::Kind(kind);
+  TORCH_CHECK(w.kind == lowp::INT8 || w.kind == lowp::BF16, "rnnkit native: unknown lowp kind");
+  w.N = N, w.K = K;
+  if (w.kind == lowp::BF16) {
+    TORCH_CHECK(packed.scalar_type() == at::kBFloat16 && packed.is_contiguous() &&
+                    packed.dim() == 2 && packed.size(0) == N && packed.size(1) == K,
+                "rnnkit native: bfloat16 weights must be contiguous (N, K)");
+    w.packed = static_cast<const uint8_t*>(packed.data_ptr());
+    return w;
+  }
+  const int64_t bytes = lowp::round_up(N, lowp::PANEL * lowp::NB) * w.Kp();
+  TORCH_CHECK(packed.scalar_type() == at::kByte && packed.is_contiguous() &&
+                  packed.numel() == bytes,
+              "rnnkit native: packed int8 weights do not match their shape");
+  w.packed = packed.data_ptr<uint8_t>();
+  if (w.kind == lowp::INT8) {
+    TORCH_CHECK(scale.scalar_type() == at::kFloat && scale.numel() == N && scale.is_contiguous() &&
+                    rowsum.scalar_type() == at::kInt && rowsum.numel() == N &&
+                    rowsum.is_contiguous(),
+                "rnnkit native: int8 weights need float32 scales and int32 row sums, one per row");
+    w.scale = scale.data_ptr<float>();
+    w.rowsum = rowsum.data_ptr<int32_t>();
+  }
+  return w;
+}
+
+// Inference with reduced-precision W_ih and W_hh (packed by lowp_pack); float32 x, states,
+// biases and W_hr. Returns y, h_n, c_n.
+std::vector<Tensor> forward_lowp(int64_t mode, const Tensor& x, const Tensor& h0,
+                                 const c10::optional<Tensor>& c0, int64_t kind, int64_t gh,
+                                 const Tensor& p_ih, const c10::optional<Tensor>& s_ih,
+                                 const c10::optional<Tensor>& r_ih, const Tensor& p_hh,
+                                 const c10::optional<Tensor>& s_hh,
+                                 const c10::optional<Tensor>& r_hh,
+                                 const c10::optional<Tensor>& b_ih,
+                                 const c10::optional<Tensor>& b_hh,
+                                 const c10::optional<Tensor>& w_hr,
+                                 const c10::optional<Tensor>& mask, bool reverse) {
+  TORCH_CHECK(x.dim() == 3 && x.is_cpu() && x.scalar_type() == at::kFloat,
+              "rnnkit native: reduced-precision weights take a (T, B, I) float32 CPU input");
+  c10::NoGradGuard no_grad;
+  Tensor xc = x.contiguous(), h0c = h0.contiguous(), c0c = opt(c0);
+  if (c0c.defined()) c0c = c0c.contiguous();
+  Tensor bih = opt(b_ih), bhh = opt(b_hh), whr = opt(w_hr), mk = opt(mask);
+  if (bih.defined()) bih = bih.contiguous(), bhh = bhh.contiguous();
+  if (whr.defined()) whr = whr.contiguous();
+  if (mk.defined()) mk = mk.to(at::kBool).contiguous();
+  const lowp::Weights lih = lowp_weights(kind, p_ih, gh, x.size(2), opt(s_ih), opt(r_ih));
+  const lowp::Weights lhh = lowp_weights(kind, p_hh, gh, h0.size(1), opt(s_hh), opt(r_hh));
+  auto out = forward_impl<float>(mode, xc, h0c, c0c, Tensor(), Tensor(), bih, bhh, whr, mk,
+                                 reverse, false, &lih, &lhh);
+  return {out[0], out[1], out[2]};
+}
+
+// x (M, K) @ W^T through the reduced-precision matmul, for tests and timing.
+Tensor lowp_matmul(const Tensor& x, int64_t kind, const Tensor& packed, int64_t n,
+                   const c10::optional<Tensor>& scale, const c10::optional<Tensor>& rowsum) {
+  TORCH_CHECK(x.dim() == 2 && x.scalar_type() == at::kFloat, "rnnkit native: (M, K) float32 x");
+  Tensor xc = x.contiguous();
+  const lowp::Weights w = lowp_weights(kind, packed, n, x.size(1), opt(scale), opt(rowsum));
+  Tensor out = at::empty({x.size(0), n}, x.options());
+  lowp::mm(w, xc.data_ptr<float>(), x.size(0), out.data_ptr<float>(), n, 0.f);
+  return out;
+}
+
 std::vector<Tensor> backward(int64_t mode, const Tensor& x, const Tensor& w_ih,
                              const Tensor& w_hh, const c10::optional<Tensor>& w_hr,
                              bool has_bias, const Tensor& act, const c10::optional<Tensor>& aux,
@@ -518,6 +617,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &forward, "forward time loop");
   m.def("backward", &backward, "backward time loop and weight gradients");
   m.def("matmul", &matmul, "op(a) @ op(b) [+ bias] as the kernels compute it");
+  m.def("lowp_pack", &lowp_pack, "pack int8/bfloat16 weights for the reduced-precision matmul");
+  m.def("forward_lowp", &forward_lowp, "inference with int8/bfloat16 W_ih and W_hh");
+  m.def("lowp_matmul", &lowp_matmul, "x @ W^T with reduced-precision W, as the kernels do");
+  m.attr("lowp_int8_simd") = lowp::simd();  // false: int8 runs a scalar loop (no VNNI)
 #ifdef RNNKIT_PANEL_MM
   m.attr("panel_kernel") = true;  // float32 matmuls on the AVX-512 panel kernel
 #else

@@ -1,0 +1,156 @@
+"""Reduced-precision inference: int8 or bfloat16 recurrent weights on the native CPU path.
+
+``rnnkit.quantize(model, "int8")`` rounds W_ih and W_hh of every rnnkit RNN, LSTM and GRU
+in ``model`` to the chosen precision, in place:
+
+- ``"int8"``: one scale per output row (s = max|w_row| / 127, w = s * round(w / s)); at run
+  time each row of the input and of the state is scaled the same way and the matmul runs in
+  int8 with int32 sums (AVX-512 VNNI: ``vpdpbusd``), a quarter of the float32 weight bytes.
+- ``"bfloat16"``: weights rounded to bfloat16; inputs and states are rounded to bfloat16 for
+  the matmul, which sums in float32 (MKL's bf16 GEMM), half the weight bytes.
+
+Biases, the LSTM projection W_hr, states and gate arithmetic stay float32, and so does
+everything outside the recurrent layers (embeddings, output layers). The layer's float32
+W_ih and W_hh are overwritten with the rounded values and all its parameters are frozen
+(``requires_grad=False``), so every path computes with the same weights: inference runs the
+reduced-precision kernels (``explain()`` says so); a call that records a graph (an input
+that requires grad), or a backend other than native, computes in float32 with the rounded
+weights. A model stays quantised through ``state_dict`` round trips (the rounded values
+re-round to themselves), ``deepcopy`` and ``torch.save``; loading other weights into it
+re-rounds them on the next call.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit import native
+from rnnkit.errors import unknown_name
+
+PRECISIONS = ("int8", "bfloat16")
+KIND = {"int8": 1, "bfloat16": 2}  # the kernels' numbers (native/lowp.h)
+
+
+class QuantizedWeights(NamedTuple):
+    """W_ih and W_hh of one layer and direction as the reduced-precision kernels take them.
+
+    int8: ``ih``/``hh`` are the packed bytes (native ``lowp_pack``) with per-row float32
+    ``*_scale`` and int32 ``*_rowsum`` (sum of the int8 row); bfloat16: ``ih``/``hh`` are
+    the (G*H, I) / (G*H, Hr) bf16 weights and the rest is None.
+    """
+
+    kind: int
+    rows: int  # G*H
+    ih: Tensor
+    ih_scale: Tensor | None
+    ih_rowsum: Tensor | None
+    hh: Tensor
+    hh_scale: Tensor | None
+    hh_rowsum: Tensor | None
+
+
+def round_int8(w: Tensor) -> tuple[Tensor, Tensor]:
+    """(q, scale): int8 q (N, K) and float32 scale (N,) with w ~ q * scale[:, None]."""
+    w = w.detach().float()
+    scale = w.abs().amax(dim=1) / 127
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # an all-zero row
+    q = torch.round(w / scale[:, None]).clamp_(-127, 127).to(torch.int8)
+    return q, scale
+
+
+def rounded(w: Tensor, precision: str) -> Tensor:
+    """``w`` rounded to ``precision`` and back to float32: the weights the kernels use."""
+    if precision == "bfloat16":
+        return w.detach().to(torch.bfloat16).float()
+    q, scale = round_int8(w)
+    return q.float() * scale[:, None]
+
+
+def pack(w_ih: Tensor, w_hh: Tensor, precision: str) -> QuantizedWeights:
+    """One layer and direction's weights in the kernels' form (see QuantizedWeights)."""
+    kind = KIND[precision]
+    if precision == "bfloat16":
+        ih, hh = (w.detach().to(torch.bfloat16).contiguous() for w in (w_ih, w_hh))
+        return QuantizedWeights(kind, w_ih.shape[0], ih, None, None, hh, None, None)
+    ext = native.load()
+    parts = []
+    for w in (w_ih, w_hh):
+        q, scale = round_int8(w)
+        rowsum = q.to(torch.int32).sum(dim=1, dtype=torch.int32)
+        parts += [ext.lowp_pack(q), scale.contiguous(), rowsum.contiguous()]
+    return QuantizedWeights(kind, w_ih.shape[0], *parts)
+
+
+def check_precision(precision: str) -> str:
+    """``precision`` if it names one, else a ValueError listing them."""
+    if precision not in PRECISIONS:
+        raise ValueError(unknown_name("precision", precision, PRECISIONS))
+    return precision
+
+
+def quantize(model: nn.Module, precision: str = "int8") -> nn.Module:
+    """Round the recurrent weights of every rnnkit RNN/LSTM/GRU in ``model`` to ``precision``
+    ("int8" or "bfloat16") for inference on the native CPU kernels; returns ``model``.
+
+    In place, like ``model.to``. Raises ValueError for an unknown precision or a model
+    without such a layer (user-defined GatedCells keep float32: their kernels are generated).
+    """
+    check_precision(precision)
+    # rnnkit's RNN, LSTM and GRU (RNNBase, which imports this module) have set_precision.
+    layers = [m for m in model.modules() if hasattr(m, "set_precision") and m.cell is None]
+    if not layers:
+        raise ValueError(
+            f"quantize: {type(model).__name__} has no rnnkit RNN, LSTM or GRU layer to quantise"
+        )
+    for layer in layers:
+        for name in layer.quantizable_names():
+            param = layer._parameters.get(name)
+            if param is None:
+                raise ValueError(
+                    f"quantize: {layer._owner}.{name} is computed (a parametrization such as "
+                    "weight_norm); remove it before quantising"
+                )
+            if param.dtype != torch.float32:
+                raise ValueError(
+                    f"quantize: {layer._owner}.{name} is {param.dtype}; quantise a float32 model"
+                )
+        layer.set_precision(precision)
+    return model
+
+
+def layer_quantized(layer) -> list[QuantizedWeights] | None:
+    """The layer's weights in the kernels' form, one per layer and direction (None without
+    native kernels); packed again whenever a weight was replaced or changed in place since
+    the last call, after rounding the new values as quantize does."""
+    names = layer.quantizable_names()
+    params = [layer._parameters[name] for name in names]
+    key = tuple((p.data_ptr(), p._version) for p in params)
+    cache = layer.__dict__.get("_quantized")
+    if cache is not None and cache[0] == key:
+        return cache[1]
+    precision = layer.precision
+    with torch.no_grad():
+        for p in params:
+            r = rounded(p, precision)
+            if not torch.equal(r, p):
+                p.copy_(r)  # new weights (a load_state_dict): round them as quantize did
+    key = tuple((p.data_ptr(), p._version) for p in params)
+    packed = None  # no native kernels here: every backend runs the rounded float32 weights
+    if native.load() is not None:
+        packed = [pack(params[k], params[k + 1], precision) for k in range(0, len(params), 2)]
+    layer.__dict__["_quantized"] = (key, packed)
+    return packed
+
+
+def int8_kernel_note() -> str | None:
+    """Why int8 runs slowly here (no AVX512_VNNI: a scalar loop), or None."""
+    ext = native.load()
+    if ext is not None and not ext.lowp_int8_simd:
+        return "this processor has no AVX512_VNNI: int8 matmuls run a scalar loop (slow)"
+    return None
+
+
+__all__ = ["PRECISIONS", "QuantizedWeights", "quantize"]
