@@ -312,6 +312,7 @@ class NativeBackend:
                     f"a quantised layer takes float32 input, not {call.x.dtype} (quantize "
                     "rounds the weights of a float32 model)"
                 )
-            return run_stacked(call, quantized_layer, list(zip(call.weights, call.quantized)))
+            pairs = list(zip(call.weights, call.quantized, strict=True))
+            return run_stacked(call, quantized_layer, pairs)
         return run_stacked(call, native_layer)
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from rnnkit.cli.parser import add_quantize_flag
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("eval", help="score a trained model on a text or labelled file",
@@ -35,6 +37,7 @@ def add_parser(sub) -> None:
                    "sequences per batch [32]")
     p.add_argument("--seq-len", type=int, default=100, help="LM window length [100]")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    add_quantize_flag(p)
     p.set_defaults(run=run)
 
 
@@ -46,11 +49,11 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"{flag} must be >= 1 (got {value})")
     from rnnkit.recipes.base import load_run
 
-    run = load_run(args.checkpoint, device=args.device)
+    run = load_run(args.checkpoint, device=args.device, precision=args.quantize)
     if run.kind == "vocab":
         return run_lm(args, run)
     if run.kind == "translator":
-        return run_translation(args)
+        return run_translation(args)  # loads it again, with its tokenizers
     if run.kind == "music":
         return run_music(args, run)
     if run.kind == "recogniser":
@@ -81,7 +84,7 @@ def run_translation(args: argparse.Namespace) -> int:
     from rnnkit.recipes.translation.translate import BEAM, LENGTH_PENALTY
     from rnnkit.recipes.translation.translator import corpus_scores, load_translator
 
-    translator, run = load_translator(args.checkpoint, args.device)
+    translator, run = load_translator(args.checkpoint, args.device, args.quantize)
     pairs = read_pairs_tsv(args.data)
     where = [f"{args.data}: pair {i + 1}" for i in range(len(pairs.src))]
     hyps = [n[0].text for n in translator.translate(

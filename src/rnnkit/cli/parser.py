@@ -87,3 +87,10 @@ def text_lines(path: str, what: str = "a text file of sentences"):
     from rnnkit.data.files import open_text_lines
 
     yield from open_text_lines(path, what)
+
+
+def add_quantize_flag(parser: argparse.ArgumentParser) -> None:
+    """``--quantize int8|bfloat16``: reduced-precision recurrent weights (rnnkit.quantize)."""
+    parser.add_argument("--quantize", default="float32", choices=("float32", "int8", "bfloat16"),
+                        help="run the recurrent layers' weights in int8 or bfloat16 on the "
+                             "native CPU kernels [float32]")

@@ -22,6 +22,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+from rnnkit.cli.parser import add_quantize_flag
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("predict", help="classify a user's sequences with a trained recipe",
@@ -40,6 +42,7 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=512, help="items per forward pass [512]")
     p.add_argument("--output", metavar="FILE", help="write the table here instead of stdout")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    add_quantize_flag(p)
     p.set_defaults(run=run)
 
 
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1 (got {args.batch_size})")
     source = args.run_path or newest_run(args.runs_dir, args.recipe)
-    run = load_run(source, ("classifier", "tagger"), args.device)
+    run = load_run(source, ("classifier", "tagger"), args.device, args.quantize)
     model, spec, cfg = run.model, run.spec, run.config
     write = write_intervals if run.kind == "tagger" else write_classes
     if cfg.recipe != args.recipe:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rnnkit.cli.parser import add_quantize_flag
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("sample", help="generate text, music or handwriting from a trained "
@@ -51,6 +53,7 @@ def add_parser(sub) -> None:
     p.add_argument("--animate", action="store_true",
                    help="handwriting: an SVG animation of the pen writing")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    add_quantize_flag(p)
     p.set_defaults(run=run)
 
 
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seed is not None and args.seed < 0:
         raise ConfigError(f"--seed must be >= 0 (got {args.seed})")
     kinds = (FIELDS[args.what[0]],) if len(args.what) == 2 else tuple(FIELDS.values())
-    run = load_run(args.what[-1], kinds, args.device)
+    run = load_run(args.what[-1], kinds, args.device, args.quantize)
     if run.kind == "writer":
         from rnnkit.cli.sample_handwriting import sample_handwriting
 

@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rnnkit.cli.parser import add_quantize_flag
+
 
 def add_parser(sub) -> None:
     from rnnkit.serve.limits import Limits
@@ -49,6 +51,7 @@ def add_parser(sub) -> None:
     p.add_argument("--max-connections", type=int, default=128,
                    help="open connections beyond this get 503 [128]")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    add_quantize_flag(p)
     p.set_defaults(run=run)
 
 
@@ -82,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     limits = Limits(max_body_bytes=args.max_body_kb * 1024, max_generate=args.max_generate,
                     timeout_s=args.timeout, batch_window_ms=args.batch_window_ms,
                     max_batch=args.max_batch)
-    models = load_models(args.runs, limits, args.device)
+    models = load_models(args.runs, limits, args.device, args.quantize)
     for m in models.values():
         d = m.describe()
         sys.stderr.write(f"serving {d['name']}: {d['kind']} ({d['recipe']}, {d['model']})\n")

@@ -65,6 +65,29 @@ inline std::vector<uint8_t> pack(const int8_t* w, int64_t N, int64_t K) {
 // One row of x as the int8 kernel reads it: q_x + 128 as bytes, padded with zero (128) to
 // Kp; returns the row's scale s_x.
 inline float quantise_row(const float* x, int64_t K, int64_t Kp, uint8_t* out) {
+#if defined(__AVX512F__)
+  // Vectorised: at small hidden sizes this runs once per row per step, beside the tile.
+  __m512 vm = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; k += 16) {
+    const __mmask16 m = K - k >= 16 ? __mmask16(0xffff) : __mmask16((1u << (K - k)) - 1);
+    vm = _mm512_max_ps(vm, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, x + k)));
+  }
+  const float mx = _mm512_reduce_max_ps(vm);
+  const float sv = mx > 0.f ? mx / 127.f : 1.f;
+  const __m512 vinv = _mm512_set1_ps(1.f / sv);
+  const __m512i v128 = _mm512_set1_epi32(128);
+  for (int64_t k = 0; k < Kp; k += 16) {
+    const int64_t left = std::min<int64_t>(16, K - k);
+    const __mmask16 m = left >= 16 ? __mmask16(0xffff)
+                                   : (left > 0 ? __mmask16((1u << left) - 1) : __mmask16(0));
+    const __mmask16 mo = Kp - k >= 16 ? __mmask16(0xffff) : __mmask16((1u << (Kp - k)) - 1);
+    // cvtps rounds to nearest even, as nearbyint does in the default mode; zeros -> 128.
+    const __m512i q = _mm512_add_epi32(
+        _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + k), vinv)), v128);
+    _mm512_mask_cvtepi32_storeu_epi8(out + k, mo, q);
+  }
+  return sv;
+#else
   float m = 0.f;
   for (int64_t k = 0; k < K; ++k) m = std::max(m, std::fabs(x[k]));
   const float s = m > 0.f ? m / 127.f : 1.f;
@@ -72,6 +95,7 @@ inline float quantise_row(const float* x, int64_t K, int64_t Kp, uint8_t* out) {
   for (int64_t k = 0; k < K; ++k) out[k] = uint8_t(int(std::nearbyint(x[k] * inv)) + 128);
   for (int64_t k = K; k < Kp; ++k) out[k] = 128;  // zero; the padded weights are zero too
   return s;
+#endif
 }
 
 // What a matmul needs besides x: the packed weights and, for int8, the per-row scale and
@@ -117,7 +141,6 @@ inline void tile(const Weights& w, const uint8_t* xq, const float* sx, int64_t p
       for (int j = 0; j < NB; ++j) acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], xb, wv[j]);
     }
   }
-  alignas(64) float v[PANEL];
   for (int j = 0; j < NB; ++j) {
     const int64_t n0 = (p0 + j) * PANEL;
     if (n0 >= w.N) break;
@@ -127,9 +150,12 @@ inline void tile(const Weights& w, const uint8_t* xq, const float* sx, int64_t p
     const __m512 sw = _mm512_maskz_loadu_ps(m, w.scale + n0);
     for (int r = 0; r < MR_; ++r) {
       const __m512i exact = _mm512_sub_epi32(acc[r][j], rs);  // remove the +128 of x
-      _mm512_store_ps(v, _mm512_mul_ps(_mm512_cvtepi32_ps(exact),
-                                       _mm512_mul_ps(sw, _mm512_set1_ps(sx[r]))));
-      store(w, n0, c + r * ldc, beta, v);
+      __m512 res = _mm512_mul_ps(_mm512_cvtepi32_ps(exact),
+                                 _mm512_mul_ps(sw, _mm512_set1_ps(sx[r])));
+      float* cr = c + r * ldc + n0;
+      if (beta != 0.f)
+        res = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(m, cr), res);
+      _mm512_mask_storeu_ps(cr, m, res);
     }
   }
 }

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from rnnkit.errors import CheckpointError, ConfigError
+from rnnkit.layers.quantize import quantize
 from rnnkit.models.ctc import ctc_model_from_spec
 from rnnkit.models.handwriting import writer_from_spec
 from rnnkit.models.language import TokenLM, count_parameters
@@ -224,8 +225,10 @@ def checkpoint_file(path: str | Path) -> Path:
 
 
 def load_run(path: str | Path, kinds: tuple[str, ...] = tuple(MODEL_KINDS),
-             device: str = "cpu") -> LoadedRun:
-    """The model of a run folder or checkpoint file, which must be one of ``kinds``."""
+             device: str = "cpu", precision: str = "float32") -> LoadedRun:
+    """The model of a run folder or checkpoint file, which must be one of ``kinds``, in
+    eval mode; ``precision`` "int8" or "bfloat16" quantises its recurrent layers
+    (rnnkit.quantize) for inference."""
     file = checkpoint_file(path)
     ck = ckpt_io.load(file)
     kind = next((k for k in MODEL_KINDS if k in ck), None)
@@ -239,7 +242,13 @@ def load_run(path: str | Path, kinds: tuple[str, ...] = tuple(MODEL_KINDS),
         model.load_state_dict(ck["model"])
     except RuntimeError as e:
         raise CheckpointError(f"{file}: weights do not fit its config ({e})") from None
-    return LoadedRun(model.to(resolve_device(device)).eval(), kind, ck[kind], cfg, ck, file)
+    model = model.to(resolve_device(device)).eval()
+    if precision != "float32":
+        try:
+            quantize(model, precision)
+        except ValueError as e:
+            raise ConfigError(f"{file}: {e}") from None
+    return LoadedRun(model, kind, ck[kind], cfg, ck, file)
 
 
 def load_best(trainer: Trainer) -> None:

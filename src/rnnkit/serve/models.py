@@ -42,12 +42,13 @@ def served_name(path: str | Path) -> str:
     return p.name if p.is_dir() else p.parent.name
 
 
-def load_models(paths: Sequence[str | Path], limits: Limits, device: str = "cpu"
-                ) -> dict[str, Served]:
-    """The runs to serve, by name; ConfigError for two runs of one name."""
+def load_models(paths: Sequence[str | Path], limits: Limits, device: str = "cpu",
+                precision: str = "float32") -> dict[str, Served]:
+    """The runs to serve, by name (``precision``: see load_run); ConfigError for two runs of
+    one name."""
     models: dict[str, Served] = {}
     for path in paths:
-        run = load_run(path, tuple(KINDS), device)
+        run = load_run(path, tuple(KINDS), device, precision)
         name = served_name(path)
         if name in models:
             raise ConfigError(f"two runs would be served as {name!r} ({models[name].run.file} "

@@ -129,9 +129,9 @@ def translator_from_run(run) -> Translator:
                       next(run.model.parameters()).device)
 
 
-def load_translator(path, device: str = "cpu"):
+def load_translator(path, device: str = "cpu", precision: str = "float32"):
     """(Translator, LoadedRun) from a translation run folder or checkpoint file."""
     from rnnkit.recipes.base import load_run
 
-    run = load_run(path, ("translator",), device)
+    run = load_run(path, ("translator",), device, precision)
     return translator_from_run(run), run
