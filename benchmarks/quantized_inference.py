@@ -83,7 +83,7 @@ def bench_layers(args) -> dict:
         with torch.no_grad():
             want = ref(x)[0]
             err = {k: float((models[k](x)[0] - want).abs().max()) for k in PRECISIONS}
-            t = interleaved({k: (lambda m=m: m(x)) for k, m in models.items()}, args.repeats)
+            t = interleaved({k: (lambda m=m, x=x: m(x)) for k, m in models.items()}, args.repeats)
         row = {**s, "seconds": t, "max_abs_error": err,
                "speedup_vs_torch": {k: t["torch.nn"] / t[k] for k in PRECISIONS},
                "speedup_vs_float32": {k: t["float32"] / t[k] for k in ("int8", "bfloat16")}}
@@ -148,7 +148,7 @@ def bench_recipes(args) -> list[dict]:
             metric, scorer, higher = score_classifier(base, test)
         with torch.no_grad():
             values = {p: float(scorer(r.model)) for p, r in runs.items()}
-            t = interleaved({p: (lambda r=r: scorer(r.model)) for p, r in runs.items()},
+            t = interleaved({p: (lambda r=r, f=scorer: f(r.model)) for p, r in runs.items()},
                             args.repeats, min_s=0)
         row = {"recipe": recipe, "run": str(path), "metric": metric,
                "higher_is_better": higher, "values": values, "seconds": t,

@@ -291,3 +291,42 @@ def test_translation_export_errors_are_one_line(translator, tmp_path, capsys):
     run = LoadedRun(nn.Linear(1, 1), "translator", {}, None, {}, Path("runs/tr/best.pt"))
     with pytest.raises(ConfigError, match="exports as two graphs into a folder"):
         graph_of(run)  # the one-file export points to the folder export
+
+
+@pytest.mark.parametrize("precision", ["int8", "bfloat16"])
+def test_quantised_layer_exports_its_weights_in_int8_or_bfloat16(precision, tmp_path):
+    """The file keeps W_ih and W_hh as int8 (+ scales) or bf16 initialisers (a quarter or
+    half of their float32 bytes), and computes what PyTorch computes in float32 with the
+    same rounded weights."""
+    import onnx
+
+    from rnnkit.layers.quantize import float32_arithmetic
+
+    torch.manual_seed(0)
+    rnn = rnnkit.GRU(48, 96, num_layers=2, bidirectional=True)  # weights too big to fold
+    graph, sig = Layer(rnn).eval(), layer_signature(rnn)
+    plain = export_onnx(graph, sig, padded(rnn, [6, 4], 6, 0), tmp_path / "f.onnx")
+    rnnkit.quantize(rnn, precision)
+    path = export_onnx(graph, sig, padded(rnn, [6, 4], 6, 0), tmp_path / "q.onnx")
+    want = onnx.TensorProto.INT8 if precision == "int8" else onnx.TensorProto.BFLOAT16
+    kinds = [t.data_type for t in onnx.load(str(path)).graph.initializer]
+    assert kinds.count(want) == 2 * 4  # W_ih and W_hh of 2 layers x 2 directions
+    ratio = path.stat().st_size / plain.stat().st_size
+    assert ratio < (0.35 if precision == "int8" else 0.6)
+    cases = [padded(rnn, lengths, T, seed) for seed, (lengths, T) in enumerate(CASES, 1)]
+    with float32_arithmetic(graph):
+        check_onnx(path, graph, sig, cases, tolerance=1e-5)
+
+
+def test_rnnkit_export_quantize_reports_and_checks(runs, tmp_path, capsys):
+    out = tmp_path / "q.onnx"
+    code, stdout, err = run_cli(["export", runs / "charlm", "-o", out, "--quantize", "int8"],
+                                capsys)
+    assert code == 0, err
+    assert "recurrent weights stored in int8" in stdout
+    checks = [line for line in stdout.splitlines() if line.startswith("check:")]
+    assert len(checks) == 2 and max(float(c.rsplit(" ", 1)[1]) for c in checks) < 1e-4
+
+    code, _, err = run_cli(["export", runs / "charlm", "-o", out, "--quantize", "int8",
+                            "--exporter", "torchscript"], capsys)
+    assert code == 1 and "--quantize needs --exporter dynamo" in err

@@ -22,6 +22,7 @@ re-rounds them on the next call.
 
 from __future__ import annotations
 
+import contextlib
 from typing import NamedTuple
 
 import torch
@@ -138,11 +139,50 @@ def layer_quantized(layer) -> list[QuantizedWeights] | None:
             if not torch.equal(r, p):
                 p.copy_(r)  # new weights (a load_state_dict): round them as quantize did
     key = tuple((p.data_ptr(), p._version) for p in params)
+    for name, p in zip(names, params, strict=True):
+        set_stored(layer, name, p, precision)
     packed = None  # no native kernels here: every backend runs the rounded float32 weights
     if native.load() is not None:
         packed = [pack(params[k], params[k + 1], precision) for k in range(0, len(params), 2)]
     layer.__dict__["_quantized"] = (key, packed)
     return packed
+
+
+def set_stored(layer: nn.Module, name: str, w: Tensor, precision: str) -> None:
+    """Keep ``name`` as stored in ``precision`` beside the float32 parameter, as buffers
+    (not in the state_dict): ``{name}_int8`` and ``{name}_scale``, or ``{name}_bf16``. A
+    graph capture (ONNX export) reads these, so the file holds the smaller weights."""
+    for suffix in ("_int8", "_scale", "_bf16"):
+        layer._buffers.pop(name + suffix, None)
+    if precision == "int8":
+        q, scale = round_int8(w)
+        layer.register_buffer(name + "_int8", q, persistent=False)
+        layer.register_buffer(name + "_scale", scale, persistent=False)
+    else:
+        layer.register_buffer(name + "_bf16", w.detach().to(torch.bfloat16), persistent=False)
+
+
+def stored(layer: nn.Module, name: str) -> Tensor:
+    """The float32 weight computed from its stored form (set_stored), by torch operators."""
+    buffers = layer._buffers
+    if name + "_int8" in buffers:
+        return buffers[name + "_int8"].float() * buffers[name + "_scale"].unsqueeze(1)
+    return buffers[name + "_bf16"].float()
+
+
+@contextlib.contextmanager
+def float32_arithmetic(model: nn.Module):
+    """Inside, quantised layers compute in float32 with their rounded weights: what a graph
+    exported from them computes (the export check compares against this)."""
+    layers = [m for m in model.modules() if m.__dict__.get("precision", "float32") != "float32"]
+    saved = [m.precision for m in layers]
+    for m in layers:
+        m.precision = "float32"
+    try:
+        yield
+    finally:
+        for m, precision in zip(layers, saved, strict=True):
+            m.precision = precision
 
 
 def int8_kernel_note() -> str | None:

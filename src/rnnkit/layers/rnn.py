@@ -25,6 +25,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnkit import backends
 from rnnkit.backends import RNNCall
+from rnnkit.backends.base import capture
 from rnnkit.core import init as rinit
 from rnnkit.core.cells import GATES, LayerWeights
 from rnnkit.errors import ConfigError, unknown_name
@@ -241,11 +242,16 @@ class RNNBase(nn.Module):
         # A parametrized weight (weight_norm, spectral_norm, a weight-drop) is not there: its
         # attribute computes it.
         params = self._parameters
+        # A graph capture (ONNX export) of a quantised layer computes W_ih and W_hh from
+        # their int8 / bf16 form, so the file stores that, not float32.
+        low = self._precision != "float32" and capture() is not None
         weights = []
         for names in self._all_weights:
             p = dict.fromkeys(("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
-            for name in names:
+            for k, name in enumerate(names):
                 w = params.get(name)
+                if low and k < 2:
+                    w = quantize.stored(self, name)
                 p[name.split("_l")[0]] = w if w is not None else getattr(self, name)
             weights.append(LayerWeights(*p.values()))
         return weights
@@ -340,7 +346,9 @@ class RNNBase(nn.Module):
         grad_norms = None
         if self._grad_record is not None and torch.is_grad_enabled():
             grad_norms = self._grad_record.buffers_for(self, x.shape[0], x.shape[1], x, lengths)
-        quantized = None if self._precision == "float32" else quantize.layer_quantized(self)
+        quantized = None  # a capture (export) reads the stored weights (_layer_weights)
+        if self._precision != "float32" and capture() is None:
+            quantized = quantize.layer_quantized(self)
         call = RNNCall(
             self.mode,
             x,
