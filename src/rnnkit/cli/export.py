@@ -32,10 +32,9 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rnnkit.errors import ConfigError
     from rnnkit.recipes.base import load_run
     from rnnkit.recipes.export import export_run, require_packages
-
-    from rnnkit.errors import ConfigError
 
     require_packages()  # before loading anything: the missing extra is the one-line answer
     if args.quantize != "float32" and args.exporter != "dynamo":
