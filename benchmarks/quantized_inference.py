@@ -95,7 +95,10 @@ def bench_layers(args) -> dict:
         r = sorted(row["speedup_vs_torch"][k] for row in rows)
         summary[k] = {"min": r[0], "p5": r[max(0, int(0.05 * len(r)) - 1)] if len(r) >= 20
                       else r[0], "median": statistics.median(r)}
-    return {"part": "layers", "seed": args.seed, "shapes": rows, "summary_vs_torch": summary}
+    return {"measurement": "rnnkit.quantize: layer inference at random shapes against "
+                           "torch.nn float32",
+            "values": {"shapes": rows, "summary_vs_torch": summary},
+            "text": f"{len(rows)} shapes drawn with seed {args.seed}", "seed": args.seed}
 
 
 def score_charlm(run, repeats):
@@ -153,7 +156,8 @@ def bench_recipes(args) -> list[dict]:
         row = {"recipe": recipe, "run": str(path), "metric": metric,
                "higher_is_better": higher, "values": values, "seconds": t,
                "speedup_vs_float32": {p: t["float32"] / t[p] for p in PRECISIONS[1:]},
-               "model": str(base.model).splitlines()[0][:200],
+               "train_seed": base.config.train.seed,
+               "parameters": sum(p.numel() for p in base.model.parameters()),
                "checkpoint": str(base.file)}
         results.append(row)
         print(f"{recipe}: " + "  ".join(
@@ -173,8 +177,13 @@ def main(argv=None) -> int:
     ap.add_argument("--vowels")
     args = ap.parse_args(argv)
     t0, c0 = time.perf_counter(), time.process_time()
-    body = bench_layers(args) if args.part == "layers" else {"part": "recipes",
-                                                             "recipes": bench_recipes(args)}
+    if args.part == "layers":
+        body = bench_layers(args)
+    else:
+        rows = bench_recipes(args)
+        body = {"measurement": "rnnkit.quantize: trained runs scored at three precisions",
+                "values": {"recipes": rows},
+                "text": ", ".join(r["recipe"] for r in rows), "seed": args.seed}
     body |= {"processor": processor(), "threads": 1, "cpu_count": os.cpu_count(),
              "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
              "torch": torch.__version__, "commit": git_commit(),

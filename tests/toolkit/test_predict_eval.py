@@ -169,3 +169,23 @@ def test_genes_predict_intervals_and_eval(genes_run, tmp_path, capsys):
     assert code == 0 and "per-step scores" in out and "macro-F1" in out, err
     code, _, err = run_cli(["predict", "splice", "--fasta", fa, "--run", run], capsys)
     assert_one_line_error(code, err, "trained by recipe 'genes'")
+
+
+def test_eval_and_predict_quantised(runs, examples, tmp_path, capsys):
+    """--quantize int8|bfloat16 loads the run with reduced-precision recurrent weights; the
+    smoke classifier scores these rows alike (its margins are far above the rounding)."""
+    tsv = tmp_path / "lab.tsv"
+    tsv.write_text("class\tsequence\n" + "".join(f"{c}\t{s}\n" for _, c, s in examples))
+    outs = {}
+    for precision in ("float32", "int8", "bfloat16"):
+        code, out, err = run_cli(["eval", runs / "sp", "--data", tsv, "--quantize", precision],
+                                 capsys)
+        assert code == 0, err
+        outs[precision] = next(line for line in out.splitlines() if "accuracy" in line)
+    assert outs["int8"].split("loss")[0] == outs["float32"].split("loss")[0]
+    scan = write_scan(tmp_path / "scan.fa", examples)
+    code, _, err = run_cli(["predict", "splice", "--fasta", scan, "--run", runs / "sp",
+                            "--quantize", "int8"], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["eval", runs / "sp", "--data", tsv, "--quantize", "int4"], capsys)
+    assert code == 2 and "invalid choice: 'int4'" in err

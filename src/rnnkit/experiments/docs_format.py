@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]  # src/rnnkit/experiments/ -> the checkout
 RESULTS = Path("docs/results")
-DOCS = ("docs/RESULTS.md", "docs/MEMORY.md")
+DOCS = ("docs/RESULTS.md", "docs/MEMORY.md", "docs/PERFORMANCE.md")
 COMMON = ("seed", "processor", "threads", "wall_s", "cpu_s", "date")
 REQUIRED = {
     "recipe": ("recipe", "run", "metrics", "baseline", "target", "steps", "parameters"),

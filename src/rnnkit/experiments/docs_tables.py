@@ -1,4 +1,5 @@
-"""The results tables of docs/RESULTS.md and docs/MEMORY.md, made from docs/results/**.
+"""The results tables of docs/RESULTS.md, docs/MEMORY.md and docs/PERFORMANCE.md, made
+from docs/results/**.
 
     python -m rnnkit.experiments.docs_tables            # rewrite every table in place
     python -m rnnkit.experiments.docs_tables --check    # exit 1, one line per table that differs
@@ -59,6 +60,7 @@ from rnnkit.experiments.docs_memory_tables import (
     t_remedies,
     t_temporal,
 )
+from rnnkit.experiments.docs_perf_tables import t_quantize_layers, t_quantize_recipes
 from rnnkit.experiments.docs_results_tables import (
     CLASSIFY,
     GENOME,
@@ -120,6 +122,9 @@ TABLES: dict[str, dict[str, Callable[[dict], list[str]]]] = {
         "remedies": t_remedies(("remedies",)), "remedies-long": t_remedies(("remedies-long",)),
         "remedies-sgd": t_remedies(("remedies-sgd",)), "temporal": t_temporal,
         "pdigits": t_pdigits_line,
+    },
+    "docs/PERFORMANCE.md": {
+        "quantize-layers": t_quantize_layers, "quantize-recipes": t_quantize_recipes,
     },
 }
 
