@@ -65,3 +65,36 @@ def test_unknown_grid_or_candidate_is_one_line(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown candidate 'rnnkit:nope'" in err[0]
     assert "rnnkit:native" in err[0]
+
+
+def test_random_grid_is_seeded_and_spans_the_ranges():
+    from rnnkit.bench.suite import random_points
+
+    pts = random_points(7, 400)
+    assert pts == random_points(7, 400) and pts != random_points(8, 400)
+    assert {p.cell for p in pts} == {"LSTM", "GRU", "RNN_TANH"}
+    assert {p.layers for p in pts} == {1, 2, 3} and {p.bidirectional for p in pts} == {True, False}
+    for lo, hi, key in ((32, 1536, "H"), (1, 512, "B"), (1, 1000, "T")):
+        xs = [getattr(p, key) for p in pts]
+        assert lo <= min(xs) and max(xs) <= hi
+        # log-uniform: about half the draws below the geometric middle of the range
+        assert 0.4 < sum(x < (lo * hi) ** 0.5 for x in xs) / len(xs) < 0.6
+
+
+def test_random_grid_reports_the_distribution(tmp_path):
+    from rnnkit.bench.suite import quantile
+
+    assert quantile([4.0, 1.0, 3.0, 2.0, 5.0], 0.5) == 3.0
+    assert quantile([1.0, 2.0], 0.05) == 1.05
+    code = bench.main(["--grid", "random", "--seed", "0", "--shapes", "3", "--rounds", "1",
+                       "--min-sample", "0.001", "--max-seconds", "0.05", "--no-memory",
+                       "--candidates", "torch.nn,rnnkit:native", "--out", str(tmp_path)])
+    assert code == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["seed"] == 0 and len(report["points"]) == 3
+    md = (tmp_path / "report.md").read_text()
+    assert "Over 3 random shapes (seed 0)" in md
+    # seed 0 draws one shape under the 0.05 s budget and two over it
+    assert sum(1 for res in report["points"] if res.get("results")) == 1
+    assert "| rnnkit:native | 1 | " in md and "2 shapes were not timed" in md
+    assert "Slowest shapes for rnnkit:native (train / infer speed-up): GRU T=3 B=2 H=707" in md

@@ -16,7 +16,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import platform
+import random
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -39,7 +42,7 @@ DEFAULT_CANDIDATES = [
 ]
 # Candidates besides "rnnkit:<backend>"; what each is: ``cases.candidates``.
 CANDIDATES = ("torch.nn", "python-loop", "compiled-loop", "custom:native", "custom:reference")
-GRIDS = ("smoke", "docs", "custom", "issue")
+GRIDS = ("smoke", "docs", "custom", "issue", "random")
 BASELINE = "torch.nn"
 # Throughput assumed when trimming the grid, fixed so that every run keeps the same points
 # (the measured peak swings with foreign load).
@@ -48,8 +51,25 @@ NOMINAL_GFLOPS = 50.0
 COMPILED_AT = {(5, 2, 8, 1), (50, 16, 64, 1)}
 
 
-def grid(name: str) -> list[Point]:
-    """The named grid. "issue" is issue 7's full grid (trimmed by cost at run time)."""
+def random_points(seed: int, count: int) -> list[Point]:
+    """Shapes as users' fall, not a grid to tune to: log-uniform H in 32-1536, B in 1-512 and
+    T in 1-1000, 1-3 layers, either direction, each cell; the same ``seed`` gives the same
+    shapes."""
+    rng = random.Random(seed)
+
+    def log_uniform(lo: int, hi: int) -> int:
+        return int(round(math.exp(rng.uniform(math.log(lo), math.log(hi)))))
+
+    return [Point(rng.choice(("LSTM", "GRU", "RNN_TANH")), log_uniform(1, 1000),
+                  log_uniform(1, 512), log_uniform(32, 1536), rng.randint(1, 3),
+                  rng.random() < 0.5) for _ in range(count)]
+
+
+def grid(name: str, seed: int = 0, count: int = 40) -> list[Point]:
+    """The named grid. "issue" is issue 7's full grid (trimmed by cost at run time);
+    "random" is ``count`` shapes drawn with ``seed`` (random_points)."""
+    if name == "random":
+        return random_points(seed, count)
     if name == "smoke":  # seconds: for tests
         return [Point("LSTM", 5, 2, 8), Point("GRU", 5, 2, 8, layers=2, bidirectional=True)]
     if name == "docs":  # ~15 minutes on 2 loaded cores: the tables in docs/PERFORMANCE.md
@@ -228,6 +248,8 @@ def markdown(report: dict) -> str:
             f"{gflops:.1f} | {100 * gflops / best:.1f}% | "
             f"{r.get('infer_speedup_vs_torch_nn', float('nan')):.2f} | {vs_loop} | {mem} |"
         )
+    if report["grid"] == "random":
+        lines += ["", *distribution(report)]
     skipped = sorted(
         {f"{n}: {why}" for res in report["points"] for n, why in res.get("skipped", {}).items()}
     )
@@ -239,6 +261,51 @@ def markdown(report: dict) -> str:
     if errors:
         lines += ["", "Errors: " + "; ".join(errors) + "."]
     return "\n".join(lines) + "\n"
+
+
+def quantile(values: list[float], q: float) -> float:
+    """The q-quantile of ``values`` (linear interpolation between order statistics)."""
+    xs = sorted(values)
+    pos = q * (len(xs) - 1)
+    lo = math.floor(pos)
+    return xs[lo] + (xs[min(lo + 1, len(xs) - 1)] - xs[lo]) * (pos - lo)
+
+
+def distribution(report: dict, slowest: int = 5) -> list[str]:
+    """Over the points of a random grid: each candidate's speed-up over torch.nn (minimum,
+    5th percentile, median) for training and inference, and the slowest shapes for native."""
+    lines = [f"Over {len(report['points'])} random shapes (seed {report.get('seed')}), speed-up "
+             "over torch.nn:", "",
+             "| candidate | shapes timed | train min | p5 | median | infer min | p5 | median |",
+             "|---|---|---|---|---|---|---|---|"]
+    for n in report["candidates"]:
+        if n == BASELINE:
+            continue
+        rs = [res["results"][n] for res in report["points"]
+              if n in res.get("results", {}) and "train_speedup_vs_torch_nn" in res["results"][n]]
+        if not rs:
+            continue
+        cells = []
+        for key in ("train_speedup_vs_torch_nn", "infer_speedup_vs_torch_nn"):
+            xs = [r[key] for r in rs]
+            cells += [f"{min(xs):.2f}", f"{quantile(xs, 0.05):.2f}",
+                      f"{statistics.median(xs):.2f}"]
+        lines.append(f"| {n} | {len(rs)} | " + " | ".join(cells) + " |")
+    timed = [res for res in report["points"]
+             if "train_speedup_vs_torch_nn" in res.get("results", {}).get("rnnkit:native", {})]
+    if timed:
+        worst = sorted(timed, key=lambda res: min(
+            res["results"]["rnnkit:native"]["train_speedup_vs_torch_nn"],
+            res["results"]["rnnkit:native"]["infer_speedup_vs_torch_nn"]))[:slowest]
+        lines += ["", "Slowest shapes for rnnkit:native (train / infer speed-up): " + "; ".join(
+            f"{res['label']} {res['results']['rnnkit:native']['train_speedup_vs_torch_nn']:.2f}"
+            f" / {res['results']['rnnkit:native']['infer_speedup_vs_torch_nn']:.2f}"
+            for res in worst) + "."]
+    untimed = sum(1 for res in report["points"] if not res.get("results"))
+    if untimed:
+        lines += ["", f"{untimed} shapes were not timed (over --max-seconds per step): the "
+                  "distribution covers the smaller shapes only."]
+    return lines
 
 
 def plot(report: dict, path: Path) -> None:
@@ -265,7 +332,8 @@ def plot(report: dict, path: Path) -> None:
     ax.set_xlabel("B x H (work per step)")
     ax.set_ylabel("training-step speed-up over torch.nn")
     ax.set_title(report["machine"]["processor"])
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # nothing timed (every point skipped): no legend
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -281,8 +349,11 @@ def run(
     memory=True,
     command="",
     progress=print,
+    seed=0,
+    shapes=40,
 ) -> dict:
-    """Run a grid and return the report dict; write report.{md,json,png} into ``out`` if set."""
+    """Run a grid and return the report dict; write report.{md,json,png} into ``out`` if set.
+    ``seed`` and ``shapes`` draw the "random" grid."""
     names = list(names or DEFAULT_CANDIDATES)
     t0 = time.time()
     peak = matmul_peak_gflops()
@@ -290,12 +361,13 @@ def run(
         "machine": machine_info(),
         "peak_gflops": peak,
         "grid": grid_name,
+        "seed": seed if grid_name == "random" else None,
         "candidates": names,
         "rounds": rounds,
         "command": command,
         "points": [],
     }
-    for p in grid(grid_name):
+    for p in grid(grid_name, seed, shapes):
         if estimate_s(p, BASELINE, NOMINAL_GFLOPS) > max_s:
             report["points"].append(
                 {
@@ -340,7 +412,11 @@ def run(
 def main(argv=None) -> int:
     """Command line: ``--grid``, ``--candidates``, ``--rounds``, ``--out``... (see --help)."""
     ap = argparse.ArgumentParser(prog="rnnkit bench", description=__doc__.splitlines()[0])
-    ap.add_argument("--grid", default="docs", help="smoke, docs, custom or issue [docs]")
+    ap.add_argument("--grid", default="docs",
+                    help="smoke, docs, custom, issue or random (shapes drawn at random) [docs]")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="the random grid's seed (default: a new one, printed and recorded)")
+    ap.add_argument("--shapes", type=int, default=40, help="shapes of the random grid [40]")
     ap.add_argument(
         "--candidates",
         default=",".join(DEFAULT_CANDIDATES),
@@ -385,9 +461,16 @@ def main(argv=None) -> int:
         plot(report, out / "speedup.png")
         print(markdown(report))
         return 0
+    if args.shapes < 1:
+        raise ConfigError(f"--shapes must be >= 1 (got {args.shapes})")
     if args.threads:
         torch.set_num_threads(args.threads)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)
+    if args.grid == "random":
+        print(f"random grid: {args.shapes} shapes, seed {seed}")
     cmd = "rnnkit bench " + " ".join(argv if argv is not None else [])
+    if args.grid == "random" and args.seed is None:
+        cmd += f" --seed {seed}"  # the report names the shapes it drew
     report = run(
         args.grid,
         args.candidates.split(","),
@@ -397,6 +480,8 @@ def main(argv=None) -> int:
         args.out,
         not args.no_memory,
         cmd.strip(),
+        seed=seed,
+        shapes=args.shapes,
     )
     print(markdown(report))
     return 0
