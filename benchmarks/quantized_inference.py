@@ -29,31 +29,16 @@ import torch
 from torch import nn
 
 import rnnkit
+from rnnkit.bench.timing import interleaved
 from rnnkit.recipes.result import git_commit, processor
 
 OUT = Path("docs/results/quantize")
 PRECISIONS = ("float32", "int8", "bfloat16")
 
 
-def interleaved(fns: dict, repeats: int, min_s: float = 0.02) -> dict[str, float]:
-    """Median seconds per call of each function, timed in turns (one of each per round)."""
-    for f in fns.values():  # warm up (and pack, and build caches)
-        f()
-    calls = {}
-    for name, f in fns.items():
-        t0, n = time.perf_counter(), 0
-        while n == 0 or time.perf_counter() - t0 < min_s:
-            f()
-            n += 1
-        calls[name] = n
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, f in fns.items():
-            t0 = time.perf_counter()
-            for _ in range(calls[name]):
-                f()
-            times[name].append((time.perf_counter() - t0) / calls[name])
-    return {name: statistics.median(ts) for name, ts in times.items()}
+def medians(fns: dict, repeats: int, min_sample_s: float = 0.02) -> dict[str, float]:
+    """Median seconds per call of each function (rnnkit.bench's interleaved rounds)."""
+    return {k: v["median_s"] for k, v in interleaved(fns, repeats, min_sample_s).items()}
 
 
 def random_shapes(seed: int, count: int) -> list[dict]:
@@ -83,7 +68,7 @@ def bench_layers(args) -> dict:
         with torch.no_grad():
             want = ref(x)[0]
             err = {k: float((models[k](x)[0] - want).abs().max()) for k in PRECISIONS}
-            t = interleaved({k: (lambda m=m, x=x: m(x)) for k, m in models.items()}, args.repeats)
+            t = medians({k: (lambda m=m, x=x: m(x)) for k, m in models.items()}, args.repeats)
         row = {**s, "seconds": t, "max_abs_error": err,
                "speedup_vs_torch": {k: t["torch.nn"] / t[k] for k in PRECISIONS},
                "speedup_vs_float32": {k: t["float32"] / t[k] for k in ("int8", "bfloat16")}}
@@ -151,8 +136,8 @@ def bench_recipes(args) -> list[dict]:
             metric, scorer, higher = score_classifier(base, test)
         with torch.no_grad():
             values = {p: float(scorer(r.model)) for p, r in runs.items()}
-            t = interleaved({p: (lambda r=r, f=scorer: f(r.model)) for p, r in runs.items()},
-                            args.repeats, min_s=0)
+            t = medians({p: (lambda r=r, f=scorer: f(r.model)) for p, r in runs.items()},
+                        args.repeats, min_sample_s=0)
         row = {"recipe": recipe, "run": str(path), "metric": metric,
                "higher_is_better": higher, "values": values, "seconds": t,
                "speedup_vs_float32": {p: t["float32"] / t[p] for p in PRECISIONS[1:]},
