@@ -10,6 +10,7 @@ import rnnkit
 from helpers import assert_grad_norms_match, initial_state, make_pair
 from rnnkit import native
 from rnnkit.backends import BACKENDS
+from rnnkit.backends.native import KEEP_MAX_STEPS
 
 pytestmark = pytest.mark.skipif(
     native.unavailable_reason() is not None, reason=f"{native.unavailable_reason()}"
@@ -207,8 +208,8 @@ def test_auto_follows_the_measured_ranking(cls, B, H, grad, runs, runs_on_panels
     if native.load().panel_kernel:
         runs = runs_on_panels
     layer = cls(8, H)
-    with torch.set_grad_enabled(grad):
-        layer(torch.randn(3, B, 8))
+    with torch.set_grad_enabled(grad):  # longer than a kept-panel call (test_step_panels.py)
+        layer(torch.randn(KEEP_MAX_STEPS + 4, B, 8))
     assert layer.last_backend == runs
 
 

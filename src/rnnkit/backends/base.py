@@ -37,6 +37,8 @@ class RNNCall:
     grad_norms: list[Tensor] | None = None
     cell: GatedCell | None = None  # a user-defined cell (mode "CUSTOM"); c0 then holds the
     # states after h, (L*D, S-1, B, H), or is None when h is the only state
+    cache: dict | None = None  # the module's own dict for what a backend keeps between calls
+    # (the native backend's step panels); None: keep nothing
     quantized: list | None = None  # rnnkit.quantize: per layer and direction, W_ih and W_hh
     # in reduced precision (layers/quantize.QuantizedWeights); weights hold their rounded
     # float32 values, which every backend but native's reduced-precision kernels use

@@ -144,6 +144,45 @@ def quantized_layer(mode, x, h0, c0, wq, mask=None, reverse=False, grad_norms=No
     return y, h_n, (c_n if c0 is not None else None)
 
 
+# Inference calls of at most this many steps (a decoder's step, a streamed chunk) run on
+# panels packed once per model and kept in the module (step_pack), not packed per call: at
+# one step, packing W_hh cost about as much as the step. Longer calls pack per call, which
+# their steps amortise, and keep no copy of the weights.
+KEEP_MAX_STEPS = 8
+
+
+def kept_panels(mode: str, weights, cache: dict | None, x) -> list | None:
+    """Per layer and direction, panels packed once for these weights (repacked when a weight
+    changes), or None where they do not apply: no cache, a graph recorded, not float32, a
+    projection, more than KEEP_MAX_STEPS steps, or no AVX-512 panel kernel."""
+    if cache is None or x.shape[0] > KEEP_MAX_STEPS or x.dtype != torch.float32:
+        return None
+    if weights[0].w_hr is not None or mode not in MODES or not _panel_kernel():
+        return None
+    tensors = [t for w in weights for t in w if t is not None]
+    if records_graph([x, *tensors]):
+        return None
+    key = tuple((t.data_ptr(), t._version) for t in tensors)
+    entry = cache.get("native_step")
+    if entry is None or entry[0] != key:
+        ext = native.load()
+        entry = (key, [ext.step_pack(MODES[mode], *w[:4]) for w in weights])
+        cache["native_step"] = entry
+    return entry[1]
+
+
+def kept_layer(mode, x, h0, c0, wp, mask=None, reverse=False, grad_norms=None):
+    """One layer in one direction on kept panels (inference). ``wp`` is (LayerWeights,
+    panels). Returns (y, h_n, c_n or None)."""
+    w, panels = wp
+    if mask is not None:
+        mask = mask.squeeze(-1)  # (T, B)
+    y, h_n, c_n = native.load().forward_kept(
+        MODES[mode], x, h0, c0, w.w_ih, w.w_hh, w.b_ih, w.b_hh, panels, mask, reverse
+    )
+    return y, h_n, (c_n if c0 is not None else None)
+
+
 def _runs_quantized(call: RNNCall) -> bool:
     """Whether the reduced-precision kernels run ``call``: a quantised layer, no graph."""
     if call.quantized is None:
@@ -259,6 +298,8 @@ class NativeBackend:
         # T=50): pass over native only if torch can take the call, else native is the fastest.
         if call.cell is not None:
             return None  # the only fast path a custom cell has
+        if kept_panels(call.mode, call.weights, call.cache, call.x) is not None:
+            return None  # few steps on kept panels: oneDNN re-packs its weights every call
         torch_backend = _torch_backend()
         if torch_backend.why_not(call) is not None or torch_backend.avoid(call) is not None:
             return None
@@ -314,5 +355,7 @@ class NativeBackend:
                 )
             pairs = list(zip(call.weights, call.quantized, strict=True))
             return run_stacked(call, quantized_layer, pairs)
+        kept = kept_panels(call.mode, call.weights, call.cache, call.x)
+        if kept is not None:
+            return run_stacked(call, kept_layer, list(zip(call.weights, kept, strict=True)))
         return run_stacked(call, native_layer)
-

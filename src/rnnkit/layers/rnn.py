@@ -201,9 +201,11 @@ class RNNBase(nn.Module):
         quantize.layer_quantized(self)
 
     def __getstate__(self):
-        # The packed reduced-precision weights are a cache, rebuilt on first use.
+        # Packed weights (reduced-precision, the native step panels) are caches, rebuilt on
+        # first use.
         state = dict(super().__getstate__())
         state.pop("_quantized", None)
+        state.pop("_backend_cache", None)
         return state
 
     def flatten_parameters(self) -> None:
@@ -362,6 +364,7 @@ class RNNBase(nn.Module):
             lengths,
             grad_norms,
             self.cell,
+            self.__dict__.setdefault("_backend_cache", {}),
             quantized,
         )
         return call, layout
@@ -386,7 +389,7 @@ class RNNBase(nn.Module):
         else:
             with torch.autocast(device, enabled=False):  # the call is cast already
                 y, h_n, c_n = backend.run(call)
-        self.last_backend = backend.name
+        self.__dict__["last_backend"] = backend.name  # not nn.Module.__setattr__: microseconds
         return layout.restore(y), self._final_state(h_n, c_n, layout.unbatched)
 
     def _final_state(self, h_n: Tensor, c_n: Tensor | None, unbatched: bool):

@@ -91,9 +91,11 @@ struct PackedWeights {
   // 256 x 64 one), and zero-filling that per call cost ~0.5-1 ms (14% of an LSTM B=16, H=64
   // forward in perf). Untouched pages are never faulted in.
   PoolBlock buf;
+  const float* shared = nullptr;  // panels packed earlier and kept by the caller (step_pack)
   int n = 0, k = 0;
   bool panels = false;
-  bool active() const { return bool(buf); }
+  bool active() const { return bool(buf) || shared != nullptr; }
+  const float* data() const { return shared ? shared : buf.get(); }
   // RNNKIT_NATIVE_NO_PACK turns packing off (per-step sgemm instead), for A/B timing.
   static bool enabled() { return !settings().no_pack; }
   // RNNKIT_NATIVE_MKL_PACK: MKL's packed GEMM even where the panel kernel exists (A/B).
@@ -139,18 +141,32 @@ struct PackedWeights {
     n = rows;
     k = k1 + k2 + 1;
     panels = true;
-    const int np = (n + panel::NR - 1) / panel::NR;
-    alloc(size_t(np) * k * panel::NR);
-    float* d = buf.get();
-    panel::pack_w(w1, k1, true, 0, k1, n, d, k);
-    panel::pack_w(w2, k2, true, 0, k2, n, d + size_t(k1) * panel::NR, k);
+    alloc(cat_floats(k1, k2, rows));
+    pack_cat_into(buf.get(), w1, k1, w2, k2, bias, rows);
+  }
+  // The same into memory the caller keeps (step_pack: packed once per model, not per call).
+  static size_t cat_floats(int k1, int k2, int rows) {
+    return size_t((rows + panel::NR - 1) / panel::NR) * (k1 + k2 + 1) * panel::NR;
+  }
+  static void pack_cat_into(float* d, const float* w1, int k1, const float* w2, int k2,
+                            const float* bias, int rows) {
+    const int k = k1 + k2 + 1, np = (rows + panel::NR - 1) / panel::NR;
+    panel::pack_w(w1, k1, true, 0, k1, rows, d, k);
+    panel::pack_w(w2, k2, true, 0, k2, rows, d + size_t(k1) * panel::NR, k);
     for (int p = 0; p < np; ++p) {
       float* last = d + (size_t(p) * k + k - 1) * panel::NR;
       for (int j = 0; j < panel::NR; ++j) {
         const int r = p * panel::NR + j;
-        last[j] = r < n && bias ? bias[r] : 0.f;
+        last[j] = r < rows && bias ? bias[r] : 0.f;
       }
     }
+  }
+  // Use panels packed by pack_cat_into (op(W) k x n) without copying them.
+  void use(const float* panels_data, int n_, int k_) {
+    shared = panels_data;
+    n = n_;
+    k = k_;
+    panels = true;
   }
 #endif
   // beta is 0 or 1 at every call site (overwrite or accumulate).
@@ -187,7 +203,7 @@ inline void PackedWeights::panel_mm(const float* a, float* c, int B, bool acc_in
     ap = a_packed.data();
   }
   // k <= 4H here: one block, and each panel's stride is k rows.
-  panel::run_block(tl, n, k, ap, a, k, buf.get(), size_t(k) * panel::NR, c, n, acc_in,
+  panel::run_block(tl, n, k, ap, a, k, data(), size_t(k) * panel::NR, c, n, acc_in,
                    int64_t(B) * n * k >= settings().panel_threaded_macs);
 }
 #endif

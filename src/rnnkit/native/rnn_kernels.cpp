@@ -64,9 +64,12 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
                                  const Tensor& b_ih, const Tensor& b_hh, const Tensor& w_hr,
                                  const Tensor& mask, bool reverse, bool save,
                                  const lowp::Weights* lw_ih = nullptr,
-                                 const lowp::Weights* lw_hh = nullptr) {
+                                 const lowp::Weights* lw_hh = nullptr,
+                                 const PackedWeights* kept = nullptr) {
   // lw_ih / lw_hh: reduced-precision W_ih / W_hh (lowp.h; float32 inference only), which
-  // then stand in for the undefined w_ih / w_hh.
+  // then stand in for the undefined w_ih / w_hh. kept: panels packed once per model
+  // (step_pack), float32 inference only: [W_ih, W_hh, b]^T for RNN and LSTM (the fused step
+  // below, at any batch), W_hh^T for GRU.
   using A = Act<T>;
   const bool low = lw_hh != nullptr;
   const int64_t Tn = x.size(0), B = x.size(1), I = x.size(2);
@@ -79,14 +82,18 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
   // LSTM inference on the panel kernel (fuse_input_step): one GEMM per step over
   // [x_t, h, 1] against [W_ih, W_hh, b]^T into a (B, 4H) scratch, no (T, B, 4H) buffer.
   const int64_t KX = I + Hr + 1;  // fused: the columns of [x_t, h, 1]
-  const bool fused = !low && fuse_input_step<T>(mode, save, proj, B, Tn, GH, KX);
+  const bool fused = (kept && mode != GRU) ||
+                     (!low && fuse_input_step<T>(mode, save, proj, B, Tn, GH, KX));
   PackedWeights pk_cat;
+  const PackedWeights* cat = kept && mode != GRU ? kept : &pk_cat;
   Tensor xh, pre;  // pre (T, B, G*H): pre-activations, overwritten by the activations
   if (fused) {
 #ifdef RNNKIT_PANEL_MM
-    Tensor bias = b_ih.defined() ? b_ih + b_hh : Tensor();
-    pk_cat.pack_cat(w_ih.data_ptr<float>(), I, w_hh.data_ptr<float>(), Hr,
-                    bias.defined() ? bias.data_ptr<float>() : nullptr, GH);
+    if (!kept) {
+      Tensor bias = b_ih.defined() ? b_ih + b_hh : Tensor();
+      pk_cat.pack_cat(w_ih.data_ptr<float>(), I, w_hh.data_ptr<float>(), Hr,
+                      bias.defined() ? bias.data_ptr<float>() : nullptr, GH);
+    }
 #endif
     xh = at::empty({B, KX}, opts);
     xh.select(1, KX - 1).fill_(1);
@@ -137,15 +144,16 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
   T* HS = ptr<T>(hs);
   const T* Whh = ptr<T>(w_hh);
   const T* Whr = ptr<T>(w_hr);
-  const bool small = !low && use_small_mm<T>(B, GH, Hr);
+  const bool small = !low && !kept && use_small_mm<T>(B, GH, Hr);
   Tensor whh_t = small ? w_hh.t().contiguous() : Tensor();  // (Hr, G*H) for the micro-kernel
   Tensor whr_t = small && proj ? w_hr.t().contiguous() : Tensor();  // (H, P)
   const T* WhhT = ptr<T>(whh_t);
   const T* WhrT = ptr<T>(whr_t);
   PackedWeights pk_hh, pk_hr;  // float32 at B > 2: packed once here, used every step
+  const PackedWeights* hh = kept && mode == GRU ? kept : &pk_hh;
   if constexpr (std::is_same_v<T, float>) {
     if (!small && !fused && B > 0 && PackedWeights::pays(Tn, GH, Hr)) {
-      if (!low) pk_hh.pack(Whh, GH, Hr, true, B);
+      if (!low && hh == &pk_hh) pk_hh.pack(Whh, GH, Hr, true, B);
       if (proj) pk_hr.pack(Whr, Hr, H, true, B);
     }
   }
@@ -181,15 +189,15 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
           std::memcpy(XHs + b * KX, X + (t * B + r0 + b) * I, sizeof(T) * I);
           std::memcpy(XHs + b * KX + I, hcs + b * Hr, sizeof(T) * Hr);
         }
-        pk_cat.mm(XHs, a, Bs, 0.f);
+        cat->mm(XHs, a, Bs, 0.f);
       }
     } else if (low) {
       if constexpr (std::is_same_v<T, float>)
         lowp::mm(*lw_hh, hcs, Bs, mode == GRU ? HSs : a, GH, mode == GRU ? 0.f : 1.f);
     } else if (mode == GRU) {
-      rec_mm<T>(hcs, Whh, WhhT, HSs, Bs, GH, Hr, T(0), &pk_hh);
+      rec_mm<T>(hcs, Whh, WhhT, HSs, Bs, GH, Hr, T(0), hh);
     } else {
-      rec_mm<T>(hcs, Whh, WhhT, a, Bs, GH, Hr, T(1), &pk_hh);
+      rec_mm<T>(hcs, Whh, WhhT, a, Bs, GH, Hr, T(1), hh);
     }
     for_rows(Bs, GH, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
@@ -552,6 +560,61 @@ std::vector<Tensor> forward_lowp(int64_t mode, const Tensor& x, const Tensor& h0
   return {out[0], out[1], out[2]};
 }
 
+// Panels packed once per model for inference at few steps per call (a decoder's step, a
+// stream's chunk), where packing per call would cost as much as the steps: RNN and LSTM get
+// [W_ih, W_hh, b_ih + b_hh]^T for one GEMM over [x_t, h, 1] per step; GRU gets W_hh^T (its
+// n gate needs W_hn h apart). Empty where there is no panel kernel (no AVX-512).
+Tensor step_pack(int64_t mode, const Tensor& w_ih, const Tensor& w_hh,
+                 const c10::optional<Tensor>& b_ih, const c10::optional<Tensor>& b_hh) {
+  c10::NoGradGuard no_grad;
+  Tensor out = at::empty({0}, w_hh.options());
+#ifdef RNNKIT_PANEL_MM
+  TORCH_CHECK(w_hh.scalar_type() == at::kFloat, "rnnkit native: step_pack takes float32");
+  Tensor wih = w_ih.contiguous(), whh = w_hh.contiguous();
+  const int rows = whh.size(0), I = wih.size(1), Hr = whh.size(1);
+  if (mode == GRU) {
+    out = at::empty({int64_t(PackedWeights::cat_floats(Hr - 1, 0, rows))}, whh.options());
+    panel::pack_w(whh.data_ptr<float>(), Hr, true, 0, Hr, rows, out.data_ptr<float>());
+    return out;
+  }
+  Tensor bias = b_ih.has_value() ? (*b_ih + *b_hh).contiguous() : Tensor();
+  out = at::empty({int64_t(PackedWeights::cat_floats(I, Hr, rows))}, whh.options());
+  PackedWeights::pack_cat_into(out.data_ptr<float>(), wih.data_ptr<float>(), I,
+                               whh.data_ptr<float>(), Hr,
+                               bias.defined() ? bias.data_ptr<float>() : nullptr, rows);
+#endif
+  return out;
+}
+
+// Inference with panels from step_pack; returns y, h_n, c_n.
+std::vector<Tensor> forward_kept(int64_t mode, const Tensor& x, const Tensor& h0,
+                                 const c10::optional<Tensor>& c0, const Tensor& w_ih,
+                                 const Tensor& w_hh, const c10::optional<Tensor>& b_ih,
+                                 const c10::optional<Tensor>& b_hh, const Tensor& packed,
+                                 const c10::optional<Tensor>& mask, bool reverse) {
+  TORCH_CHECK(x.dim() == 3 && x.is_cpu() && x.scalar_type() == at::kFloat,
+              "rnnkit native: kept panels take a (T, B, I) float32 CPU input");
+  c10::NoGradGuard no_grad;
+  PackedWeights kept;
+#ifdef RNNKIT_PANEL_MM
+  const int rows = w_hh.size(0), I = x.size(2), Hr = w_hh.size(1);
+  const int k = mode == GRU ? Hr : I + Hr + 1;
+  TORCH_CHECK(packed.numel() == int64_t(PackedWeights::cat_floats(k - 1, 0, rows)),
+              "rnnkit native: kept panels do not match the weights");
+  kept.use(packed.data_ptr<float>(), rows, k);
+#else
+  TORCH_CHECK(false, "rnnkit native: kept panels need the AVX-512 panel kernel");
+#endif
+  Tensor xc = x.contiguous(), h0c = h0.contiguous(), c0c = opt(c0);
+  if (c0c.defined()) c0c = c0c.contiguous();
+  Tensor bih = opt(b_ih), bhh = opt(b_hh), mk = opt(mask);
+  if (bih.defined()) bih = bih.contiguous(), bhh = bhh.contiguous();
+  if (mk.defined()) mk = mk.to(at::kBool).contiguous();
+  auto out = forward_impl<float>(mode, xc, h0c, c0c, w_ih.contiguous(), w_hh.contiguous(), bih,
+                                 bhh, Tensor(), mk, reverse, false, nullptr, nullptr, &kept);
+  return {out[0], out[1], out[2]};
+}
+
 // x (M, K) @ W^T through the reduced-precision matmul, for tests and timing.
 Tensor lowp_matmul(const Tensor& x, int64_t kind, const Tensor& packed, int64_t n,
                    const c10::optional<Tensor>& scale, const c10::optional<Tensor>& rowsum) {
@@ -620,6 +683,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lowp_pack", &lowp_pack, "pack int8/bfloat16 weights for the reduced-precision matmul");
   m.def("forward_lowp", &forward_lowp, "inference with int8/bfloat16 W_ih and W_hh");
   m.def("lowp_matmul", &lowp_matmul, "x @ W^T with reduced-precision W, as the kernels do");
+  m.def("step_pack", &step_pack, "panels packed once per model for few-step inference");
+  m.def("forward_kept", &forward_kept, "inference with panels from step_pack");
   m.attr("lowp_int8_simd") = lowp::simd();  // false: int8 runs a scalar loop (no VNNI)
 #ifdef RNNKIT_PANEL_MM
   m.attr("panel_kernel") = true;  // float32 matmuls on the AVX-512 panel kernel

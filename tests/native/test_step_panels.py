@@ -1,0 +1,103 @@
+"""Inference at few steps per call (decoders, streams) on panels packed once per model and
+kept in the module (backends.native.kept_panels): the same outputs as the engine, repacked
+whenever a weight changes, never kept for training or pickled."""
+
+from __future__ import annotations
+
+import copy
+import io
+
+import pytest
+import torch
+
+import rnnkit
+from rnnkit import native
+from rnnkit.backends.native import KEEP_MAX_STEPS
+
+needs_panels = pytest.mark.skipif(
+    native.load() is None or not native.load().panel_kernel,
+    reason="the kept step panels need the AVX-512 panel kernel",
+)
+
+
+def kept(layer) -> bool:
+    return bool(layer.__dict__.get("_backend_cache", {}).get("native_step"))
+
+
+@needs_panels
+@pytest.mark.parametrize("name", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_few_step_inference_on_kept_panels_matches_the_engine(name, bidirectional):
+    torch.manual_seed(0)
+    layer = getattr(rnnkit, name)(7, 24, num_layers=2, bidirectional=bidirectional).eval()
+    engine = copy.deepcopy(layer)
+    engine.backend = "engine"
+    for T, B in ((1, 1), (3, 5), (KEEP_MAX_STEPS, 9)):
+        x = torch.randn(T, B, 7)
+        lengths = torch.randint(1, T + 1, (B,))
+        with torch.no_grad():
+            y, s = layer(x, lengths=lengths)
+            y_ref, s_ref = engine(x, lengths=lengths)
+        assert layer.last_backend == "native" and kept(layer)
+        torch.testing.assert_close(y, y_ref, atol=2e-6, rtol=1e-5)
+        for a, b in zip(s if isinstance(s, tuple) else (s,),
+                        s_ref if isinstance(s_ref, tuple) else (s_ref,), strict=True):
+            torch.testing.assert_close(a, b, atol=2e-6, rtol=1e-5)
+
+
+@needs_panels
+def test_a_decoding_loop_carries_state_like_one_long_call():
+    torch.manual_seed(1)
+    layer = rnnkit.LSTM(5, 16).eval()
+    x = torch.randn(20, 3, 5)
+    with torch.no_grad():
+        whole, _ = layer(x)  # 20 steps: packed per call, nothing kept
+        assert not kept(layer)
+        state, steps = None, []
+        for t in range(20):
+            y, state = layer(x[t : t + 1], state)
+            steps.append(y)
+    assert kept(layer)
+    torch.testing.assert_close(torch.cat(steps), whole, atol=2e-6, rtol=1e-5)
+
+
+@needs_panels
+def test_kept_panels_follow_the_weights():
+    torch.manual_seed(2)
+    layer = rnnkit.GRU(4, 8).eval()
+    x = torch.randn(1, 2, 4)
+    with torch.no_grad():
+        before, _ = layer(x)
+        layer.weight_ih_l0.mul_(0.5)  # in place, as an optimizer step
+        after, _ = layer(x)
+        layer.load_state_dict(rnnkit.GRU(4, 8).state_dict())  # new values, same tensors
+        loaded, _ = layer(x)
+        engine = copy.deepcopy(layer)
+        engine.backend = "engine"
+        torch.testing.assert_close(loaded, engine(x)[0], atol=2e-6, rtol=1e-5)
+    assert not torch.equal(before, after) and not torch.equal(after, loaded)
+
+
+@needs_panels
+def test_nothing_is_kept_for_training_or_in_files():
+    layer = rnnkit.LSTM(4, 8)
+    x = torch.randn(1, 2, 4)
+    y, _ = layer(x)  # records a graph: trains through the usual kernels
+    y.sum().backward()
+    assert not kept(layer) and layer.weight_hh_l0.grad is not None
+    with torch.no_grad():
+        layer(x)
+    assert kept(layer)
+    buffer = io.BytesIO()
+    torch.save(layer, buffer)
+    buffer.seek(0)
+    assert not kept(torch.load(buffer)) and not kept(copy.deepcopy(layer))
+    assert "_backend_cache" not in layer.state_dict()
+
+
+@needs_panels
+def test_auto_takes_native_for_one_step_where_onednn_repacks():
+    layer = rnnkit.LSTM(1024, 1024).eval()
+    with torch.no_grad():
+        assert "'native'" in layer.explain(torch.zeros(1, 1, 1024)).splitlines()[1]
+        assert "'native'" not in layer.explain(torch.zeros(50, 1, 1024)).splitlines()[1]
