@@ -101,3 +101,22 @@ def test_auto_takes_native_for_one_step_where_onednn_repacks():
     with torch.no_grad():
         assert "'native'" in layer.explain(torch.zeros(1, 1, 1024)).splitlines()[1]
         assert "'native'" not in layer.explain(torch.zeros(50, 1, 1024)).splitlines()[1]
+
+
+@needs_panels
+@pytest.mark.parametrize("name", ["LSTMCell", "GRUCell", "RNNCell"])
+def test_cells_step_on_kept_panels_like_the_reference(name):
+    torch.manual_seed(3)
+    cell = getattr(rnnkit, name)(6, 20)
+    x, h = torch.randn(4, 6), torch.randn(4, 20)
+    hx = (h, torch.randn(4, 20)) if name == "LSTMCell" else h
+    want = cell(x, hx)  # records a graph: the reference equations under autograd
+    assert not kept(cell)
+    with torch.no_grad():
+        got = cell(x, hx)
+        unbatched = cell(x[0], tuple(s[0] for s in hx) if name == "LSTMCell" else hx[0])
+    assert kept(cell)
+    for g, w in zip(*(v if isinstance(v, tuple) else (v,) for v in (got, want)), strict=True):
+        torch.testing.assert_close(g, w.detach(), atol=2e-6, rtol=1e-5)
+    first = got[0][0] if name == "LSTMCell" else got[0]
+    torch.testing.assert_close(unbatched[0] if name == "LSTMCell" else unbatched, first)

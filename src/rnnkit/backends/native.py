@@ -151,16 +151,17 @@ def quantized_layer(mode, x, h0, c0, wq, mask=None, reverse=False, grad_norms=No
 KEEP_MAX_STEPS = 8
 
 
-def kept_panels(mode: str, weights, cache: dict | None, x) -> list | None:
+def kept_panels(mode: str, weights, cache: dict | None, x, states=()) -> list | None:
     """Per layer and direction, panels packed once for these weights (repacked when a weight
-    changes), or None where they do not apply: no cache, a graph recorded, not float32, a
-    projection, more than KEEP_MAX_STEPS steps, or no AVX-512 panel kernel."""
+    changes), or None where they do not apply: no cache, a graph recorded (through x, the
+    ``states`` or a weight), not float32 on the CPU, a projection, more than KEEP_MAX_STEPS
+    steps, or no AVX-512 panel kernel."""
     if cache is None or x.shape[0] > KEEP_MAX_STEPS or x.dtype != torch.float32:
         return None
-    if weights[0].w_hr is not None or mode not in MODES or not _panel_kernel():
+    if weights[0].w_hr is not None or mode not in MODES or x.device.type != "cpu":
         return None
     tensors = [t for w in weights for t in w if t is not None]
-    if records_graph([x, *tensors]):
+    if records_graph([x, *states, *tensors]) or not _panel_kernel():
         return None
     key = tuple((t.data_ptr(), t._version) for t in tensors)
     entry = cache.get("native_step")

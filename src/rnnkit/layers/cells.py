@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from rnnkit.backends.native import kept_layer, kept_panels
 from rnnkit.core import init as rinit
 from rnnkit.core.cells import GATES, LayerWeights, cell_step
 from rnnkit.layers.checks import check_input_tensor, check_positive_int, check_shape
@@ -52,7 +53,12 @@ class RNNCellBase(nn.Module):
     def _step(self, input: Tensor, states: list[Tensor | None]):
         """Check shapes, add a batch dim if needed, run one step; returns (h', c', unbatched)."""
         owner = type(self).__name__
-        check_input_tensor(input, "input", owner, self.weight_ih)
+        # _parameters directly: nn.Module.__getattr__ costs microseconds per name, and a step
+        # of a small cell takes tens of them (a parametrized weight is computed by getattr).
+        params = self._parameters
+        w = LayerWeights(*(params.get(n) if params.get(n) is not None else getattr(self, n)
+                           for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+        check_input_tensor(input, "input", owner, w.w_ih)
         if input.dim() not in (1, 2):
             raise ValueError(f"{owner}: Expected input to be 1D or 2D, got {input.dim()}D instead")
         if input.shape[-1] != self.input_size:
@@ -68,12 +74,18 @@ class RNNCellBase(nn.Module):
             if s is None:
                 states[k] = x.new_zeros(B, self.hidden_size)
                 continue
-            check_input_tensor(s, names[k], owner, self.weight_ih)
+            check_input_tensor(s, names[k], owner, w.w_ih)
             want = (self.hidden_size,) if unbatched else (B, self.hidden_size)
             check_shape(s, want, names[k], owner)
             states[k] = s.unsqueeze(0) if unbatched else s
-        w = LayerWeights(self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
-        h, c = cell_step(self.mode, x, states[0], states[1] if len(states) > 1 else None, w)
+        c0 = states[1] if len(states) > 1 else None
+        cache = self.__dict__.setdefault("_backend_cache", {})
+        x1 = x[None]  # (1, B, I): one time step
+        panels = kept_panels(self.mode, [w], cache, x1, states)
+        if panels is not None:  # inference: one step on panels packed once (native backend)
+            _, h, c = kept_layer(self.mode, x1, states[0], c0, (w, panels[0]))
+        else:
+            h, c = cell_step(self.mode, x, states[0], c0, w)
         if unbatched:
             h = h.squeeze(0)
             c = c.squeeze(0) if c is not None else None

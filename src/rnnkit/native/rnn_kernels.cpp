@@ -65,11 +65,13 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
                                  const Tensor& mask, bool reverse, bool save,
                                  const lowp::Weights* lw_ih = nullptr,
                                  const lowp::Weights* lw_hh = nullptr,
-                                 const PackedWeights* kept = nullptr) {
+                                 const PackedWeights* kept = nullptr,
+                                 const PackedWeights* kept_ih = nullptr) {
   // lw_ih / lw_hh: reduced-precision W_ih / W_hh (lowp.h; float32 inference only), which
   // then stand in for the undefined w_ih / w_hh. kept: panels packed once per model
   // (step_pack), float32 inference only: [W_ih, W_hh, b]^T for RNN and LSTM (the fused step
-  // below, at any batch), W_hh^T for GRU.
+  // below, at any batch); for GRU W_hh^T, and kept_ih = [W_ih, b_ih]^T for its input
+  // projection (an ATen addmm costs microseconds a call).
   using A = Act<T>;
   const bool low = lw_hh != nullptr;
   const int64_t Tn = x.size(0), B = x.size(1), I = x.size(2);
@@ -96,13 +98,26 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
     }
 #endif
     xh = at::empty({B, KX}, opts);
-    xh.select(1, KX - 1).fill_(1);
+    T* ones = ptr<T>(xh) + KX - 1;  // the bias column (a loop: select + fill_ cost ~2 us)
+    for (int64_t b = 0; b < B; ++b) ones[b * KX] = T(1);
     pre = at::empty({1, B, GH}, opts);
   } else {
     // Input projection for all steps at once; RNN and LSTM fold b_hh in here too.
     Tensor x2 = x.reshape({Tn * B, I});
     StepGemmThreads threads(Tn * B * GH * I, kBatchedThreadedMacs);
-    if (low) {
+    if (kept_ih) {
+      if constexpr (std::is_same_v<T, float>) {
+        Tensor xb = at::empty({Tn * B, I + 1}, opts);  // [x_t, 1] rows
+        float* d = xb.data_ptr<float>();
+        const float* src = x.data_ptr<float>();
+        for (int64_t r = 0; r < Tn * B; ++r) {
+          std::memcpy(d + r * (I + 1), src + r * I, sizeof(float) * I);
+          d[r * (I + 1) + I] = 1.f;
+        }
+        pre = at::empty({Tn * B, GH}, opts);
+        kept_ih->mm(d, pre.data_ptr<float>(), Tn * B, 0.f);
+      }
+    } else if (low) {
       if constexpr (std::is_same_v<T, float>) {
         Tensor bias = b_ih.defined() ? (mode == GRU ? b_ih : b_ih + b_hh) : Tensor();
         pre = bias.defined() ? bias.expand({Tn * B, GH}).contiguous()
@@ -572,9 +587,14 @@ Tensor step_pack(int64_t mode, const Tensor& w_ih, const Tensor& w_hh,
   TORCH_CHECK(w_hh.scalar_type() == at::kFloat, "rnnkit native: step_pack takes float32");
   Tensor wih = w_ih.contiguous(), whh = w_hh.contiguous();
   const int rows = whh.size(0), I = wih.size(1), Hr = whh.size(1);
-  if (mode == GRU) {
-    out = at::empty({int64_t(PackedWeights::cat_floats(Hr - 1, 0, rows))}, whh.options());
+  if (mode == GRU) {  // W_hh^T, then [W_ih, b_ih]^T
+    const size_t hh = PackedWeights::cat_floats(Hr - 1, 0, rows);
+    out = at::empty({int64_t(hh + PackedWeights::cat_floats(I, 0, rows))}, whh.options());
     panel::pack_w(whh.data_ptr<float>(), Hr, true, 0, Hr, rows, out.data_ptr<float>());
+    PackedWeights::pack_cat_into(out.data_ptr<float>() + hh, wih.data_ptr<float>(), I,
+                                 wih.data_ptr<float>(), 0,
+                                 b_ih.has_value() ? b_ih->contiguous().data_ptr<float>()
+                                                  : nullptr, rows);
     return out;
   }
   Tensor bias = b_ih.has_value() ? (*b_ih + *b_hh).contiguous() : Tensor();
@@ -595,13 +615,16 @@ std::vector<Tensor> forward_kept(int64_t mode, const Tensor& x, const Tensor& h0
   TORCH_CHECK(x.dim() == 3 && x.is_cpu() && x.scalar_type() == at::kFloat,
               "rnnkit native: kept panels take a (T, B, I) float32 CPU input");
   c10::NoGradGuard no_grad;
-  PackedWeights kept;
+  PackedWeights kept, kept_ih;
 #ifdef RNNKIT_PANEL_MM
   const int rows = w_hh.size(0), I = x.size(2), Hr = w_hh.size(1);
   const int k = mode == GRU ? Hr : I + Hr + 1;
-  TORCH_CHECK(packed.numel() == int64_t(PackedWeights::cat_floats(k - 1, 0, rows)),
+  const size_t floats = PackedWeights::cat_floats(k - 1, 0, rows);
+  const size_t ih = mode == GRU ? PackedWeights::cat_floats(I, 0, rows) : 0;
+  TORCH_CHECK(packed.numel() == int64_t(floats + ih),
               "rnnkit native: kept panels do not match the weights");
   kept.use(packed.data_ptr<float>(), rows, k);
+  if (mode == GRU) kept_ih.use(packed.data_ptr<float>() + floats, rows, I + 1);
 #else
   TORCH_CHECK(false, "rnnkit native: kept panels need the AVX-512 panel kernel");
 #endif
@@ -611,7 +634,8 @@ std::vector<Tensor> forward_kept(int64_t mode, const Tensor& x, const Tensor& h0
   if (bih.defined()) bih = bih.contiguous(), bhh = bhh.contiguous();
   if (mk.defined()) mk = mk.to(at::kBool).contiguous();
   auto out = forward_impl<float>(mode, xc, h0c, c0c, w_ih.contiguous(), w_hh.contiguous(), bih,
-                                 bhh, Tensor(), mk, reverse, false, nullptr, nullptr, &kept);
+                                 bhh, Tensor(), mk, reverse, false, nullptr, nullptr, &kept,
+                                 mode == GRU ? &kept_ih : nullptr);
   return {out[0], out[1], out[2]};
 }
 
