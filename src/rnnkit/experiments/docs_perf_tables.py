@@ -1,6 +1,7 @@
 """The tables of docs/PERFORMANCE.md that come from docs/results files: reduced-precision
 inference (``benchmarks/quantized_inference.py`` writes ``quantize/layers`` and
-``quantize/recipes``)."""
+``quantize/recipes``) and step-by-step inference (``benchmarks/step_inference.py``,
+``step/steps``)."""
 
 from __future__ import annotations
 
@@ -44,4 +45,30 @@ def t_quantize_recipes(R: dict) -> list[str]:
     lines.append("")
     lines.append(f"{rec['processor']}, {rec['threads']} thread, {rec['date']}; times are "
                  "the median of interleaved repeats of the whole held-out pass.")
+    return lines
+
+
+def t_step(R: dict) -> list[str]:
+    """Step-by-step inference against torch.nn: the distribution, then every shape."""
+    rec = R["step/steps"]
+    v = rec["values"]
+    lines = ["| API | shapes | min | p5 | median | B <= 8: shapes | min | median |",
+             "|---|---|---|---|---|---|---|---|"]
+    for kind, label in (("cells", "cell step (`rnnkit.LSTMCell` ...)"),
+                        ("layers", "one-step layer call (`rnnkit.LSTM` ...)")):
+        a, s = v[kind]["all"], v[kind].get("B<=8")
+        small = f"{s['n']} | {s['min']:.2f}x | {s['median']:.2f}x" if s else "0 | - | -"
+        lines.append(f"| {label} | {a['n']} | {a['min']:.2f}x | {a['p5']:.2f}x | "
+                     f"{a['median']:.2f}x | {small} |")
+    lines += ["", "| cell | B | H | cell step: torch.nn | rnnkit | speed-up | layer step: "
+              "speed-up |", "|---|---|---|---|---|---|---|"]
+    for row in sorted(v["shapes"], key=lambda r: (r["type"], r["B"], r["H"])):
+        c = row["cell"]
+        lines.append(f"| {row['type']} | {row['B']} | {row['H']:,} | "
+                     f"{c['seconds_per_step']['torch.nn'] * 1e6:.1f} us | "
+                     f"{c['seconds_per_step']['rnnkit'] * 1e6:.1f} us | {c['speedup']:.2f}x | "
+                     f"{row['layer']['speedup']:.2f}x |")
+    lines += ["", f"{rec['text']}; {v['steps_per_call']} steps per timed loop; "
+                  f"{rec['processor']}, {rec['threads']} thread, {rec['wall_s']:.0f} s wall, "
+                  f"{rec['date']}."]
     return lines

@@ -60,7 +60,7 @@ from rnnkit.experiments.docs_memory_tables import (
     t_remedies,
     t_temporal,
 )
-from rnnkit.experiments.docs_perf_tables import t_quantize_layers, t_quantize_recipes
+from rnnkit.experiments.docs_perf_tables import t_quantize_layers, t_quantize_recipes, t_step
 from rnnkit.experiments.docs_results_tables import (
     CLASSIFY,
     GENOME,
@@ -125,6 +125,7 @@ TABLES: dict[str, dict[str, Callable[[dict], list[str]]]] = {
     },
     "docs/PERFORMANCE.md": {
         "quantize-layers": t_quantize_layers, "quantize-recipes": t_quantize_recipes,
+        "step": t_step,
     },
 }
 
