@@ -120,3 +120,22 @@ def test_cells_step_on_kept_panels_like_the_reference(name):
         torch.testing.assert_close(g, w.detach(), atol=2e-6, rtol=1e-5)
     first = got[0][0] if name == "LSTMCell" else got[0]
     torch.testing.assert_close(unbatched[0] if name == "LSTMCell" else unbatched, first)
+
+
+@needs_panels
+def test_past_the_kept_batch_cells_use_torchs_fused_cells():
+    from rnnkit.backends.native import KEEP_MAX_BATCH
+
+    torch.manual_seed(4)
+    B = KEEP_MAX_BATCH + 1
+    for name in ("LSTMCell", "GRUCell", "RNNCell"):
+        cell = getattr(rnnkit, name)(5, 12)
+        x, h = torch.randn(B, 5), torch.randn(B, 12)
+        hx = (h, torch.randn(B, 12)) if name == "LSTMCell" else h
+        want = cell(x, hx)
+        with torch.no_grad():
+            got = cell(x, hx)
+        assert not kept(cell)
+        for g, w in zip(*(v if isinstance(v, tuple) else (v,) for v in (got, want)),
+                        strict=True):
+            torch.testing.assert_close(g, w.detach(), atol=2e-6, rtol=1e-5)

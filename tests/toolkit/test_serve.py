@@ -627,3 +627,11 @@ def test_the_page_in_a_headless_browser(command, runs):
 def test_serve_help_lists_the_endpoints(capsys):
     code, out, _ = run_cli(["serve", "--help"], capsys)
     assert code == 0 and "/v1/models" in out and "rnnkit[serve]" in out
+
+
+def test_models_load_quantised_for_serving(runs):
+    """`rnnkit serve --quantize int8`: every served run's recurrent layers run in int8."""
+    models = load_models([runs / "runs" / n for n in NAMES], Limits(), precision="int8")
+    layers = [m for s in models.values() for m in s.run.model.modules()
+              if hasattr(m, "set_precision") and m.cell is None]
+    assert layers and all(m.precision == "int8" for m in layers)

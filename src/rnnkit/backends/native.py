@@ -149,14 +149,20 @@ def quantized_layer(mode, x, h0, c0, wq, mask=None, reverse=False, grad_norms=No
 # one step, packing W_hh cost about as much as the step. Longer calls pack per call, which
 # their steps amortise, and keep no copy of the weights.
 KEEP_MAX_STEPS = 8
+# ... and at most this many rows: past it a step is a GEMM of its own, where MKL measured
+# faster than the panel kernel on this Intel Xeon (cells at B = 256, H = 512: 1.14x the
+# time of the reference path; even at B = 256, H = 128; ahead up to B = 128).
+KEEP_MAX_BATCH = 128
 
 
 def kept_panels(mode: str, weights, cache: dict | None, x, states=()) -> list | None:
     """Per layer and direction, panels packed once for these weights (repacked when a weight
     changes), or None where they do not apply: no cache, a graph recorded (through x, the
     ``states`` or a weight), not float32 on the CPU, a projection, more than KEEP_MAX_STEPS
-    steps, or no AVX-512 panel kernel."""
-    if cache is None or x.shape[0] > KEEP_MAX_STEPS or x.dtype != torch.float32:
+    steps or KEEP_MAX_BATCH rows, or no AVX-512 panel kernel."""
+    if cache is None or x.shape[0] > KEEP_MAX_STEPS or x.shape[1] > KEEP_MAX_BATCH:
+        return None
+    if x.dtype != torch.float32:
         return None
     if weights[0].w_hr is not None or mode not in MODES or x.device.type != "cpu":
         return None

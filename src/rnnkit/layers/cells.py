@@ -1,6 +1,7 @@
 """Single-step cells with torch.nn's signatures: the building block for streaming and custom loops.
 
-Each cell runs the reference equations of ``core/cells.py`` under autograd, with parameters
+Each cell runs the reference equations of ``core/cells.py`` under autograd (inference: the
+native kernels on panels kept per cell, else torch's fused cell kernels), with parameters
 named as in torch.nn (weight_ih, weight_hh, bias_ih, bias_hh) so state_dicts are interchangeable.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from rnnkit.backends.base import records_graph
 from rnnkit.backends.native import kept_layer, kept_panels
 from rnnkit.core import init as rinit
 from rnnkit.core.cells import GATES, LayerWeights, cell_step
@@ -84,12 +86,25 @@ class RNNCellBase(nn.Module):
         panels = kept_panels(self.mode, [w], cache, x1, states)
         if panels is not None:  # inference: one step on panels packed once (native backend)
             _, h, c = kept_layer(self.mode, x1, states[0], c0, (w, panels[0]))
+        elif not records_graph([x, *states, *w]):
+            h, c = torch_cell_step(self.mode, x, states[0], c0, w)
         else:
             h, c = cell_step(self.mode, x, states[0], c0, w)
         if unbatched:
             h = h.squeeze(0)
             c = c.squeeze(0) if c is not None else None
         return h, c
+
+
+def torch_cell_step(mode: str, x: Tensor, h: Tensor, c: Tensor | None, w: LayerWeights):
+    """One step on torch's fused cell kernels (what torch.nn's cells call): inference where
+    the kept native panels do not apply. The same equations as ``cell_step``."""
+    if mode == "LSTM":
+        return torch._VF.lstm_cell(x, (h, c), *w[:4])
+    if mode == "GRU":
+        return torch._VF.gru_cell(x, h, *w[:4]), None
+    step = torch._VF.rnn_tanh_cell if mode == "RNN_TANH" else torch._VF.rnn_relu_cell
+    return step(x, h, *w[:4]), None
 
 
 @safe_pickling
