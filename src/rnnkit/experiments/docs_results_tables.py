@@ -491,3 +491,29 @@ def t_asr(R):
                   "seeds", "parameters", "updates", "CPU s per run"],
                  ["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"],
                  rows) + n.lines()
+
+
+def t_tts(R):
+    """Per voice-synthesis run (``tts/<run>``): quality, alignment, speed and, judged by a
+    recogniser, CER on the teacher's audio against ours."""
+    n = Notes()
+    rows = []
+    for rec in pick(R, "tts/"):
+        n(rec)
+        m = rec["metrics"]
+        judged = "cer_ratio" in m
+        rows.append([rec["run"], f"{m['test_mcd']:.2f}", f"{m['test_mel_l1']:.3f}",
+                     f"{m['aligned_fraction']:.0%}", f"{m['stopped_fraction']:.0%}",
+                     f"{m['real_time_factor']:.3f}",
+                     f"{100 * m['cer_teacher']:.1f}" if judged else "-",
+                     f"**{100 * m['cer_ours']:.1f}**" if judged else "-",
+                     f"{m['cer_ratio']:.2f}x" if judged else "-",
+                     str(int(m["test_n"])), ints(rec["parameters"]), ints(rec["steps"]),
+                     secs(rec["cpu_s"])])
+    if not rows:
+        return ["No runs recorded yet."]
+    return table(["run", "test MCD dB", "mel L1", "attention reaches end", "stop token ends",
+                  "real-time factor", "judge CER teacher %", "judge CER ours %", "ratio",
+                  "test sentences", "parameters", "updates", "CPU s"],
+                 ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:",
+                  "---:", "---:", "---:"], rows) + n.lines()

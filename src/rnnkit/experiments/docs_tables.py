@@ -84,6 +84,7 @@ from rnnkit.experiments.docs_results_tables import (
     t_tests,
     t_translate,
     t_translate_summary,
+    t_tts,
     t_versus,
 )
 
@@ -106,7 +107,7 @@ TABLES: dict[str, dict[str, Callable[[dict], list[str]]]] = {
         "genes-weighting": t_measure("genes/weighting-choice", "- "),
         "genes-species": t_measure("genes/cross-species", "- "),
         "translate": t_translate, "translate-summary": t_translate_summary,
-        "music": t_music, "handwriting": t_handwriting, "asr": t_asr,
+        "music": t_music, "handwriting": t_handwriting, "asr": t_asr, "tts": t_tts,
     },
     "docs/MEMORY.md": {
         "lr-choice": t_measure("memory/lr-choice"),
