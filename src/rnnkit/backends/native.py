@@ -178,6 +178,14 @@ def kept_panels(mode: str, weights, cache: dict | None, x, states=()) -> list | 
     return entry[1]
 
 
+def _kept_for(call: RNNCall) -> list | None:
+    """kept_panels for this call, worked out once (avoid and run both ask)."""
+    memo = call.__dict__
+    if "_kept" not in memo:
+        memo["_kept"] = kept_panels(call.mode, call.weights, call.cache, call.x)
+    return memo["_kept"]
+
+
 def kept_layer(mode, x, h0, c0, wp, mask=None, reverse=False, grad_norms=None):
     """One layer in one direction on kept panels (inference). ``wp`` is (LayerWeights,
     panels). Returns (y, h_n, c_n or None)."""
@@ -305,7 +313,7 @@ class NativeBackend:
         # T=50): pass over native only if torch can take the call, else native is the fastest.
         if call.cell is not None:
             return None  # the only fast path a custom cell has
-        if kept_panels(call.mode, call.weights, call.cache, call.x) is not None:
+        if _kept_for(call) is not None:
             return None  # few steps on kept panels: oneDNN re-packs its weights every call
         torch_backend = _torch_backend()
         if torch_backend.why_not(call) is not None or torch_backend.avoid(call) is not None:
@@ -362,7 +370,7 @@ class NativeBackend:
                 )
             pairs = list(zip(call.weights, call.quantized, strict=True))
             return run_stacked(call, quantized_layer, pairs)
-        kept = kept_panels(call.mode, call.weights, call.cache, call.x)
+        kept = _kept_for(call)
         if kept is not None:
             return run_stacked(call, kept_layer, list(zip(call.weights, kept, strict=True)))
         return run_stacked(call, native_layer)
