@@ -1,6 +1,7 @@
 """Step-by-step inference (a decoder's or a sampler's loop) against torch.nn, per step with
 the Python loop included: rnnkit's cells against torch.nn's (RNNCell, LSTMCell, GRUCell),
-and one-layer modules called one step at a time against torch.nn's modules.
+and one-layer modules called one step at a time against torch.nn's modules; each also with
+``rnnkit.quantize(..., "int8")``.
 
 Shapes come from the bench suite's random draw (``rnnkit.bench.suite.random_points``: cell,
 B log-uniform in 1-512, H in 32-1536; its T, layers and direction are not used), seeded;
@@ -13,6 +14,7 @@ one thread, interleaved rounds, medians. Writes docs/results/step/steps.json, wh
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import statistics
@@ -50,23 +52,26 @@ def one_shape(p, repeats: int) -> dict:
         cls = f"{name}Cell" if cell else name
         ref, ours = getattr(nn, cls)(H, H), getattr(rnnkit, cls)(H, H)
         ours.load_state_dict(ref.state_dict())
+        int8 = rnnkit.quantize(copy.deepcopy(ours), "int8")
         x = torch.randn(B, H) if cell else torch.randn(1, B, H)
         h = torch.zeros(B, H) if cell else torch.zeros(1, B, H)
         state = (h, h.clone()) if name == "LSTM" else h
         with torch.no_grad():
             t = interleaved({"torch.nn": step_loop(ref, x, state, cell),
-                             "rnnkit": step_loop(ours, x, state, cell)}, repeats, 0.02)
+                             "rnnkit": step_loop(ours, x, state, cell),
+                             "rnnkit int8": step_loop(int8, x, state, cell)}, repeats, 0.02)
         per_step = {k: v["median_s"] / STEPS for k, v in t.items()}
         out[kind] = {"seconds_per_step": per_step,
-                     "speedup": per_step["torch.nn"] / per_step["rnnkit"]}
+                     "speedup": per_step["torch.nn"] / per_step["rnnkit"],
+                     "int8_speedup": per_step["torch.nn"] / per_step["rnnkit int8"]}
     return out
 
 
-def summary(rows: list[dict], kind: str) -> dict:
+def summary(rows: list[dict], kind: str, key: str = "speedup") -> dict:
     """min / p5 / median of the speed-ups, over all shapes and over those with B <= 8."""
     res = {}
     for part, keep in (("all", lambda r: True), ("B<=8", lambda r: r["B"] <= 8)):
-        xs = [r[kind]["speedup"] for r in rows if keep(r)]
+        xs = [r[kind][key] for r in rows if keep(r)]
         if xs:
             res[part] = {"n": len(xs), "min": min(xs), "p5": quantile(xs, 0.05),
                          "median": statistics.median(xs)}
@@ -93,7 +98,10 @@ def main(argv=None) -> int:
     body = {"measurement": "step-by-step inference (cells, one-step layer calls) against "
                            "torch.nn, per step with the Python loop",
             "values": {"shapes": rows, "cells": summary(rows, "cell"),
-                       "layers": summary(rows, "layer"), "steps_per_call": STEPS},
+                       "layers": summary(rows, "layer"),
+                       "cells_int8": summary(rows, "cell", "int8_speedup"),
+                       "layers_int8": summary(rows, "layer", "int8_speedup"),
+                       "steps_per_call": STEPS},
             "text": f"{len(rows)} shapes drawn with seed {args.seed}", "seed": args.seed,
             "processor": processor(), "threads": 1, "cpu_count": os.cpu_count(),
             "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,

@@ -161,3 +161,22 @@ def test_quantised_layer_refuses_float64_input():
     layer = rnnkit.quantize(rnnkit.GRU(3, 4), "int8").double()
     with torch.no_grad(), pytest.raises(ValueError, match="quantised layer takes float32"):
         layer(torch.randn(2, 1, 3, dtype=torch.float64))
+
+
+@needs_native
+@pytest.mark.parametrize("precision", ["int8", "bfloat16"])
+@pytest.mark.parametrize("name", ["LSTMCell", "GRUCell", "RNNCell"])
+def test_quantised_cells_step_in_reduced_precision(name, precision):
+    torch.manual_seed(5)
+    cell = getattr(rnnkit, name)(9, 24)
+    rnnkit.quantize(cell, precision)
+    rounded_float = copy.deepcopy(cell)
+    rounded_float.precision = "float32"
+    x, h = torch.randn(3, 9), torch.randn(3, 24)
+    hx = (h, torch.randn(3, 24)) if name == "LSTMCell" else h
+    with torch.no_grad():
+        got, want = cell(x, hx), rounded_float(x, hx)
+    got, want = (got[0], want[0]) if name == "LSTMCell" else (got, want)
+    err = (got - want).abs().max().item()
+    assert 0 < err < (0.03 if precision == "int8" else 0.01)
+    assert f"precision='{precision}'" in repr(cell)

@@ -55,19 +55,25 @@ def t_step(R: dict) -> list[str]:
     lines = ["| API | shapes | min | p5 | median | B <= 8: shapes | min | median |",
              "|---|---|---|---|---|---|---|---|"]
     for kind, label in (("cells", "cell step (`rnnkit.LSTMCell` ...)"),
-                        ("layers", "one-step layer call (`rnnkit.LSTM` ...)")):
+                        ("layers", "one-step layer call (`rnnkit.LSTM` ...)"),
+                        ("cells_int8", "cell step, int8 (`rnnkit.quantize`)"),
+                        ("layers_int8", "one-step layer call, int8")):
+        if kind not in v:
+            continue
         a, s = v[kind]["all"], v[kind].get("B<=8")
         small = f"{s['n']} | {s['min']:.2f}x | {s['median']:.2f}x" if s else "0 | - | -"
         lines.append(f"| {label} | {a['n']} | {a['min']:.2f}x | {a['p5']:.2f}x | "
                      f"{a['median']:.2f}x | {small} |")
-    lines += ["", "| cell | B | H | cell step: torch.nn | rnnkit | speed-up | layer step: "
-              "speed-up |", "|---|---|---|---|---|---|---|"]
+    lines += ["", "| cell | B | H | cell step: torch.nn | rnnkit | speed-up | int8 | layer "
+              "step: speed-up | int8 |", "|---|---|---|---|---|---|---|---|---|"]
     for row in sorted(v["shapes"], key=lambda r: (r["type"], r["B"], r["H"])):
         c = row["cell"]
         lines.append(f"| {row['type']} | {row['B']} | {row['H']:,} | "
                      f"{c['seconds_per_step']['torch.nn'] * 1e6:.1f} us | "
                      f"{c['seconds_per_step']['rnnkit'] * 1e6:.1f} us | {c['speedup']:.2f}x | "
-                     f"{row['layer']['speedup']:.2f}x |")
+                     f"{c.get('int8_speedup', float('nan')):.2f}x | "
+                     f"{row['layer']['speedup']:.2f}x | "
+                     f"{row['layer'].get('int8_speedup', float('nan')):.2f}x |")
     lines += ["", f"{rec['text']}; {v['steps_per_call']} steps per timed loop; "
                   f"{rec['processor']}, {rec['threads']} thread, {rec['wall_s']:.0f} s wall, "
                   f"{rec['date']}."]

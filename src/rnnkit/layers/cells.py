@@ -11,14 +11,15 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.backends.base import records_graph
-from rnnkit.backends.native import kept_layer, kept_panels
+from rnnkit.backends.native import kept_layer, kept_panels, quantized_layer
 from rnnkit.core import init as rinit
 from rnnkit.core.cells import GATES, LayerWeights, cell_step
+from rnnkit.layers import quantize
 from rnnkit.layers.checks import check_input_tensor, check_positive_int, check_shape
 from rnnkit.layers.pickling import safe_pickling
 
 
-class RNNCellBase(nn.Module):
+class RNNCellBase(quantize.Quantizable, nn.Module):
     """Shared machinery of RNNCell, LSTMCell and GRUCell; use those classes."""
 
     def __init__(self, mode, input_size, hidden_size, bias, device=None, dtype=None) -> None:
@@ -38,7 +39,12 @@ class RNNCellBase(nn.Module):
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
+        self.precision = "float32"  # or "int8" / "bfloat16": rnnkit.quantize
         self.reset_parameters()
+
+    def quantizable_names(self) -> list[str]:
+        """W_ih and W_hh: what quantize rounds."""
+        return ["weight_ih", "weight_hh"]
 
     def reset_parameters(self) -> None:
         """torch.nn's default: every parameter ~ U(-1/sqrt(H), 1/sqrt(H))."""
@@ -50,6 +56,8 @@ class RNNCellBase(nn.Module):
             s += ", bias=False"
         if self.mode == "RNN_RELU":
             s += ", nonlinearity=relu"  # torch.nn's cells print it unquoted
+        if self._precision != "float32":
+            s += f", precision={self._precision!r}"
         return s
 
     def _step(self, input: Tensor, states: list[Tensor | None]):
@@ -83,8 +91,13 @@ class RNNCellBase(nn.Module):
         c0 = states[1] if len(states) > 1 else None
         cache = self.__dict__.setdefault("_backend_cache", {})
         x1 = x[None]  # (1, B, I): one time step
-        panels = kept_panels(self.mode, [w], cache, x1, states)
-        if panels is not None:  # inference: one step on panels packed once (native backend)
+        low = None
+        if self._precision != "float32" and not records_graph([x, *states]):
+            low = quantize.layer_quantized(self)  # None without the native kernels
+        panels = None if low else kept_panels(self.mode, [w], cache, x1, states)
+        if low:  # rnnkit.quantize: W_ih and W_hh in int8 / bfloat16
+            _, h, c = quantized_layer(self.mode, x1, states[0], c0, (w, low[0]))
+        elif panels is not None:  # inference: one step on panels packed once (native)
             _, h, c = kept_layer(self.mode, x1, states[0], c0, (w, panels[0]))
         elif not records_graph([x, *states, *w]):
             h, c = torch_cell_step(self.mode, x, states[0], c0, w)

@@ -85,6 +85,39 @@ def pack(w_ih: Tensor, w_hh: Tensor, precision: str) -> QuantizedWeights:
     return QuantizedWeights(kind, w_ih.shape[0], *parts)
 
 
+class Quantizable:
+    """What rnnkit's layers and cells share for quantize: the precision they run in, the
+    weights it applies to, and caches that are rebuilt rather than pickled.
+
+    A subclass lists its quantised weights (pairs of W_ih, W_hh) in ``quantizable_names``.
+    """
+
+    def quantizable_names(self) -> list[str]:
+        raise NotImplementedError
+
+    def set_precision(self, precision: str) -> None:
+        """Run inference with W_ih and W_hh in ``precision`` ("int8", "bfloat16"): they are
+        rounded now, and the module's parameters frozen. ``rnnkit.quantize`` calls this."""
+        check_precision(precision)
+        self.precision = precision
+        self.__dict__.pop("_quantized", None)
+        self.requires_grad_(False)
+        layer_quantized(self)
+
+    @property
+    def _precision(self) -> str:
+        # Modules pickled before quantisation existed have no attribute.
+        return self.__dict__.get("precision", "float32")
+
+    def __getstate__(self):
+        # Packed weights (reduced-precision, the native step panels) are caches, rebuilt on
+        # first use.
+        state = dict(super().__getstate__())
+        state.pop("_quantized", None)
+        state.pop("_backend_cache", None)
+        return state
+
+
 def check_precision(precision: str) -> str:
     """``precision`` if it names one, else a ValueError listing them."""
     if precision not in PRECISIONS:
@@ -98,10 +131,11 @@ def quantize(model: nn.Module, precision: str = "int8") -> nn.Module:
 
     In place, like ``model.to``. Raises ValueError for an unknown precision or a model
     without such a layer (user-defined GatedCells keep float32: their kernels are generated).
+    rnnkit's RNNCell, LSTMCell and GRUCell are quantised too.
     """
     check_precision(precision)
-    # rnnkit's RNN, LSTM and GRU (RNNBase, which imports this module) have set_precision.
-    layers = [m for m in model.modules() if hasattr(m, "set_precision") and m.cell is None]
+    layers = [m for m in model.modules()
+              if isinstance(m, Quantizable) and getattr(m, "cell", None) is None]
     if not layers:
         raise ValueError(
             f"quantize: {type(model).__name__} has no rnnkit RNN, LSTM or GRU layer to quantise"

@@ -75,7 +75,7 @@ def _cast(t, dtype: torch.dtype):
 
 
 @safe_pickling
-class RNNBase(nn.Module):
+class RNNBase(quantize.Quantizable, nn.Module):
     """Shared machinery of RNN, LSTM, GRU and CustomRNN; use those classes."""
 
     cell = None  # CustomRNN: the GatedCell it runs
@@ -191,23 +191,6 @@ class RNNBase(nn.Module):
         """W_ih and W_hh of each layer and direction, in that order: what quantize rounds."""
         return [name for names in self._all_weights for name in names[:2]]
 
-    def set_precision(self, precision: str) -> None:
-        """Run inference with W_ih and W_hh in ``precision`` ("int8", "bfloat16"): they are
-        rounded now, and the layer's parameters frozen. ``rnnkit.quantize`` calls this."""
-        quantize.check_precision(precision)
-        self.precision = precision
-        self.__dict__.pop("_quantized", None)
-        self.requires_grad_(False)
-        quantize.layer_quantized(self)
-
-    def __getstate__(self):
-        # Packed weights (reduced-precision, the native step panels) are caches, rebuilt on
-        # first use.
-        state = dict(super().__getstate__())
-        state.pop("_quantized", None)
-        state.pop("_backend_cache", None)
-        return state
-
     def flatten_parameters(self) -> None:
         """No-op, for code written against torch.nn (rnnkit keeps no flat weight buffer)."""
 
@@ -232,11 +215,6 @@ class RNNBase(nn.Module):
         if self._precision != "float32":
             s += f", precision={self._precision!r}"
         return s
-
-    @property
-    def _precision(self) -> str:
-        # Modules pickled before quantisation existed have no attribute.
-        return self.__dict__.get("precision", "float32")
 
     def _layer_weights(self) -> list[LayerWeights]:
         # Read _parameters directly: nn.Module.__getattr__ costs microseconds per name, and
