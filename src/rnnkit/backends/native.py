@@ -353,7 +353,10 @@ class NativeBackend:
             return None
         precision = "int8" if call.quantized[0].kind == 1 else "bfloat16"
         if _runs_quantized(call):
-            return f"W_ih and W_hh in {precision} (rnnkit.quantize), the rest in float32"
+            slow = precision == "int8" and not native.load().lowp_int8_simd
+            return (f"W_ih and W_hh in {precision} (rnnkit.quantize), the rest in float32"
+                    + ("; this processor has no AVX512_VNNI, so int8 runs a scalar loop "
+                       "(slow)" if slow else ""))
         return (
             f"autograd records this call: float32 with the {precision}-rounded weights "
             "(the reduced-precision kernels run without a graph)"

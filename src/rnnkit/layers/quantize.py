@@ -219,12 +219,4 @@ def float32_arithmetic(model: nn.Module):
             m.precision = precision
 
 
-def int8_kernel_note() -> str | None:
-    """Why int8 runs slowly here (no AVX512_VNNI: a scalar loop), or None."""
-    ext = native.load()
-    if ext is not None and not ext.lowp_int8_simd:
-        return "this processor has no AVX512_VNNI: int8 matmuls run a scalar loop (slow)"
-    return None
-
-
 __all__ = ["PRECISIONS", "QuantizedWeights", "quantize"]

@@ -15,7 +15,7 @@
 // overflow below K = 2^31 / (255 * 127), about 66,000.
 //
 // Processors without AVX512_VNNI run a scalar int8 loop with the same rounding: the same
-// results, slowly (rnnkit.layers.quantize says so).
+// results, slowly (a quantised layer's explain() says so).
 #pragma once
 
 #include "blas.h"
