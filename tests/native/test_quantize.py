@@ -146,10 +146,12 @@ def test_quantised_layer_under_autograd_runs_float32_and_passes_gradients():
 def test_quantize_refuses_what_it_cannot_do():
     with pytest.raises(ValueError, match="unknown precision 'int4'"):
         rnnkit.quantize(rnnkit.LSTM(2, 3), "int4")
-    with pytest.raises(ValueError, match="has no rnnkit RNN, LSTM or GRU layer"):
+    with pytest.raises(ValueError, match="has no rnnkit RNN, LSTM or GRU layer or cell"):
         rnnkit.quantize(nn.Linear(2, 3))
     with pytest.raises(ValueError, match="quantise a float32 model"):
         rnnkit.quantize(rnnkit.GRU(2, 3).double())
+    with pytest.raises(ValueError, match="GRUCell.weight_ih is torch.float64"):
+        rnnkit.quantize(rnnkit.GRUCell(2, 3).double())
     weighted = rnnkit.GRU(2, 3)
     nn.utils.parametrizations.weight_norm(weighted, "weight_hh_l0")
     with pytest.raises(ValueError, match="weight_hh_l0 is computed"):

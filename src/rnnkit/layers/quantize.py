@@ -138,19 +138,20 @@ def quantize(model: nn.Module, precision: str = "int8") -> nn.Module:
               if isinstance(m, Quantizable) and getattr(m, "cell", None) is None]
     if not layers:
         raise ValueError(
-            f"quantize: {type(model).__name__} has no rnnkit RNN, LSTM or GRU layer to quantise"
+            f"quantize: {type(model).__name__} has no rnnkit RNN, LSTM or GRU layer or cell to "
+            "quantise"
         )
     for layer in layers:
         for name in layer.quantizable_names():
             param = layer._parameters.get(name)
             if param is None:
                 raise ValueError(
-                    f"quantize: {layer._owner}.{name} is computed (a parametrization such as "
+                    f"quantize: {type(layer).__name__}.{name} is computed (a parametrization such as "
                     "weight_norm); remove it before quantising"
                 )
             if param.dtype != torch.float32:
                 raise ValueError(
-                    f"quantize: {layer._owner}.{name} is {param.dtype}; quantise a float32 model"
+                    f"quantize: {type(layer).__name__}.{name} is {param.dtype}; quantise a float32 model"
                 )
         layer.set_precision(precision)
     return model
