@@ -144,15 +144,12 @@ def quantize(model: nn.Module, precision: str = "int8") -> nn.Module:
     for layer in layers:
         for name in layer.quantizable_names():
             param = layer._parameters.get(name)
+            where = f"quantize: {type(layer).__name__}.{name}"
             if param is None:
-                raise ValueError(
-                    f"quantize: {type(layer).__name__}.{name} is computed (a parametrization such as "
-                    "weight_norm); remove it before quantising"
-                )
+                raise ValueError(f"{where} is computed (a parametrization such as "
+                                 "weight_norm); remove it before quantising")
             if param.dtype != torch.float32:
-                raise ValueError(
-                    f"quantize: {type(layer).__name__}.{name} is {param.dtype}; quantise a float32 model"
-                )
+                raise ValueError(f"{where} is {param.dtype}; quantise a float32 model")
         layer.set_precision(precision)
     return model
 
