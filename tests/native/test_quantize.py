@@ -182,3 +182,57 @@ def test_quantised_cells_step_in_reduced_precision(name, precision):
     err = (got - want).abs().max().item()
     assert 0 < err < (0.03 if precision == "int8" else 0.01)
     assert f"precision='{precision}'" in repr(cell)
+
+
+SCALAR_SOURCE = r"""
+#include "lowp.h"
+#include <torch/extension.h>
+
+// The int8 matmul of lowp.h built without AVX512_VNNI: the scalar loop other processors run.
+at::Tensor scalar_int8(const at::Tensor& x, const at::Tensor& packed, int64_t n,
+                       const at::Tensor& scale, const at::Tensor& rowsum) {
+  lowp::Weights w;
+  w.kind = lowp::INT8;
+  w.N = n;
+  w.K = x.size(1);
+  w.packed = packed.data_ptr<uint8_t>();
+  w.scale = scale.data_ptr<float>();
+  w.rowsum = rowsum.data_ptr<int32_t>();
+  at::Tensor out = at::empty({x.size(0), n}, x.options());
+  lowp::mm(w, x.contiguous().data_ptr<float>(), x.size(0), out.data_ptr<float>(), n, 0.f);
+  return out;
+}
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("scalar_int8", &scalar_int8);
+  m.attr("simd") = lowp::simd();
+}
+"""
+
+
+@needs_native
+def test_int8_without_vnni_gives_the_same_numbers():
+    """Processors without AVX512_VNNI run lowp.h's scalar loop: built here with VNNI off,
+    it must agree with the VNNI tile (the same integer sums, the same scaling)."""
+    from torch.utils import cpp_extension
+
+    from rnnkit.native import HERE, build_key, cache_dir
+
+    build = cache_dir() / "tests" / f"lowp-scalar-{build_key()[:12]}"
+    build.mkdir(parents=True, exist_ok=True)
+    try:
+        ext = cpp_extension.load_inline(
+            "rnnkit_lowp_scalar", cpp_sources=[SCALAR_SOURCE], extra_include_paths=[str(HERE)],
+            extra_cflags=["-O2", "-march=native", "-mno-avx512vnni", "-fopenmp"],
+            build_directory=str(build), verbose=False)
+    except Exception as e:  # noqa: BLE001 - a compiler without these flags: nothing to test
+        pytest.skip(f"cannot build the scalar variant here: {str(e).splitlines()[0][:200]}")
+    assert not ext.simd
+    g = torch.Generator().manual_seed(9)
+    x, w = torch.randn(5, 37, generator=g), torch.randn(45, 37, generator=g)
+    q, s = round_int8(w)
+    rowsum = q.to(torch.int32).sum(1, dtype=torch.int32)
+    packed = native.load().lowp_pack(q)
+    scalar = ext.scalar_int8(x, packed, 45, s, rowsum)
+    tile = native.load().lowp_matmul(x, KIND["int8"], packed, 45, s, rowsum)
+    torch.testing.assert_close(scalar, tile, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(scalar, int8_reference(x, w), rtol=1e-5, atol=1e-5)
