@@ -263,6 +263,27 @@ def test_translation_run_exports_encoder_and_decoder_step(translator, tmp_path, 
     assert all(d.dim_param for d in src)  # batch and source length are dynamic
 
 
+def test_copy_translation_exports_with_the_source_ids_in_the_state(tmp_path, capsys):
+    """A pointer-generator's decoder step reads the source ids (``src_ids``) beside the
+    memory; onnxruntime decodes the same tokens as PyTorch."""
+    import onnx
+    from test_translate_recipe import write_pairs
+
+    from rnnkit.cli import main
+
+    assert main(["train", "translate", "--smoke", "--no-progress", "--level", "char", "--copy",
+                 "true", "--data", str(write_pairs(tmp_path / "pairs.tsv")), "--runs-dir",
+                 str(tmp_path / "runs"), "--name", "c"]) == 0
+    code, stdout, err = run_cli(["export", tmp_path / "runs" / "c", "-o", tmp_path / "c"],
+                                capsys)
+    assert code == 0, err
+    checks = [line for line in stdout.splitlines() if line.startswith("check:")]
+    assert len(checks) == 2 and all("identical tokens" in line for line in checks)
+    step = onnx.load(str(tmp_path / "c" / "decoder_step.onnx")).graph
+    assert [i.name for i in step.input][:5] == ["prev_tokens", "memory", "mask", "keys",
+                                                "src_ids"]
+
+
 def test_translation_export_check_fails_clearly(translator, tmp_path):
     from rnnkit.recipes.base import load_run
     from rnnkit.recipes.export_seq2seq import check_decoding, example_sources, export_run

@@ -128,3 +128,23 @@ def test_model_settings_that_cannot_be_built_are_one_line(tmp_path, capsys):
     code, _, err = run_cli(["train", "translate", "--smoke", "--data", data, "--level", "char",
                             "--hidden-size", "15", "--runs-dir", tmp_path], capsys)
     assert_one_line(code, err, "must be even")
+    for extra, needle in ((["--copy", "true", "--attention", "none"], "needs attention"),
+                          (["--copy", "true", "--arch", "transformer"],
+                           "--copy is for the recurrent")):
+        code, _, err = run_cli(["train", "translate", "--smoke", "--data", data, "--level",
+                                "char", "--runs-dir", tmp_path, *extra], capsys)
+        assert_one_line(code, err, needle)
+
+
+def test_copy_run_shares_one_vocabulary(tmp_path, capsys):
+    """--copy trains one subword vocabulary on both sides (a source id is the same target
+    id), saves it for both, and the run translates."""
+    data = write_pairs(tmp_path / "pairs.tsv")
+    code, _, err = run_cli(["train", "translate", "--smoke", "--copy", "true", "--data", data,
+                            "--runs-dir", tmp_path / "runs", "--name", "c", "--no-progress"],
+                           capsys)
+    assert code == 0, err
+    run = tmp_path / "runs" / "c"
+    assert (run / "src.model").read_bytes() == (run / "tgt.model").read_bytes()
+    code, out, err = run_cli(["translate", run, "the cat sleeps ."], capsys)
+    assert code == 0 and out.strip(), err

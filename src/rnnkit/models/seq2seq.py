@@ -9,6 +9,9 @@
               c_t, a_t = attention(h_t, memory, mask)                         (B, H), (B, S)
               h~_t = dropout(tanh(W_c [c_t; h_t]))   (Luong eq. 5); dropout(h_t) with "none"
               logits_t = W_out h~_t  (W_out = the target embedding with tie_embeddings)  (B, V)
+    with copy (pointer-generator, See et al. 2017, eq. 8-9; one vocabulary for both sides):
+              g_t  = sigmoid(w_g [h~_t; e_t] + b_g)                                (B, 1)
+              P_t(w) = g_t softmax(logits_t)(w) + (1 - g_t) sum_{j: src_j = w} a_t,j   (B, V)
 
 The attention names pick the score function (``models.attention``); the step is Luong's
 for all of them (attend with h_t, after the recurrent step), as in OpenNMT's "global
@@ -52,13 +55,15 @@ class Seq2SeqState(NamedTuple):
     keys: Tensor | None         # (B, S, K) attention.precompute(memory); None without attention
     hidden: tuple[Tensor, ...]  # decoder state, (h,) or (h, c): each (L, B, H)
     feed: Tensor | None         # (B, H) h~_{t-1} for input feeding (zeros before step 1)
+    src: Tensor | None = None   # (B, S) source ids, which the copy mechanism points at
 
     def index_select(self, index: Tensor) -> Seq2SeqState:
         """Rows ``index`` (N,) of every batch: expand or reorder beams, drop finished rows."""
         def pick(x, dim=0):
             return None if x is None else x.index_select(dim, index)
         return Seq2SeqState(pick(self.memory), pick(self.mask), pick(self.keys),
-                            tuple(pick(s, 1) for s in self.hidden), pick(self.feed))
+                            tuple(pick(s, 1) for s in self.hidden), pick(self.feed),
+                            pick(self.src))
 
 
 def _state_count(rnn: nn.Module) -> int:
@@ -86,20 +91,24 @@ class Seq2Seq(nn.Module):
             decoder's recurrence runs over the whole target in one layer call.
         tie_embeddings: the output layer's weight is the target embedding (Press & Wolf
             2017); with embed_size != hidden_size a Linear(hidden, embed) comes before it.
+        copy: mix the output distribution with the attention weights over the source
+            tokens (a pointer-generator), so names and numbers can be copied as they are;
+            needs attention and one vocabulary for both sides (equal vocabulary sizes).
         dropout: on embeddings, between recurrent layers and on h~, never on the carried
             state (Zaremba et al. 2014).
         backend: the rnnkit backend of both recurrent layers.
 
     Inputs: src (B, S) int64, src_lengths (B,) int64 in [1, S], tgt_in (B, T) int64 = BOS y.
-    Output: logits (B, T, V); ``seq2seq_loss`` against tgt_out = y EOS.
+    Output: logits (B, T, V) (with copy: log-probabilities, which the softmax of
+    ``seq2seq_loss`` leaves unchanged); ``seq2seq_loss`` against tgt_out = y EOS.
     """
 
     def __init__(self, src_vocab_size: int, tgt_vocab_size: int, *, embed_size: int = 256,
                  hidden_size: int = 256, cell: str = "lstm", num_layers: int = 1,
                  bidirectional_encoder: bool = True, attention: str = "bahdanau",
                  input_feeding: bool = True, tie_embeddings: bool = False,
-                 dropout: float = 0.0, backend: str = "auto", pad_id: int = 0, bos_id: int = 1,
-                 eos_id: int = 2):
+                 copy: bool = False, dropout: float = 0.0, backend: str = "auto",
+                 pad_id: int = 0, bos_id: int = 1, eos_id: int = 2):
         super().__init__()
         D = 2 if bidirectional_encoder else 1
         if hidden_size % D:
@@ -107,6 +116,10 @@ class Seq2Seq(nn.Module):
                              f"directions: it must be even, got {hidden_size}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if copy and (attention == "none" or src_vocab_size != tgt_vocab_size):
+            raise ValueError("copy points at source tokens through attention in one shared "
+                             f"vocabulary: it needs attention (got {attention!r}) and equal "
+                             f"vocabulary sizes (got {src_vocab_size} and {tgt_vocab_size})")
         self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
         self.num_layers, self.num_directions, self.hidden_size = num_layers, D, hidden_size
         self.src_embed = nn.Embedding(src_vocab_size, embed_size, padding_idx=pad_id)
@@ -132,6 +145,7 @@ class Seq2Seq(nn.Module):
                                    tgt_vocab_size)
         if tie_embeddings:
             self.generator.weight = self.tgt_embed.weight  # (V, E), one parameter
+        self.copy_gate = nn.Linear(hidden_size + embed_size, 1) if copy else None
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> Seq2SeqState:
         """Read the source once: memory, mask, attention keys and the decoder's start."""
@@ -149,7 +163,8 @@ class Seq2Seq(nn.Module):
         mask = length_mask(src_lengths.to(src.device), S)                # (B, S)
         keys = self.attention.precompute(memory) if self.attention is not None else None
         feed = memory.new_zeros(B, self.hidden_size) if self.input_feeding else None
-        return Seq2SeqState(memory, mask, keys, hidden, feed)
+        return Seq2SeqState(memory, mask, keys, hidden, feed,
+                            src if self.copy_gate is not None else None)
 
     def _attend(self, h: Tensor, state: Seq2SeqState) -> tuple[Tensor, Tensor | None]:
         """Decoder outputs h (B, [T,] H) -> attentional vectors h~ (B, [T,] H), weights."""
@@ -169,27 +184,42 @@ class Seq2Seq(nn.Module):
     def _logits(self, v: Tensor) -> Tensor:
         return self.generator(self.tie_proj(v) if self.tie_proj is not None else v)
 
+    def _scores(self, v: Tensor, e: Tensor, a: Tensor | None, state: Seq2SeqState) -> Tensor:
+        """h~ v (B, [T,] H), embedded inputs e (B, [T,] E), attention a (B, [T,] S) ->
+        logits (B, [T,] V), or with copy the log-probabilities of the mixture."""
+        logits = self._logits(v)
+        if self.copy_gate is None:
+            return logits
+        gen = torch.sigmoid(self.copy_gate(torch.cat([v, e], -1)))      # (B, [T,] 1)
+        src = state.src if a.dim() == 2 else state.src.unsqueeze(1).expand_as(a)
+        # padding has a = 0 exactly, so its (pad) ids gain nothing
+        p = (gen * torch.softmax(logits, -1)).scatter_add(-1, src, (1 - gen) * a)
+        return torch.log(p.clamp_min(torch.finfo(p.dtype).tiny))
+
     def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:
         """Teacher forcing: logits (B, T, V) for tgt_in (B, T) = BOS y_1 .. y_{T-1}."""
         state = self.encode(src, src_lengths)
         e = self.drop(self.tgt_embed(tgt_in))                            # (B, T, E)
         if self.input_feeding:  # step t needs h~_{t-1}: one step at a time
-            vs = []
+            vs, attns = [], []
             for t in range(e.shape[1]):
-                v, state, _ = self._step(e[:, t], state)
+                v, state, a = self._step(e[:, t], state)
                 vs.append(v)
+                attns.append(a)
             v = torch.stack(vs, 1)                                       # (B, T, H)
+            a = torch.stack(attns, 1) if self.copy_gate is not None else None
         else:  # the recurrence does not depend on attention: all steps in one call
             out, _ = self.decoder(e, _hx(state.hidden))                  # (B, T, H)
-            v, _ = self._attend(out, state)                              # (B, T, H)
-        return self._logits(v)                                           # (B, T, V)
+            v, a = self._attend(out, state)                              # (B, T, H)
+        return self._scores(v, e, a, state)                              # (B, T, V)
 
     def decode_step(self, prev_tokens: Tensor, state: Seq2SeqState
                     ) -> tuple[Tensor, Seq2SeqState, Tensor | None]:
         """prev_tokens (B,) (BOS first) -> log-probs (B, V) of the next token, the new state,
         and the attention weights (B, S) of this step (None without attention)."""
-        v, state, a = self._step(self.drop(self.tgt_embed(prev_tokens)), state)
-        return F.log_softmax(self._logits(v), dim=-1), state, a
+        e = self.drop(self.tgt_embed(prev_tokens))                       # (B, E)
+        v, state, a = self._step(e, state)
+        return F.log_softmax(self._scores(v, e, a, state), dim=-1), state, a
 
     def reorder_state(self, state: Seq2SeqState, index: Tensor) -> Seq2SeqState:
         """The states of batch rows ``index`` (N,), in that order."""

@@ -64,4 +64,5 @@ def _recurrent(m, spec: dict) -> nn.Module:
                    hidden_size=m.hidden_size, cell=m.cell, num_layers=m.num_layers,
                    bidirectional_encoder=m.bidirectional, attention=m.attention,
                    input_feeding=m.input_feeding, tie_embeddings=m.tie_embeddings,
+                   copy=m.copy,
                    dropout=m.dropout, backend=m.backend, **ids)

@@ -59,11 +59,18 @@ class Layout:
     attention: bool
     states: tuple[str, ...]  # the decoder RNN's: ("h",), ("h", "c") or a cell's names
     feed: bool
+    copy: bool = False       # the source ids travel with the state (pointer-generator)
 
     @classmethod
     def of(cls, model: Seq2Seq) -> Layout:
         return cls(model.attention is not None, state_names(model.decoder),
-                   model.input_feeding)
+                   model.input_feeding, model.copy_gate is not None)
+
+    @property
+    def fixed(self) -> list[str]:
+        """What the encoder makes once and every step reads unchanged."""
+        return (["memory", "mask", "keys"] if self.attention else []) + \
+            (["src_ids"] if self.copy else [])
 
     @property
     def carried(self) -> list[str]:
@@ -71,26 +78,28 @@ class Layout:
 
     @property
     def fields(self) -> list[str]:
-        return (["memory", "mask", "keys"] if self.attention else []) + self.carried
+        return self.fixed + self.carried
 
     def pack(self, state: Seq2SeqState) -> tuple[Tensor, ...]:
         """The state as the graphs' tensors, in ``fields`` order."""
         fixed = (state.memory, state.mask, state.keys) if self.attention else ()
-        return (*fixed, *state.hidden, *((state.feed,) if self.feed else ()))
+        return (*fixed, *((state.src,) if self.copy else ()), *state.hidden,
+                *((state.feed,) if self.feed else ()))
 
     def unpack(self, values) -> Seq2SeqState:
         values = list(values)
         memory, mask, keys = (values[:3] if self.attention else (None, None, None))
-        values = values[3:] if self.attention else values
+        src = values[len(self.fixed) - 1] if self.copy else None
+        values = values[len(self.fixed):]
         n = len(self.states)
         return Seq2SeqState(memory, mask, keys, tuple(values[:n]),
-                            values[n] if self.feed else None)
+                            values[n] if self.feed else None, src)
 
     def signatures(self) -> tuple[Signature, Signature]:
         """The encoder's and the decoder step's names and dynamic axes."""
         bs, b1 = {0: "batch", 1: "source"}, {1: "batch"}
         axes = {"src": bs, "src_lengths": {0: "batch"}, "prev_tokens": {0: "batch"},
-                "memory": bs, "mask": bs, "keys": bs, "feed": {0: "batch"},
+                "memory": bs, "mask": bs, "keys": bs, "src_ids": bs, "feed": {0: "batch"},
                 "log_probs": {0: "batch"}, "attention": bs, "next_feed": {0: "batch"}}
         axes |= {f"{p}state_{s}": b1 for s in self.states for p in ("", "next_")}
         names = ((["src", "src_lengths"], self.fields),
@@ -121,7 +130,7 @@ class DecoderStepGraph(nn.Module):
 
     def forward(self, prev_tokens: Tensor, *state: Tensor):
         log_probs, new, a = self.model.decode_step(prev_tokens, self.layout.unpack(state))
-        carried = self.layout.pack(new)[3 if self.layout.attention else 0:]
+        carried = self.layout.pack(new)[len(self.layout.fixed):]
         return (log_probs, *carried, *((a,) if a is not None else ()))
 
 
@@ -150,7 +159,7 @@ class OnnxSeq2Seq:
             n: t.numpy() for n, t in zip(lay.fields, values, strict=True)}
         out = [torch.from_numpy(x) for x in self.decoder.run(None, feed)]
         k = len(lay.carried)  # out: log_probs, next carried state, attention if any
-        fixed = values[:3] if lay.attention else ()
+        fixed = values[:len(lay.fixed)]
         attn = out[1 + k] if lay.attention else None
         return out[0], lay.unpack((*fixed, *out[1:1 + k])), attn
 

@@ -81,6 +81,8 @@ class ModelConfig:
                               "decoder's next input (Luong et al. 2015, sec. 3.3)")
     tie_embeddings: bool = opt(False, "translation: share the target embedding with the "
                                "output layer")
+    copy: bool = opt(False, "translation: copy source tokens through attention "
+                     "(pointer-generator, See et al. 2017; one vocabulary for both sides)")
     frame_output: str = opt("independent", "music: a Bernoulli per key, or the keys of a "
                             "frame jointly: a NADE (RNN-NADE) or a GRU across the keys",
                             choices=("independent", "nade", "notes"))

@@ -10,10 +10,17 @@ from rnnkit.data.parallel import SentencePairs
 from rnnkit.models.translation import BOS, EOS
 
 
-def make_tokenizers(train: SentencePairs, level: str, vocab_size: int):
-    """(source, target) tokenisers fitted to the training pairs only."""
+def make_tokenizers(train: SentencePairs, level: str, vocab_size: int, joint: bool = False):
+    """(source, target) tokenisers fitted to the training pairs only; with ``joint`` one
+    tokeniser fitted to both sides serves as both (a shared vocabulary, so a source token's
+    id is the same target token's: what copying needs)."""
     from rnnkit.data.subwords import CharTokenizer, SubwordTokenizer
 
+    if joint:
+        both = [*train.src, *train.tgt]
+        tok = CharTokenizer.train(both) if level == "char" \
+            else SubwordTokenizer.train(both, vocab_size)
+        return tok, tok
     if level == "char":
         return CharTokenizer.train(train.src), CharTokenizer.train(train.tgt)
     return (SubwordTokenizer.train(train.src, vocab_size),

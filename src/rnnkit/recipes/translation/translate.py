@@ -138,9 +138,12 @@ def build(cfg: RunConfig) -> Setup:
     """Pairs -> scene split -> tokenisers (training side) -> ids -> model and BatchTask."""
     if cfg.data.level == "word":
         raise ConfigError("translate: --level is subword or char")
+    if cfg.model.copy and cfg.model.arch != "rnn":
+        raise ConfigError("translate: --copy is for the recurrent model (--arch rnn)")
     pairs = load_pairs(cfg)
     train, valid, test = split_by_group(pairs, *SPLIT, seed=SPLIT_SEED)
-    src_tok, tgt_tok = make_tokenizers(train, cfg.data.level, cfg.data.vocab_size)
+    src_tok, tgt_tok = make_tokenizers(train, cfg.data.level, cfg.data.vocab_size,
+                                       joint=cfg.model.copy)
     limit = cfg.data.length
     train_ex, dropped = encode_pairs(train, src_tok, tgt_tok, limit)
     valid_ex, dropped_valid = encode_pairs(valid, src_tok, tgt_tok, limit)
