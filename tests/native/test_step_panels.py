@@ -122,12 +122,26 @@ def test_cells_step_on_kept_panels_like_the_reference(name):
     torch.testing.assert_close(unbatched[0] if name == "LSTMCell" else unbatched, first)
 
 
-@needs_panels
-def test_past_the_kept_batch_cells_use_torchs_fused_cells():
-    from rnnkit.backends.native import KEEP_MAX_BATCH
+def test_panels_pay_by_rows_weights_and_work():
+    from rnnkit.backends.native import KEEP_SMALL_BATCH, panels_pay
+    from rnnkit.core.cells import LayerWeights
 
+    def w(G, H):  # LayerWeights of an H -> H layer with G gates (only shapes are read)
+        return LayerWeights(torch.empty(G * H, H), torch.empty(G * H, H), None, None)
+
+    assert panels_pay(KEEP_SMALL_BATCH, w(3, 2048))        # few rows: always
+    assert not panels_pay(KEEP_SMALL_BATCH + 1, w(3, 2048))  # 100 MB of weights
+    assert panels_pay(200, w(3, 600)) and not panels_pay(300, w(4, 700))  # the GEMM's size
+    assert panels_pay(512, w(4, 64))
+
+
+@needs_panels
+def test_where_panels_do_not_pay_cells_use_torchs_fused_cells(monkeypatch):
+    from rnnkit.backends import native as nb
+
+    monkeypatch.setattr(nb, "KEEP_MAX_MACS", 0)
     torch.manual_seed(4)
-    B = KEEP_MAX_BATCH + 1
+    B = nb.KEEP_SMALL_BATCH + 1
     for name in ("LSTMCell", "GRUCell", "RNNCell"):
         cell = getattr(rnnkit, name)(5, 12)
         x, h = torch.randn(B, 5), torch.randn(B, 12)

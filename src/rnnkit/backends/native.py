@@ -149,27 +149,47 @@ def quantized_layer(mode, x, h0, c0, wq, mask=None, reverse=False, grad_norms=No
 # one step, packing W_hh cost about as much as the step. Longer calls pack per call, which
 # their steps amortise, and keep no copy of the weights.
 KEEP_MAX_STEPS = 8
-# ... and at most this many rows: past it a step is a GEMM of its own, where MKL measured
-# faster than the panel kernel on this Intel Xeon (cells at B = 256, H = 512: 1.14x the
-# time of the reference path; even at B = 256, H = 128; ahead up to B = 128).
-KEEP_MAX_BATCH = 128
+# ... where they beat torch's cells (MKL), measured per step (step_kept, one thread, this
+# Intel Xeon): at few rows a step is memory-bound and one fused GEMM over [x, h, 1] streams
+# the weights once where torch's cell runs two (LSTM B = 16, H = 1024: 1.27x; B = 24,
+# H = 800: 1.22x); past that the panel kernel keeps up with MKL's blocked GEMM only for
+# moderate GEMMs: GRU B = 200, H = 600 (4.3e8 multiply-adds a step, 8.6 MB of weights)
+# 1.06-1.17x; GRU B = 150, H = 800 (5.8e8) 0.98x; LSTM B = 300, H = 700 0.91x; with 25 MB
+# of weights (GRU H = 1024) 1.00x at B = 32, 0.86x at B = 60.
+KEEP_SMALL_BATCH = 24
+KEEP_MAX_MACS = 5e8
+KEEP_MAX_BYTES = 20 << 20
 
 
-def kept_panels(mode: str, weights, cache: dict | None, x, states=()) -> list | None:
+def panels_pay(rows: int, w) -> bool:
+    """Whether one step of ``rows`` rows on kept panels beats torch's path for the layer
+    weights ``w`` (LayerWeights), by the rule above."""
+    GH, H = w.w_hh.shape
+    size = GH * (w.w_ih.shape[1] + H + 1)  # the fused GEMM's weights, in floats
+    return rows <= KEEP_SMALL_BATCH or (4 * size <= KEEP_MAX_BYTES
+                                        and rows * size <= KEEP_MAX_MACS)
+
+
+def kept_panels(mode: str, weights, cache: dict | None, x, states=(), *, step: bool = False
+                ) -> list | None:
     """Per layer and direction, panels packed once for these weights (repacked when a weight
     changes), or None where they do not apply: no cache, a graph recorded (through x, the
     ``states`` or a weight), not float32 on the CPU, a projection, more than KEEP_MAX_STEPS
-    steps or KEEP_MAX_BATCH rows, or no AVX-512 panel kernel."""
-    if cache is None or x.shape[0] > KEEP_MAX_STEPS or x.shape[1] > KEEP_MAX_BATCH:
+    steps, a step where they do not pay (``panels_pay``), or no AVX-512 panel kernel. x is
+    (T, B, I), or with ``step`` one step's (B, I) whose caller has ruled out a graph (a
+    decoder's per-token call, where each microsecond shows)."""
+    rows = x.shape[0] if step else x.shape[1]
+    if cache is None or (not step and x.shape[0] > KEEP_MAX_STEPS):
         return None
-    if x.dtype != torch.float32:
+    if x.dtype != torch.float32 or not x.is_cpu or mode not in MODES:
         return None
-    if weights[0].w_hr is not None or mode not in MODES or x.device.type != "cpu":
+    if weights[0].w_hr is not None or not _panel_kernel() or not panels_pay(rows, weights[0]):
         return None
-    tensors = [t for w in weights for t in w if t is not None]
-    if records_graph([x, *states, *tensors]) or not _panel_kernel():
+    tensors = [t for w in weights for t in w[:4] if t is not None]
+    if not step and records_graph([x, *states, *tensors]):
         return None
-    key = tuple((t.data_ptr(), t._version) for t in tensors)
+    # versions see in-place updates (an optimizer step), pointers a swapped .data
+    key = [(t._version, t.data_ptr()) for t in tensors]
     entry = cache.get("native_step")
     if entry is None or entry[0] != key:
         ext = native.load()
@@ -190,12 +210,22 @@ def kept_layer(mode, x, h0, c0, wp, mask=None, reverse=False, grad_norms=None):
     """One layer in one direction on kept panels (inference). ``wp`` is (LayerWeights,
     panels). Returns (y, h_n, c_n or None)."""
     w, panels = wp
+    if x.shape[0] == 1 and mask is None:  # one step (a decoder's): the lean cell entry
+        h, c = kept_cell_step(mode, x[0], h0, c0, w, panels)
+        return h[None], h, c
     if mask is not None:
         mask = mask.squeeze(-1)  # (T, B)
     y, h_n, c_n = native.load().forward_kept(
         MODES[mode], x, h0, c0, w.w_ih, w.w_hh, w.b_ih, w.b_hh, panels, mask, reverse
     )
     return y, h_n, (c_n if c0 is not None else None)
+
+
+def kept_cell_step(mode: str, x, h, c, w, panels):
+    """One cell step on kept panels (inference): x (B, I), h and c (B, H) -> (h', c' or
+    None)."""
+    h, c = native.load().step_kept(MODES[mode], x, h, c, panels, w.b_hh)
+    return h, (c if mode == "LSTM" else None)
 
 
 def _runs_quantized(call: RNNCall) -> bool:
@@ -278,8 +308,10 @@ def _unavailable(cell) -> str | None:
     return native.unavailable_reason()
 
 
+@functools.cache
 def _panel_kernel() -> bool:
-    """Whether the built-in kernels were built with the AVX-512 panel GEMM."""
+    """Whether the built-in kernels were built with the AVX-512 panel GEMM (for the life of
+    the process, as the build is)."""
     return bool(getattr(native.load(), "panel_kernel", False))
 
 

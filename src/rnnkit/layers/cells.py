@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.backends.base import records_graph
-from rnnkit.backends.native import kept_layer, kept_panels, quantized_layer
+from rnnkit.backends.native import kept_cell_step, kept_panels, quantized_layer
 from rnnkit.core import init as rinit
 from rnnkit.core.cells import GATES, LayerWeights, cell_step
 from rnnkit.layers import quantize
@@ -60,14 +60,21 @@ class RNNCellBase(quantize.Quantizable, nn.Module):
             s += f", precision={self._precision!r}"
         return s
 
-    def _step(self, input: Tensor, states: list[Tensor | None]):
-        """Check shapes, add a batch dim if needed, run one step; returns (h', c', unbatched)."""
-        owner = type(self).__name__
+    def _weights(self) -> LayerWeights:
         # _parameters directly: nn.Module.__getattr__ costs microseconds per name, and a step
-        # of a small cell takes tens of them (a parametrized weight is computed by getattr).
-        params = self._parameters
-        w = LayerWeights(*(params.get(n) if params.get(n) is not None else getattr(self, n)
-                           for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+        # of a small cell takes tens of them; a parametrized weight (no longer in
+        # _parameters) is computed by getattr.
+        p = self._parameters
+        try:
+            return LayerWeights(p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"])
+        except KeyError:
+            return LayerWeights(*(p[n] if n in p else getattr(self, n)
+                                  for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+
+    def _step(self, input: Tensor, states: list[Tensor | None]):
+        """Check shapes, add a batch dim if needed, run one step; returns (h', c')."""
+        w = self._weights()
+        owner = type(self).__name__
         check_input_tensor(input, "input", owner, w.w_ih)
         if input.dim() not in (1, 2):
             raise ValueError(f"{owner}: Expected input to be 1D or 2D, got {input.dim()}D instead")
@@ -79,34 +86,40 @@ class RNNCellBase(quantize.Quantizable, nn.Module):
         unbatched = input.dim() == 1
         x = input.unsqueeze(0) if unbatched else input
         B = x.shape[0]
-        names = ("h", "c")
+        want = (self.hidden_size,) if unbatched else (B, self.hidden_size)
         for k, s in enumerate(states):
             if s is None:
                 states[k] = x.new_zeros(B, self.hidden_size)
                 continue
-            check_input_tensor(s, names[k], owner, w.w_ih)
-            want = (self.hidden_size,) if unbatched else (B, self.hidden_size)
-            check_shape(s, want, names[k], owner)
-            states[k] = s.unsqueeze(0) if unbatched else s
-        c0 = states[1] if len(states) > 1 else None
-        cache = self.__dict__.setdefault("_backend_cache", {})
-        x1 = x[None]  # (1, B, I): one time step
-        low = None
-        if self._precision != "float32" and not records_graph([x, *states]):
-            low = quantize.layer_quantized(self)  # None without the native kernels
-        panels = None if low else kept_panels(self.mode, [w], cache, x1, states)
-        if low:  # rnnkit.quantize: W_ih and W_hh in int8 / bfloat16
-            _, h, c = quantized_layer(self.mode, x1, states[0], c0, (w, low[0]))
-        elif panels is not None:  # inference: one step on panels packed once (native)
-            _, h, c = kept_layer(self.mode, x1, states[0], c0, (w, panels[0]))
-        elif not records_graph([x, *states, *w]):
-            h, c = torch_cell_step(self.mode, x, states[0], c0, w)
+            check_input_tensor(s, ("h", "c")[k], owner, w.w_ih)
+            if s.shape != want:
+                check_shape(s, want, ("h", "c")[k], owner)
+            if unbatched:
+                states[k] = s.unsqueeze(0)
+        h0, c0 = states[0], (states[1] if len(states) > 1 else None)
+        if records_graph((x, h0, c0, *w)):
+            h, c = cell_step(self.mode, x, h0, c0, w)
         else:
-            h, c = cell_step(self.mode, x, states[0], c0, w)
+            h, c = self._infer(x, h0, c0, w)
         if unbatched:
             h = h.squeeze(0)
             c = c.squeeze(0) if c is not None else None
         return h, c
+
+    def _infer(self, x: Tensor, h: Tensor, c: Tensor | None, w: LayerWeights):
+        """One step without autograd: x (B, I), h and c (B, H) -> (h', c' or None)."""
+        cache = self.__dict__.get("_backend_cache")
+        if cache is None:
+            cache = self.__dict__["_backend_cache"] = {}
+        if self._precision != "float32":
+            low = quantize.layer_quantized(self)  # None without the native kernels
+            if low:  # rnnkit.quantize: W_ih and W_hh in int8 / bfloat16
+                _, h, c = quantized_layer(self.mode, x[None], h, c, (w, low[0]))
+                return h, c
+        panels = kept_panels(self.mode, [w], cache, x, step=True)
+        if panels is not None:  # one step on panels packed once (native)
+            return kept_cell_step(self.mode, x, h, c, w, panels[0])
+        return torch_cell_step(self.mode, x, h, c, w)
 
 
 def torch_cell_step(mode: str, x: Tensor, h: Tensor, c: Tensor | None, w: LayerWeights):

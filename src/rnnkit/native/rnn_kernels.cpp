@@ -58,6 +58,79 @@ bool fuse_input_step(int64_t mode, bool save, bool proj, int64_t B, int64_t step
          PackedWeights::pays(steps, rows, cols) && !settings().no_fuse;
 }
 
+// The gates of one batch row, one step (inference and the training forward alike).
+// LSTM: a = [i f g o] pre-activations (G*H); c' = f c + i g, h' = o tanh(c'). With save the
+// activations overwrite a and tanh(c') goes to tc (backward reads them); h' goes to out.
+template <typename T>
+inline void lstm_row(T* __restrict a, const T* __restrict cp, T* __restrict cn,
+                     T* __restrict tc, T* __restrict out, int64_t H, bool save) {
+  using A = Act<T>;
+  T* __restrict ai = a;
+  T* __restrict af = a + H;
+  T* __restrict ag = a + 2 * H;
+  T* __restrict ao = a + 3 * H;
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) {
+    const T i = A::sigmoid(ai[j]), f = A::sigmoid(af[j]);
+    const T g = A::tanh(ag[j]), o = A::sigmoid(ao[j]);
+    const T cv = f * cp[j] + i * g;
+    const T tv = A::tanh(cv);
+    if (save) {  // inference keeps no activations (GCC unswitches this loop)
+      ai[j] = i;
+      af[j] = f;
+      ag[j] = g;
+      ao[j] = o;
+      tc[j] = tv;
+    }
+    cn[j] = cv;
+    out[j] = o * tv;
+  }
+}
+
+// GRU: a = W_ih x + b_ih for [r z n], s = W_hh h (G*H), b_hh or null; h' = n + z (h - n).
+// With save: activations into a, W_hn h + b_hn into hn.
+template <typename T>
+inline void gru_row(T* __restrict a, const T* __restrict s, const T* __restrict bhh,
+                    const T* __restrict hp, T* __restrict hn, T* __restrict out, int64_t H,
+                    bool save) {
+  using A = Act<T>;
+  T* __restrict xr = a;
+  T* __restrict xz = a + H;
+  T* __restrict xn = a + 2 * H;
+  const T* __restrict sr = s;
+  const T* __restrict sz = s + H;
+  const T* __restrict sn = s + 2 * H;
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) {
+    const T br = bhh ? bhh[j] : T(0), bz = bhh ? bhh[H + j] : T(0);
+    const T bn = bhh ? bhh[2 * H + j] : T(0);
+    const T r = A::sigmoid(xr[j] + sr[j] + br);
+    const T z = A::sigmoid(xz[j] + sz[j] + bz);
+    const T hv = sn[j] + bn;
+    const T n = A::tanh(xn[j] + r * hv);
+    if (save) {
+      xr[j] = r;
+      xz[j] = z;
+      xn[j] = n;
+      hn[j] = hv;
+    }
+    out[j] = n + z * (hp[j] - n);
+  }
+}
+
+// Elman: h' = act(a), also written back into a (backward reads the activation).
+template <typename T>
+inline void rnn_row(int64_t mode, T* __restrict a, T* __restrict out, int64_t H) {
+  using A = Act<T>;
+  if (mode == RNN_TANH) {
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) out[j] = a[j] = A::tanh(a[j]);
+  } else {
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) out[j] = a[j] = a[j] > T(0) ? a[j] : T(0);
+  }
+}
+
 template <typename T>
 std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0,
                                  const Tensor& c0, const Tensor& w_ih, const Tensor& w_hh,
@@ -216,67 +289,15 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
     }
     for_rows(Bs, GH, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
-        T* __restrict ar = a + b * GH;
+        T* ar = a + b * GH;
         if (mode == LSTM) {
-          T* __restrict ai = ar;
-          T* __restrict af = ar + H;
-          T* __restrict ag = ar + 2 * H;
-          T* __restrict ao = ar + 3 * H;
-          const T* __restrict cp = ccs + b * H;
-          T* __restrict cnr = cns + b * H;
-          T* __restrict tc = aux_t + b * H;
-          T* __restrict mr = proj ? m_t + b * H : hns + b * Hr;
-#pragma omp simd
-          for (int64_t j = 0; j < H; ++j) {
-            const T i = A::sigmoid(ai[j]), f = A::sigmoid(af[j]);
-            const T g = A::tanh(ag[j]), o = A::sigmoid(ao[j]);
-            const T cv = f * cp[j] + i * g;
-            const T tv = A::tanh(cv);
-            if (save) {  // inference keeps no activations (GCC unswitches this loop)
-              ai[j] = i;
-              af[j] = f;
-              ag[j] = g;
-              ao[j] = o;
-              tc[j] = tv;
-            }
-            cnr[j] = cv;
-            mr[j] = o * tv;
-          }
+          lstm_row<T>(ar, ccs + b * H, cns + b * H, aux_t + b * H,
+                      proj ? m_t + b * H : hns + b * Hr, H, save);
         } else if (mode == GRU) {
-          T* __restrict xr = ar;
-          T* __restrict xz = ar + H;
-          T* __restrict xn = ar + 2 * H;
-          const T* __restrict sr = HSs + b * GH;
-          const T* __restrict sz = sr + H;
-          const T* __restrict sn = sr + 2 * H;
-          const T* __restrict hp = hcs + b * Hr;
-          T* __restrict hnn = aux_t + b * H;
-          T* __restrict out = hns + b * Hr;
-#pragma omp simd
-          for (int64_t j = 0; j < H; ++j) {
-            const T br = bhh ? bhh[j] : T(0), bz = bhh ? bhh[H + j] : T(0);
-            const T bn = bhh ? bhh[2 * H + j] : T(0);
-            const T r = A::sigmoid(xr[j] + sr[j] + br);
-            const T z = A::sigmoid(xz[j] + sz[j] + bz);
-            const T hv = sn[j] + bn;
-            const T n = A::tanh(xn[j] + r * hv);
-            if (save) {
-              xr[j] = r;
-              xz[j] = z;
-              xn[j] = n;
-              hnn[j] = hv;
-            }
-            out[j] = n + z * (hp[j] - n);
-          }
+          gru_row<T>(ar, HSs + b * GH, bhh, hcs + b * Hr, aux_t + b * H, hns + b * Hr, H,
+                     save);
         } else {
-          T* __restrict out = hns + b * Hr;
-          if (mode == RNN_TANH) {
-#pragma omp simd
-            for (int64_t j = 0; j < H; ++j) out[j] = ar[j] = A::tanh(ar[j]);
-          } else {
-#pragma omp simd
-            for (int64_t j = 0; j < H; ++j) out[j] = ar[j] = ar[j] > T(0) ? ar[j] : T(0);
-          }
+          rnn_row<T>(mode, ar, hns + b * Hr, H);
         }
       }
     });
@@ -639,6 +660,76 @@ std::vector<Tensor> forward_kept(int64_t mode, const Tensor& x, const Tensor& h0
   return {out[0], out[1], out[2]};
 }
 
+// One step of a cell on panels from step_pack (float32 inference): what a decoder calls per
+// token. x (B, I), h (B, H), c (B, H) for LSTM; returns h', c' (undefined but for LSTM).
+// forward_kept's time loop around one step allocated eight tensors and copied the state
+// three times; here the new state is all that is allocated, the rest lives in per-thread
+// scratch.
+std::vector<Tensor> step_kept(int64_t mode, const Tensor& x, const Tensor& h,
+                              const c10::optional<Tensor>& c, const Tensor& packed,
+                              const c10::optional<Tensor>& b_hh) {
+#ifdef RNNKIT_PANEL_MM
+  TORCH_CHECK(x.dim() == 2 && h.dim() == 2 && x.is_cpu() && x.scalar_type() == at::kFloat &&
+                  h.scalar_type() == at::kFloat && x.size(0) == h.size(0),
+              "rnnkit native: step_kept takes float32 CPU x (B, I) and h (B, H)");
+  const int64_t B = x.size(0), I = x.size(1), H = h.size(1);
+  const int64_t G = mode == LSTM ? 4 : (mode == GRU ? 3 : 1), GH = G * H;
+  const int64_t KX = mode == GRU ? I + 1 : I + H + 1;  // [x, 1] or [x, h, 1]
+  const size_t floats = PackedWeights::cat_floats(mode == GRU ? H - 1 : I + H, 0, GH);
+  const size_t ih = mode == GRU ? PackedWeights::cat_floats(I, 0, GH) : 0;
+  TORCH_CHECK(packed.numel() == int64_t(floats + ih),
+              "rnnkit native: kept panels do not match the weights");
+  TORCH_CHECK(mode != LSTM || (c.has_value() && c->sizes() == h.sizes()),
+              "rnnkit native: step_kept needs c like h for an LSTM");
+  PackedWeights cat, hh;  // cat: [W_ih, W_hh, b]^T, or [W_ih, b_ih]^T for GRU; hh: W_hh^T
+  if (mode == GRU) {
+    hh.use(packed.data_ptr<float>(), GH, H);
+    cat.use(packed.data_ptr<float>() + floats, GH, KX);
+  } else {
+    cat.use(packed.data_ptr<float>(), GH, KX);
+  }
+  Tensor xc = x.contiguous(), hc = h.contiguous();
+  Tensor cc = mode == LSTM ? c->contiguous() : Tensor();
+  Tensor bhh = mode == GRU ? opt(b_hh) : Tensor();
+  if (bhh.defined()) bhh = bhh.contiguous();
+  Tensor h_new = at::empty({B, H}, x.options());
+  Tensor c_new = mode == LSTM ? at::empty({B, H}, x.options()) : Tensor();
+  const float *X = xc.data_ptr<float>(), *Hp = hc.data_ptr<float>();
+  const float* Cp = cc.defined() ? cc.data_ptr<float>() : nullptr;
+  const float* Bhh = bhh.defined() ? bhh.data_ptr<float>() : nullptr;
+  float *Hn = h_new.data_ptr<float>(), *Cn = c_new.defined() ? c_new.data_ptr<float>() : nullptr;
+  auto rows = [&](int64_t r0, int64_t r1) {
+    const int64_t Bs = r1 - r0;
+    thread_local std::vector<float> scratch;  // [x, (h,) 1] rows, pre-activations, W_hh h
+    scratch.resize(size_t(Bs) * (KX + GH + (mode == GRU ? GH : 0)));
+    float *xh = scratch.data(), *a = xh + Bs * KX, *s = a + Bs * GH;
+    for (int64_t b = 0; b < Bs; ++b) {
+      float* row = xh + b * KX;
+      std::memcpy(row, X + (r0 + b) * I, sizeof(float) * I);
+      if (mode != GRU) std::memcpy(row + I, Hp + (r0 + b) * H, sizeof(float) * H);
+      row[KX - 1] = 1.f;
+    }
+    cat.mm(xh, a, Bs, 0.f);
+    if (mode == GRU) hh.mm(Hp + r0 * H, s, Bs, 0.f);
+    for (int64_t b = 0; b < Bs; ++b) {
+      const int64_t r = r0 + b;
+      if (mode == LSTM) {
+        lstm_row<float>(a + b * GH, Cp + r * H, Cn + r * H, nullptr, Hn + r * H, H, false);
+      } else if (mode == GRU) {
+        gru_row<float>(a + b * GH, s + b * GH, Bhh, Hp + r * H, nullptr, Hn + r * H, H, false);
+      } else {
+        rnn_row<float>(mode, a + b * GH, Hn + r * H, H);
+      }
+    }
+  };
+  batch_chunks(B, rows);
+  return {h_new, c_new};
+#else
+  TORCH_CHECK(false, "rnnkit native: kept panels need the AVX-512 panel kernel");
+  return {};
+#endif
+}
+
 // x (M, K) @ W^T through the reduced-precision matmul, for tests and timing.
 Tensor lowp_matmul(const Tensor& x, int64_t kind, const Tensor& packed, int64_t n,
                    const c10::optional<Tensor>& scale, const c10::optional<Tensor>& rowsum) {
@@ -709,6 +800,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lowp_matmul", &lowp_matmul, "x @ W^T with reduced-precision W, as the kernels do");
   m.def("step_pack", &step_pack, "panels packed once per model for few-step inference");
   m.def("forward_kept", &forward_kept, "inference with panels from step_pack");
+  m.def("step_kept", &step_kept, "one cell step on panels from step_pack (inference)");
   m.attr("lowp_int8_simd") = lowp::simd();  // false: int8 runs a scalar loop (no VNNI)
 #ifdef RNNKIT_PANEL_MM
   m.attr("panel_kernel") = true;  // float32 matmuls on the AVX-512 panel kernel
