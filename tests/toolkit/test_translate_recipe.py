@@ -148,3 +148,27 @@ def test_copy_run_shares_one_vocabulary(tmp_path, capsys):
     assert (run / "src.model").read_bytes() == (run / "tgt.model").read_bytes()
     code, out, err = run_cli(["translate", run, "the cat sleeps ."], capsys)
     assert code == 0 and out.strip(), err
+
+
+def test_extra_pairs_join_the_training_side_only(tmp_path, capsys):
+    """--extra-pairs FILE adds training pairs; the test scenes (and so the scores' n) stay
+    those of --data, and a missing file or a non-English source for wesnoth is one line."""
+    data = write_pairs(tmp_path / "pairs.tsv")
+    extra = write_pairs(tmp_path / "extra.tsv", n=40, seed=1)
+    runs = tmp_path / "runs"
+    code, out, err = run_cli(["train", "translate", "--smoke", "--data", data, "--level",
+                              "char", "--extra-pairs", extra, "--runs-dir", runs, "--name",
+                              "x", "--no-progress"], capsys)
+    assert code == 0, err
+    assert "with 40 extra pairs" in (runs / "x" / "report.md").read_text()
+    plain = run_cli_plain(["train", "translate", "--smoke", "--data", data, "--level", "char",
+                           "--runs-dir", runs, "--name", "p", "--no-progress"])
+    assert plain == 0
+    n = [json.loads((runs / r / "test_scores.json").read_text())["n"] for r in ("x", "p")]
+    assert n[0] == n[1]
+    code, _, err = run_cli(["train", "translate", "--smoke", "--data", data, "--extra-pairs",
+                            tmp_path / "nope.tsv", "--runs-dir", runs], capsys)
+    assert_one_line(code, err, "neither a file nor 'wesnoth'")
+    code, _, err = run_cli(["train", "translate", "--smoke", "--data", data, "--pair", "fr-de",
+                            "--extra-pairs", "wesnoth", "--runs-dir", runs], capsys)
+    assert_one_line(code, err, "translates from English")

@@ -101,6 +101,36 @@ def load_pairs(cfg: RunConfig) -> SentencePairs:
     return load_fillets(tgt, Path(cfg.data.data) if cfg.data.data else None)
 
 
+def load_extra_pairs(cfg: RunConfig) -> SentencePairs | None:
+    """``--extra-pairs``: the user's TSV file or the Wesnoth campaign dialogue, in the run's
+    language pair; None without the option."""
+    from pathlib import Path
+
+    name = cfg.data.extra_pairs
+    if not name:
+        return None
+    src, tgt = language_pair(cfg)
+    if name == "wesnoth":
+        from rnnkit.data.wesnoth import load_wesnoth
+
+        if src != "en":
+            raise ConfigError(f"--extra-pairs wesnoth translates from English, not {src}")
+        return load_wesnoth(tgt)
+    if not Path(name).is_file():
+        raise ConfigError(f"--extra-pairs {name!r}: neither a file nor 'wesnoth'")
+    pairs = read_pairs_tsv(name, src, tgt)
+    pairs.src = [straight_quotes(s) for s in pairs.src]
+    pairs.tgt = [straight_quotes(s) for s in pairs.tgt]
+    return pairs
+
+
+def join_pairs(a: SentencePairs, b: SentencePairs) -> SentencePairs:
+    """a's pairs, then b's (a's languages; b's skipped counts under ``extra <reason>``)."""
+    skipped = dict(a.skipped) | {f"extra {k}": v for k, v in b.skipped.items()}
+    return SentencePairs(a.src + b.src, a.tgt + b.tgt, a.groups + b.groups, a.ids + b.ids,
+                         a.src_lang, a.tgt_lang, f"{a.source} + {b.source}", skipped)
+
+
 def collate_pairs(batch: list[tuple[torch.Tensor, torch.Tensor]]):
     """[(src (S_i,), tgt_in (T_i,), tgt_out (T_i,))] -> src (B, S), src_lengths (B,),
     tgt_in (B, T), tgt_out (B, T), all padded with PAD (ignored by the loss)."""
@@ -142,6 +172,9 @@ def build(cfg: RunConfig) -> Setup:
         raise ConfigError("translate: --copy is for the recurrent model (--arch rnn)")
     pairs = load_pairs(cfg)
     train, valid, test = split_by_group(pairs, *SPLIT, seed=SPLIT_SEED)
+    extra = load_extra_pairs(cfg)
+    if extra is not None:  # training side only: the test scenes stay the same
+        train = join_pairs(train, extra)
     src_tok, tgt_tok = make_tokenizers(train, cfg.data.level, cfg.data.vocab_size,
                                        joint=cfg.model.copy)
     limit = cfg.data.length
@@ -161,7 +194,8 @@ def build(cfg: RunConfig) -> Setup:
                  "src_lang": src_lang, "tgt_lang": tgt_lang, "max_tokens": limit})
     notes = [f"{dropped + dropped_valid} pairs over {limit} tokens left out"] \
         if dropped + dropped_valid else []
-    notes += [f"{n} {why} entries skipped by the reader" for why, n in pairs.skipped.items()]
+    notes += [f"{n} {why} entries skipped by the reader" for why, n in
+              (pairs.skipped | train.skipped).items()]
     notes += [tok.note for tok in (src_tok, tgt_tok) if getattr(tok, "note", "")]
     note = "".join(f"; {n}" for n in notes)
 
@@ -173,7 +207,8 @@ def build(cfg: RunConfig) -> Setup:
         translator = Translator(trainer.model, src_tok, tgt_tok, None, trainer.device)
         return score_test(translator, test, run_dir, cfg)
 
-    describe = (f"{src_lang} -> {tgt_lang}, {pairs.source}: {len(train)} / {len(valid)} / "
+    more = f" (with {len(extra)} extra pairs: {extra.source})" if extra is not None else ""
+    describe = (f"{src_lang} -> {tgt_lang}, {pairs.source}: {len(train)}{more} / {len(valid)} / "
                 f"{len(test)} train / valid / test pairs from {len(set(train.groups))} / "
                 f"{len(set(valid.groups))} / {len(set(test.groups))} scenes; "
                 f"{cfg.data.level} vocabularies {src_tok.vocab_size} / {tgt_tok.vocab_size}"
