@@ -135,6 +135,12 @@ def quantized_layer(mode, x, h0, c0, wq, mask=None, reverse=False, grad_norms=No
     and the reduced-precision W_ih and W_hh. Returns (y, h_n, c_n or None).
     """
     weights, q = wq
+    if x.shape[0] == 1 and mask is None and weights.w_hr is None:  # one step: lean entry
+        h, c = native.load().step_lowp(
+            MODES[mode], x[0], h0, c0, q.kind, q.rows, q.ih, q.ih_scale, q.ih_rowsum,
+            q.hh, q.hh_scale, q.hh_rowsum, weights.b_ih, weights.b_hh,
+        )  # fmt: skip
+        return h[None], h, (c if c0 is not None else None)
     if mask is not None:
         mask = mask.squeeze(-1)  # (T, B)
     y, h_n, c_n = native.load().forward_lowp(

@@ -596,6 +596,58 @@ std::vector<Tensor> forward_lowp(int64_t mode, const Tensor& x, const Tensor& h0
   return {out[0], out[1], out[2]};
 }
 
+// One cell step with reduced-precision W_ih and W_hh (no projection): forward_lowp's time
+// loop around one step allocated eight tensors; here only the new state is allocated.
+std::vector<Tensor> step_lowp(int64_t mode, const Tensor& x, const Tensor& h,
+                              const c10::optional<Tensor>& c, int64_t kind, int64_t gh,
+                              const Tensor& p_ih, const c10::optional<Tensor>& s_ih,
+                              const c10::optional<Tensor>& r_ih, const Tensor& p_hh,
+                              const c10::optional<Tensor>& s_hh,
+                              const c10::optional<Tensor>& r_hh,
+                              const c10::optional<Tensor>& b_ih,
+                              const c10::optional<Tensor>& b_hh) {
+  TORCH_CHECK(x.dim() == 2 && h.dim() == 2 && x.is_cpu() && x.scalar_type() == at::kFloat &&
+                  h.scalar_type() == at::kFloat && x.size(0) == h.size(0),
+              "rnnkit native: step_lowp takes float32 CPU x (B, I) and h (B, H)");
+  const int64_t B = x.size(0), I = x.size(1), H = h.size(1);
+  const int64_t G = mode == LSTM ? 4 : (mode == GRU ? 3 : 1);
+  TORCH_CHECK(gh == G * H, "rnnkit native: step_lowp weights do not match the state");
+  TORCH_CHECK(mode != LSTM || (c.has_value() && c->sizes() == h.sizes()),
+              "rnnkit native: step_lowp needs c like h for an LSTM");
+  const lowp::Weights lih = lowp_weights(kind, p_ih, gh, I, opt(s_ih), opt(r_ih));
+  const lowp::Weights lhh = lowp_weights(kind, p_hh, gh, H, opt(s_hh), opt(r_hh));
+  Tensor xc = x.contiguous(), hc = h.contiguous();
+  Tensor cc = mode == LSTM ? c->contiguous() : Tensor();
+  Tensor bih = opt(b_ih), bhh = opt(b_hh);
+  if (bih.defined()) bih = bih.contiguous(), bhh = bhh.contiguous();
+  Tensor h_new = at::empty({B, H}, x.options());
+  Tensor c_new = mode == LSTM ? at::empty({B, H}, x.options()) : Tensor();
+  thread_local std::vector<float> scratch;  // pre-activations, and W_hh h for GRU
+  scratch.resize(size_t(B) * gh * (mode == GRU ? 2 : 1));
+  float *a = scratch.data(), *s = a + B * gh;
+  const float* bi = bih.defined() ? bih.data_ptr<float>() : nullptr;
+  const float* bh = bhh.defined() ? bhh.data_ptr<float>() : nullptr;
+  for (int64_t b = 0; b < B; ++b) {  // a = b_ih (+ b_hh but for GRU, whose n gate needs it apart)
+    float* row = a + b * gh;
+    for (int64_t j = 0; j < gh; ++j)
+      row[j] = bi ? bi[j] + (mode == GRU ? 0.f : bh[j]) : 0.f;
+  }
+  lowp::mm(lih, xc.data_ptr<float>(), B, a, gh, 1.f);
+  const float *Hp = hc.data_ptr<float>(), *Cp = cc.defined() ? cc.data_ptr<float>() : nullptr;
+  lowp::mm(lhh, Hp, B, mode == GRU ? s : a, gh, mode == GRU ? 0.f : 1.f);
+  float *Hn = h_new.data_ptr<float>(), *Cn = c_new.defined() ? c_new.data_ptr<float>() : nullptr;
+  for (int64_t b = 0; b < B; ++b) {
+    if (mode == LSTM) {
+      lstm_row<float>(a + b * gh, Cp + b * H, Cn + b * H, nullptr, Hn + b * H, H, false);
+    } else if (mode == GRU) {
+      gru_row<float>(a + b * gh, s + b * gh, bh, Hp + b * H, nullptr, Hn + b * H, H, false);
+    } else {
+      rnn_row<float>(mode, a + b * gh, Hn + b * H, H);
+    }
+  }
+  return {h_new, c_new};
+}
+
 // Panels packed once per model for inference at few steps per call (a decoder's step, a
 // stream's chunk), where packing per call would cost as much as the steps: RNN and LSTM get
 // [W_ih, W_hh, b_ih + b_hh]^T for one GEMM over [x_t, h, 1] per step; GRU gets W_hh^T (its
@@ -801,6 +853,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("step_pack", &step_pack, "panels packed once per model for few-step inference");
   m.def("forward_kept", &forward_kept, "inference with panels from step_pack");
   m.def("step_kept", &step_kept, "one cell step on panels from step_pack (inference)");
+  m.def("step_lowp", &step_lowp, "one cell step with int8/bfloat16 W_ih and W_hh");
   m.attr("lowp_int8_simd") = lowp::simd();  // false: int8 runs a scalar loop (no VNNI)
 #ifdef RNNKIT_PANEL_MM
   m.attr("panel_kernel") = true;  // float32 matmuls on the AVX-512 panel kernel
