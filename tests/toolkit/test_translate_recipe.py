@@ -123,6 +123,17 @@ def test_experiment_compares_variants_with_a_paired_bootstrap(tmp_path, capsys):
     assert code == 0 and out.count("done before") == 3
 
 
+def test_experiment_passes_extra_pairs_to_every_run(tmp_path, capsys):
+    data, extra = write_pairs(tmp_path / "pairs.tsv"), write_pairs(tmp_path / "x.tsv", 30, 2)
+    code, _, err = run_cli(["experiment", "translation", "--smoke", "--seeds", "1", "--data",
+                            data, "--extra-pairs", extra, "--runs-dir", tmp_path, "--name",
+                            "e"], capsys)
+    assert code == 0, err
+    for variant in ("attention", "no-attention", "transformer"):
+        assert "with 30 extra pairs" in (tmp_path / "e" / f"{variant}-seed1" /
+                                         "report.md").read_text()
+
+
 def test_model_settings_that_cannot_be_built_are_one_line(tmp_path, capsys):
     data = write_pairs(tmp_path / "pairs.tsv")
     code, _, err = run_cli(["train", "translate", "--smoke", "--data", data, "--level", "char",

@@ -5,6 +5,7 @@
     rnnkit experiment memory --smoke                  # the whole pipeline in seconds
     rnnkit experiment remedies --lags 100,200 --steps 1000
     rnnkit experiment translation --seeds 1,2,3       # attention vs no attention vs Transformer
+    rnnkit experiment translation --extra-pairs wesnoth --steps 4000 --name translation-wesnoth
     rnnkit experiment music --data jsb.json --seeds 1,2,3   # tanh/LSTM/GRU vs RNN-NADE on JSB
     rnnkit experiment asr --seeds 1,2,3             # speech: LSTM/GRU/tanh CTC, equal size
 
@@ -41,6 +42,9 @@ def add_parser(sub) -> None:
                    help="memory, translation, music, asr: comma-separated seeds (default "
                         "1; 1,2,3)")
     p.add_argument("--pair", default=None, help="translation: e.g. en-fr (the recipe's)")
+    p.add_argument("--extra-pairs", default=None, metavar="WHAT",
+                   help="translation: more training pairs for every run, 'wesnoth' or a "
+                        "pairs.tsv (the recipe's --extra-pairs)")
     p.add_argument("--lang", default=None, help="asr: nl or cs (the recipe's)")
     p.add_argument("--data", default=None, metavar="PATH",
                    help="translation: pairs.tsv or the unpacked fillets-ng-data root; "
@@ -96,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         spec = tx.TranslationSpec(seeds=int_list(args.seeds or "1,2,3", "--seeds"),
                                   pair=args.pair, data=args.data, steps=args.steps,
                                   threads=args.threads, smoke=args.smoke)
+        if args.extra_pairs:
+            spec.extra = {"data": {"extra_pairs": args.extra_pairs}}
         tx.run_translation(out_dir, spec, progress=args.progress)
         print(f"results: {out_dir / 'results.md'}")
         return 0
