@@ -155,3 +155,26 @@ def test_add_copies_a_run_and_a_memory_row(tmp_path):
     assert rec["processor"] == "cpu" and "run_dir" not in rec
     assert set(dt.load_results(tmp_path)) == {"splice/splice-seed1",
                                               "memory/temporal/temporal-T5-gru"}
+
+
+def test_a_group_keeps_a_second_study_apart(tmp_path):
+    """--add --group: a run lands in docs/results/<recipe>/<group>/, and the translation
+    tables of the plain study and of the group each read their own runs."""
+    from rnnkit.experiments.docs_results_tables import translate_runs
+
+    env = {"seed": 1, "processor": "cpu", "threads": 1, "wall_s": 2.0, "cpu_s": 1.5,
+           "date": "2026-12-06", "commit": "abc", "rnnkit": "0", "config_hash": "h"}
+    run = tmp_path / "runs/attention-seed1"
+    run.mkdir(parents=True)
+    (run / "result.json").write_text(json.dumps({
+        "recipe": "translate", "run": "attention-seed1", "metrics": {"test_bleu": 5.0},
+        "baseline": None, "target": None, "steps": 10, "parameters": 5, **env}))
+    plain = dt.add_run(run, tmp_path, "x")
+    grouped = dt.add_run(run, tmp_path, "x", group="wesnoth")
+    assert grouped == tmp_path / dt.RESULTS / "translate" / "wesnoth" / "attention-seed1.json"
+    R = dt.load_results(tmp_path)
+    assert set(R) == {"translate/attention-seed1", "translate/wesnoth/attention-seed1"}
+    assert plain.is_file()
+    (mine,), (theirs,) = translate_runs(R), translate_runs(R, "wesnoth")
+    assert mine is R["translate/attention-seed1"]
+    assert theirs is R["translate/wesnoth/attention-seed1"]

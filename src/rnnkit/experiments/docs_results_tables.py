@@ -345,19 +345,21 @@ def t_measure(name: str, bullet: str = "") -> Callable:
 TRANSLATE_VARIANTS = ("attention", "no-attention", "transformer")
 
 
-def translate_runs(R: dict) -> list[dict]:
-    """The translation experiment's runs (``translate/<variant>-seed<N>``), variant order."""
-    recs = pick(R, "translate/")
+def translate_runs(R: dict, group: str = "") -> list[dict]:
+    """The translation experiment's runs (``translate/[<group>/]<variant>-seed<N>``),
+    variant order."""
+    prefix = f"translate/{group}/" if group else "translate/"
+    recs = [R[k] for k in sorted(R) if k.startswith(prefix) and "/" not in k[len(prefix):]]
     recs = [r for r in recs if r.get("recipe") == "translate"]
     return sorted(recs, key=lambda r: (TRANSLATE_VARIANTS.index(r["run"].rsplit("-seed", 1)[0]),
                                        r["seed"]))
 
 
-def t_translate(R):
+def t_translate(R, group: str = ""):
     """Per run: BLEU/chrF of beam and greedy decoding, copying the source, size and cost."""
     n = Notes()
     rows = []
-    for rec in translate_runs(R):
+    for rec in translate_runs(R, group):
         m = rec["metrics"]
         rows.append([f"{rec['run'].rsplit('-seed', 1)[0]}{n(rec)}", str(rec["seed"]),
                      num(m["test_bleu"], rec, ".2f"), num(m["test_bleu_greedy"], rec, ".2f"),
@@ -371,10 +373,10 @@ def t_translate(R):
                  ["---"] + ["---:"] * 11, rows) + n.lines()
 
 
-def t_translate_summary(R):
+def t_translate_summary(R, group: str = ""):
     """Mean ± sample std over seeds per model, and the paired bootstrap lines."""
     out = []
-    recs = translate_runs(R)
+    recs = translate_runs(R, group)
     for variant in TRANSLATE_VARIANTS:
         mine = [r for r in recs if r["run"].startswith(variant + "-seed")]
         if not mine:
@@ -385,8 +387,9 @@ def t_translate_summary(R):
                    f"(greedy {s['test_bleu_greedy']['mean']:.2f} ± "
                    f"{s['test_bleu_greedy']['std']:.2f}), chrF {s['test_chrf']['mean']:.2f} ± "
                    f"{s['test_chrf']['std']:.2f}, {len(mine)} seeds")
-    if "translate/paired-bootstrap" in R:
-        out += ["", *measurement(R, "translate/paired-bootstrap")]
+    boot = f"translate/{group}/paired-bootstrap" if group else "translate/paired-bootstrap"
+    if boot in R:
+        out += ["", *measurement(R, boot)]
     return out
 
 

@@ -107,6 +107,8 @@ TABLES: dict[str, dict[str, Callable[[dict], list[str]]]] = {
         "genes-weighting": t_measure("genes/weighting-choice", "- "),
         "genes-species": t_measure("genes/cross-species", "- "),
         "translate": t_translate, "translate-summary": t_translate_summary,
+        "translate-wesnoth": lambda R: t_translate(R, "wesnoth"),
+        "translate-wesnoth-summary": lambda R: t_translate_summary(R, "wesnoth"),
         "music": t_music, "handwriting": t_handwriting, "asr": t_asr, "tts": t_tts,
     },
     "docs/MEMORY.md": {
@@ -282,9 +284,11 @@ def add_row(run: Path, root: Path = ROOT, command: str | None = None) -> Path:
     return dest
 
 
-def add_run(run: Path, root: Path = ROOT, command: str | None = None) -> Path:
-    """Copy ``run/result.json`` to docs/results/<recipe>/<run>.json with ``run_files``
-    (a memory-experiment run, with its ``row.json``, goes through ``add_row``)."""
+def add_run(run: Path, root: Path = ROOT, command: str | None = None,
+            group: str | None = None) -> Path:
+    """Copy ``run/result.json`` to docs/results/<recipe>/[<group>/]<run>.json with
+    ``run_files`` (a memory-experiment run, with its ``row.json``, goes through
+    ``add_row``). ``group`` keeps a second study of a recipe (same run names) apart."""
     if (run / "row.json").is_file():
         return add_row(run, root, command)
     rec = json.loads((run / "result.json").read_text())
@@ -292,15 +296,15 @@ def add_run(run: Path, root: Path = ROOT, command: str | None = None) -> Path:
                                  f"--threads {rec['threads']}")
     rec["run_files"] = run_files(run)
     check_record(str(run), rec)
-    dest = root / RESULTS / rec["recipe"] / f"{rec['run']}.json"
+    dest = root / RESULTS / rec["recipe"] / (group or "") / f"{rec['run']}.json"
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(rec, indent=1, ensure_ascii=False) + "\n")
     return dest
 
 
-def add_bootstrap(experiment: Path, root: Path = ROOT) -> Path:
-    """docs/results/translate/paired-bootstrap.json from ``rnnkit experiment translation``'s
-    results.json: each seed's attention vs no-attention BLEU and p-value."""
+def add_bootstrap(experiment: Path, root: Path = ROOT, group: str | None = None) -> Path:
+    """docs/results/translate/[<group>/]paired-bootstrap.json from ``rnnkit experiment
+    translation``'s results.json: each seed's attention vs no-attention BLEU and p-value."""
     from rnnkit.recipes.result import git_commit, processor
 
     res = json.loads((experiment / "results.json").read_text())
@@ -315,11 +319,12 @@ def add_bootstrap(experiment: Path, root: Path = ROOT) -> Path:
     rec = {"measurement": "translation: paired bootstrap, attention vs no attention",
            "values": values, "text": text,
            "command": f"rnnkit experiment translation --seeds "
-                      f"{','.join(str(t['seed']) for t in tests)}",
+                      f"{','.join(str(t['seed']) for t in tests)}"
+                      + (f" (study {experiment.name})" if group else ""),
            "seed": None, "rnnkit": None, "commit": git_commit(), "processor": processor(),
            "threads": 1, "wall_s": None, "cpu_s": None,
            "date": time.strftime("%Y-%m-%d", time.gmtime())}
-    dest = root / RESULTS / "translate" / "paired-bootstrap.json"
+    dest = root / RESULTS / "translate" / (group or "") / "paired-bootstrap.json"
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(rec, indent=1) + "\n")
     return dest
@@ -375,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check", action="store_true", help="compare only; exit 1 on a difference")
     p.add_argument("--add", nargs="+", metavar="RUN_DIR", help="copy runs' result.json in")
     p.add_argument("--command", help="with --add: the command that made the run")
+    p.add_argument("--group", help="with --add / --add-bootstrap: a subfolder of the "
+                   "recipe's results, for a second study with the same run names")
     p.add_argument("--measure-corpus", action="store_true")
     p.add_argument("--add-bootstrap", metavar="EXPERIMENT_DIR", type=Path,
                    help="the paired bootstrap of `rnnkit experiment translation`")
@@ -382,10 +389,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.add:
         for run in args.add:
-            print(f"{run} -> {add_run(Path(run), args.root, args.command)}")
+            print(f"{run} -> {add_run(Path(run), args.root, args.command, args.group)}")
         return 0
     if args.add_bootstrap:
-        print(add_bootstrap(args.add_bootstrap, args.root))
+        print(add_bootstrap(args.add_bootstrap, args.root, args.group))
         return 0
     if args.measure_corpus:
         print(measure_corpus(args.root))
