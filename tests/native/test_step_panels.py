@@ -153,3 +153,16 @@ def test_where_panels_do_not_pay_cells_use_torchs_fused_cells(monkeypatch):
         for g, w in zip(*(v if isinstance(v, tuple) else (v,) for v in (got, want)),
                         strict=True):
             torch.testing.assert_close(g, w.detach(), atol=2e-6, rtol=1e-5)
+
+
+@needs_panels
+def test_explain_says_whether_the_weights_are_kept(monkeypatch):
+    from rnnkit.backends import native as nb
+
+    layer = rnnkit.GRU(6, 10)
+    with torch.no_grad():
+        assert "weights: packed once and kept" in layer.explain(torch.randn(1, 3, 6))
+        assert "weights:" not in layer.explain(torch.randn(50, 3, 6))  # a whole sequence
+        monkeypatch.setattr(nb, "KEEP_MAX_MACS", 0)
+        assert "weights: not kept" in layer.explain(torch.randn(1, nb.KEEP_SMALL_BATCH + 1, 6))
+    assert "weights:" not in layer.explain(torch.randn(1, 3, 6))  # autograd records it

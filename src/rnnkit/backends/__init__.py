@@ -92,8 +92,8 @@ def explain(name: str, call: RNNCall) -> str:
         head = f"backend={name!r} was requested and runs"
     describe = getattr(BACKENDS[chosen], "describe", None) if chosen is not None else None
     detail = describe(call) if describe is not None else None
-    if detail is not None:  # e.g. the precision of a quantised layer
-        lines.append(f"  precision: {detail}")
+    if detail is not None:  # e.g. the precision of a quantised layer, kept weights
+        lines += [f"  {line}" for line in detail.split("\n")]
     note = getattr(BACKENDS[chosen], "compile_note", None) if chosen is not None else None
     if note is not None:  # a graph break under torch.compile, and why
         lines.append(f"  torch.compile: {note}")

@@ -386,19 +386,33 @@ class NativeBackend:
         return None
 
     def describe(self, call: RNNCall) -> str | None:
-        """What explain() adds about this call: the precision the kernels run in."""
+        """What explain() adds about this call: the precision the kernels run in, and for
+        few-step inference whether the weights are packed once and kept."""
         if call.quantized is None:
-            return None
+            return self._weights_line(call)
         precision = "int8" if call.quantized[0].kind == 1 else "bfloat16"
         if _runs_quantized(call):
             slow = precision == "int8" and not native.load().lowp_int8_simd
-            return (f"W_ih and W_hh in {precision} (rnnkit.quantize), the rest in float32"
-                    + ("; this processor has no AVX512_VNNI, so int8 runs a scalar loop "
-                       "(slow)" if slow else ""))
+            return (f"precision: W_ih and W_hh in {precision} (rnnkit.quantize), the rest in "
+                    "float32" + ("; this processor has no AVX512_VNNI, so int8 runs a scalar "
+                                 "loop (slow)" if slow else ""))
         return (
-            f"autograd records this call: float32 with the {precision}-rounded weights "
-            "(the reduced-precision kernels run without a graph)"
+            f"precision: autograd records this call: float32 with the {precision}-rounded "
+            "weights (the reduced-precision kernels run without a graph)"
         )
+
+    @staticmethod
+    def _weights_line(call: RNNCall) -> str | None:
+        tensors = (call.x, call.h0, call.c0, *(t for w in call.weights for t in w))
+        if call.cell is not None or call.x.shape[0] > KEEP_MAX_STEPS or records_graph(tensors):
+            return None
+        if _kept_for(call) is not None:
+            return ("weights: packed once and kept in the module (few-step inference: "
+                    "a decoder's step)")
+        if _panel_kernel() and not panels_pay(call.x.shape[1], call.weights[0]):
+            return (f"weights: not kept: at B = {call.x.shape[1]} with these weights MKL's "
+                    "blocked GEMM measured faster than kept panels (backends.native.panels_pay)")
+        return None
 
     def run(self, call: RNNCall):
         if call.cell is not None:
