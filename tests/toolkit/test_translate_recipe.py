@@ -183,3 +183,24 @@ def test_extra_pairs_join_the_training_side_only(tmp_path, capsys):
     code, _, err = run_cli(["train", "translate", "--smoke", "--data", data, "--pair", "fr-de",
                             "--extra-pairs", "wesnoth", "--runs-dir", runs], capsys)
     assert_one_line(code, err, "translates from English")
+
+
+def test_label_smoothing_applies_in_training_only():
+    import torch
+
+    from rnnkit.models.seq2seq import Seq2Seq
+    from rnnkit.recipes.translation.translate import collate_pairs, pair_loss
+
+    torch.manual_seed(0)
+    model = Seq2Seq(12, 12, embed_size=6, hidden_size=8)
+    batch = collate_pairs([(torch.tensor([4, 5, 6]), torch.tensor([1, 7, 8]),
+                            torch.tensor([7, 8, 2])),
+                           (torch.tensor([9, 4]), torch.tensor([1, 10]), torch.tensor([10, 2]))])
+    model.train(False)
+    assert torch.equal(pair_loss(model, batch, 0.2), pair_loss(model, batch))
+    model.train(True)  # no dropout in this model: training differs only by the smoothing
+    src, lengths, tgt_in, tgt_out = batch
+    logp = torch.log_softmax(model(src, lengths, tgt_in), -1)[tgt_out != 0]  # (N, V)
+    nll = -logp.gather(1, tgt_out[tgt_out != 0][:, None]).mean()
+    expected = 0.8 * nll + 0.2 * -logp.mean()
+    torch.testing.assert_close(pair_loss(model, batch, 0.2), expected)

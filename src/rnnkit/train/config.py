@@ -165,6 +165,9 @@ class TrainConfig:
     plateau_patience: int = opt(2, "plateau schedule: evaluations without improvement",
                                 check=non_negative)
     clip_norm: float | None = opt(5.0, "clip the global gradient norm to this", check=positive)
+    label_smoothing: float = opt(0.0, "translation: train towards targets with this much "
+                                 "probability spread over the vocabulary (Szegedy et al. "
+                                 "2016); validation loss stays unsmoothed", check=fraction)
     clip_value: float | None = opt(None, "clip each gradient element to +-this", check=positive)
     max_steps: int = opt(2000, "optimiser updates (also the cosine horizon)", check=positive)
     max_seconds: float | None = opt(None, "stop after this much training time",

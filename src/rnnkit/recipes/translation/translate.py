@@ -24,6 +24,7 @@ beside the copy-the-source baseline.
 
 from __future__ import annotations
 
+import functools
 import json
 
 import torch
@@ -141,12 +142,13 @@ def collate_pairs(batch: list[tuple[torch.Tensor, torch.Tensor]]):
     return src, lengths, tgt_in, tgt_out
 
 
-def pair_loss(model, batch) -> torch.Tensor:
-    """Mean cross-entropy per target token (teacher forcing)."""
+def pair_loss(model, batch, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Mean cross-entropy per target token (teacher forcing), smoothed in training."""
     from rnnkit.models.seq2seq import seq2seq_loss
 
     src, lengths, tgt_in, tgt_out = batch
-    return seq2seq_loss(model(src, lengths, tgt_in), tgt_out, PAD)
+    return seq2seq_loss(model(src, lengths, tgt_in), tgt_out, PAD,
+                        label_smoothing if model.training else 0.0)
 
 
 def token_metrics(model, batches) -> dict[str, float]:
@@ -187,7 +189,8 @@ def build(cfg: RunConfig) -> Setup:
         model = model_from_spec(cfg.model, spec)
     except ValueError as e:  # e.g. an odd --hidden-size with a bidirectional encoder
         raise ConfigError(f"translate: {e}") from None
-    task = BatchTask(train_ex, valid_ex, cfg.train.batch_size, collate_pairs, pair_loss,
+    loss = functools.partial(pair_loss, label_smoothing=cfg.train.label_smoothing)
+    task = BatchTask(train_ex, valid_ex, cfg.train.batch_size, collate_pairs, loss,
                      seed=cfg.train.seed, metrics=token_metrics)
     src_lang, tgt_lang = pairs.src_lang, pairs.tgt_lang
     spec.update({"src_tokenizer": src_tok.to_dict(), "tgt_tokenizer": tgt_tok.to_dict(),
