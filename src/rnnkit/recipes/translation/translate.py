@@ -88,11 +88,7 @@ def load_pairs(cfg: RunConfig) -> SentencePairs:
 
     src, tgt = language_pair(cfg)
     if cfg.data.data and Path(cfg.data.data).is_file():
-        # Curly quotes as ASCII, as the fillets reader and the Translator's input do.
-        pairs = read_pairs_tsv(cfg.data.data, src, tgt)
-        pairs.src = [straight_quotes(s) for s in pairs.src]
-        pairs.tgt = [straight_quotes(s) for s in pairs.tgt]
-        return pairs
+        return read_user_pairs(cfg.data.data, src, tgt)
     from rnnkit.data.fillets import FILLETS_LANGS, load_fillets
 
     if src != "en" or tgt not in FILLETS_LANGS:
@@ -119,7 +115,13 @@ def load_extra_pairs(cfg: RunConfig) -> SentencePairs | None:
         return load_wesnoth(tgt)
     if not Path(name).is_file():
         raise ConfigError(f"--extra-pairs {name!r}: neither a file nor 'wesnoth'")
-    pairs = read_pairs_tsv(name, src, tgt)
+    return read_user_pairs(name, src, tgt)
+
+
+def read_user_pairs(path, src: str, tgt: str) -> SentencePairs:
+    """A user's TSV file of pairs, curly quotes as ASCII (as the fillets reader and the
+    Translator's input read them)."""
+    pairs = read_pairs_tsv(path, src, tgt)
     pairs.src = [straight_quotes(s) for s in pairs.src]
     pairs.tgt = [straight_quotes(s) for s in pairs.tgt]
     return pairs
