@@ -131,6 +131,34 @@ inline void rnn_row(int64_t mode, T* __restrict a, T* __restrict out, int64_t H)
   }
 }
 
+// One inference step's entries (step_kept, step_lowp): x (B, I) and h (B, H) float32 on the
+// CPU, and c like h for an LSTM.
+inline void check_step(const char* entry, int64_t mode, const Tensor& x, const Tensor& h,
+                       const c10::optional<Tensor>& c) {
+  TORCH_CHECK(x.dim() == 2 && h.dim() == 2 && x.is_cpu() && x.scalar_type() == at::kFloat &&
+                  h.scalar_type() == at::kFloat && x.size(0) == h.size(0),
+              "rnnkit native: ", entry, " takes float32 CPU x (B, I) and h (B, H)");
+  TORCH_CHECK(mode != LSTM || (c.has_value() && c->sizes() == h.sizes()),
+              "rnnkit native: ", entry, " needs c like h for an LSTM");
+}
+
+// The gates of n rows of one inference step: pre-activations a (n, G*H) (and s = W_hh h for
+// GRU, with b_hh) -> h' rows into hn (c' into cn); hp, cp, cn, hn point at the first row.
+inline void step_gates(int64_t mode, float* a, const float* s, const float* bhh,
+                       const float* hp, const float* cp, float* cn, float* hn, int64_t n,
+                       int64_t H) {
+  const int64_t GH = (mode == LSTM ? 4 : (mode == GRU ? 3 : 1)) * H;
+  for (int64_t b = 0; b < n; ++b) {
+    if (mode == LSTM) {
+      lstm_row<float>(a + b * GH, cp + b * H, cn + b * H, nullptr, hn + b * H, H, false);
+    } else if (mode == GRU) {
+      gru_row<float>(a + b * GH, s + b * GH, bhh, hp + b * H, nullptr, hn + b * H, H, false);
+    } else {
+      rnn_row<float>(mode, a + b * GH, hn + b * H, H);
+    }
+  }
+}
+
 template <typename T>
 std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0,
                                  const Tensor& c0, const Tensor& w_ih, const Tensor& w_hh,
@@ -606,14 +634,10 @@ std::vector<Tensor> step_lowp(int64_t mode, const Tensor& x, const Tensor& h,
                               const c10::optional<Tensor>& r_hh,
                               const c10::optional<Tensor>& b_ih,
                               const c10::optional<Tensor>& b_hh) {
-  TORCH_CHECK(x.dim() == 2 && h.dim() == 2 && x.is_cpu() && x.scalar_type() == at::kFloat &&
-                  h.scalar_type() == at::kFloat && x.size(0) == h.size(0),
-              "rnnkit native: step_lowp takes float32 CPU x (B, I) and h (B, H)");
+  check_step("step_lowp", mode, x, h, c);
   const int64_t B = x.size(0), I = x.size(1), H = h.size(1);
   const int64_t G = mode == LSTM ? 4 : (mode == GRU ? 3 : 1);
   TORCH_CHECK(gh == G * H, "rnnkit native: step_lowp weights do not match the state");
-  TORCH_CHECK(mode != LSTM || (c.has_value() && c->sizes() == h.sizes()),
-              "rnnkit native: step_lowp needs c like h for an LSTM");
   const lowp::Weights lih = lowp_weights(kind, p_ih, gh, I, opt(s_ih), opt(r_ih));
   const lowp::Weights lhh = lowp_weights(kind, p_hh, gh, H, opt(s_hh), opt(r_hh));
   Tensor xc = x.contiguous(), hc = h.contiguous();
@@ -636,15 +660,7 @@ std::vector<Tensor> step_lowp(int64_t mode, const Tensor& x, const Tensor& h,
   const float *Hp = hc.data_ptr<float>(), *Cp = cc.defined() ? cc.data_ptr<float>() : nullptr;
   lowp::mm(lhh, Hp, B, mode == GRU ? s : a, gh, mode == GRU ? 0.f : 1.f);
   float *Hn = h_new.data_ptr<float>(), *Cn = c_new.defined() ? c_new.data_ptr<float>() : nullptr;
-  for (int64_t b = 0; b < B; ++b) {
-    if (mode == LSTM) {
-      lstm_row<float>(a + b * gh, Cp + b * H, Cn + b * H, nullptr, Hn + b * H, H, false);
-    } else if (mode == GRU) {
-      gru_row<float>(a + b * gh, s + b * gh, bh, Hp + b * H, nullptr, Hn + b * H, H, false);
-    } else {
-      rnn_row<float>(mode, a + b * gh, Hn + b * H, H);
-    }
-  }
+  step_gates(mode, a, s, bh, Hp, Cp, Cn, Hn, B, H);
   return {h_new, c_new};
 }
 
@@ -721,9 +737,7 @@ std::vector<Tensor> step_kept(int64_t mode, const Tensor& x, const Tensor& h,
                               const c10::optional<Tensor>& c, const Tensor& packed,
                               const c10::optional<Tensor>& b_hh) {
 #ifdef RNNKIT_PANEL_MM
-  TORCH_CHECK(x.dim() == 2 && h.dim() == 2 && x.is_cpu() && x.scalar_type() == at::kFloat &&
-                  h.scalar_type() == at::kFloat && x.size(0) == h.size(0),
-              "rnnkit native: step_kept takes float32 CPU x (B, I) and h (B, H)");
+  check_step("step_kept", mode, x, h, c);
   const int64_t B = x.size(0), I = x.size(1), H = h.size(1);
   const int64_t G = mode == LSTM ? 4 : (mode == GRU ? 3 : 1), GH = G * H;
   const int64_t KX = mode == GRU ? I + 1 : I + H + 1;  // [x, 1] or [x, h, 1]
@@ -731,8 +745,6 @@ std::vector<Tensor> step_kept(int64_t mode, const Tensor& x, const Tensor& h,
   const size_t ih = mode == GRU ? PackedWeights::cat_floats(I, 0, GH) : 0;
   TORCH_CHECK(packed.numel() == int64_t(floats + ih),
               "rnnkit native: kept panels do not match the weights");
-  TORCH_CHECK(mode != LSTM || (c.has_value() && c->sizes() == h.sizes()),
-              "rnnkit native: step_kept needs c like h for an LSTM");
   PackedWeights cat, hh;  // cat: [W_ih, W_hh, b]^T, or [W_ih, b_ih]^T for GRU; hh: W_hh^T
   if (mode == GRU) {
     hh.use(packed.data_ptr<float>(), GH, H);
@@ -763,16 +775,8 @@ std::vector<Tensor> step_kept(int64_t mode, const Tensor& x, const Tensor& h,
     }
     cat.mm(xh, a, Bs, 0.f);
     if (mode == GRU) hh.mm(Hp + r0 * H, s, Bs, 0.f);
-    for (int64_t b = 0; b < Bs; ++b) {
-      const int64_t r = r0 + b;
-      if (mode == LSTM) {
-        lstm_row<float>(a + b * GH, Cp + r * H, Cn + r * H, nullptr, Hn + r * H, H, false);
-      } else if (mode == GRU) {
-        gru_row<float>(a + b * GH, s + b * GH, Bhh, Hp + r * H, nullptr, Hn + r * H, H, false);
-      } else {
-        rnn_row<float>(mode, a + b * GH, Hn + r * H, H);
-      }
-    }
+    step_gates(mode, a, s, Bhh, Hp + r0 * H, Cp ? Cp + r0 * H : nullptr,
+               Cn ? Cn + r0 * H : nullptr, Hn + r0 * H, Bs, H);
   };
   batch_chunks(B, rows);
   return {h_new, c_new};
