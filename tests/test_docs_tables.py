@@ -120,16 +120,24 @@ def test_docs_tables_is_a_leaf():
     assert not users, users
 
 
+# A run's environment as result.json records it.
+ENV = {"seed": 1, "processor": "cpu", "threads": 1, "wall_s": 2.0, "cpu_s": 1.5,
+       "date": "2026-12-06", "commit": "abc", "rnnkit": "0", "config_hash": "h"}
+
+
+def write_run(folder, recipe: str, metrics: dict):
+    """A recipe run folder ``folder`` (its name is the run's) holding only result.json."""
+    folder.mkdir(parents=True)
+    (folder / "result.json").write_text(json.dumps({
+        "recipe": recipe, "run": folder.name, "metrics": metrics, "baseline": None,
+        "target": None, "steps": 10, "parameters": 5, **ENV}))
+    return folder
+
+
 def test_add_copies_a_run_and_a_memory_row(tmp_path):
     """--add: a recipe run's result.json (+ run_files) and a memory experiment's row.json
     (+ the run's environment and the experiment's gradient flow) become result files."""
-    env = {"seed": 1, "processor": "cpu", "threads": 1, "wall_s": 2.0, "cpu_s": 1.5,
-           "date": "2026-12-06", "commit": "abc", "rnnkit": "0", "config_hash": "h"}
-    run = tmp_path / "runs/splice-seed1"
-    run.mkdir(parents=True)
-    (run / "result.json").write_text(json.dumps({
-        "recipe": "splice", "run": "splice-seed1", "metrics": {"test_accuracy": 0.9},
-        "baseline": None, "target": None, "steps": 10, "parameters": 5, **env}))
+    run = write_run(tmp_path / "runs/splice-seed1", "splice", {"test_accuracy": 0.9})
     (run / "report.md").write_text("- recipe `splice`; 3 train / 1 test\n"
                                    "- majority-class baseline: 50.84%\n")
     rec = json.loads(dt.add_run(run, tmp_path, "rnnkit train splice").read_text())
@@ -144,7 +152,7 @@ def test_add_copies_a_run_and_a_memory_row(tmp_path):
            "loss": 1.0, "baseline": 1.386, "ratio": 0.72, "solved": False, "steps": 12,
            "wall_s": 0.5, "run_dir": str(row_dir)}
     (row_dir / "row.json").write_text(json.dumps(row))
-    (row_dir / "result.json").write_text(json.dumps(env))
+    (row_dir / "result.json").write_text(json.dumps(ENV))
     (exp / "results.json").write_text(json.dumps({
         "rows": [{**row, "best_ratio": 0.7}],
         "gradient_flow": {"temporal-T5-gru": {"fresh": [1.0, 0.5, 0.25],
@@ -162,13 +170,7 @@ def test_a_group_keeps_a_second_study_apart(tmp_path):
     tables of the plain study and of the group each read their own runs."""
     from rnnkit.experiments.docs_results_tables import translate_runs
 
-    env = {"seed": 1, "processor": "cpu", "threads": 1, "wall_s": 2.0, "cpu_s": 1.5,
-           "date": "2026-12-06", "commit": "abc", "rnnkit": "0", "config_hash": "h"}
-    run = tmp_path / "runs/attention-seed1"
-    run.mkdir(parents=True)
-    (run / "result.json").write_text(json.dumps({
-        "recipe": "translate", "run": "attention-seed1", "metrics": {"test_bleu": 5.0},
-        "baseline": None, "target": None, "steps": 10, "parameters": 5, **env}))
+    run = write_run(tmp_path / "runs/attention-seed1", "translate", {"test_bleu": 5.0})
     plain = dt.add_run(run, tmp_path, "x")
     grouped = dt.add_run(run, tmp_path, "x", group="wesnoth")
     assert grouped == tmp_path / dt.RESULTS / "translate" / "wesnoth" / "attention-seed1.json"
