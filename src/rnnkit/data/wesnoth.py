@@ -231,10 +231,10 @@ def load_wesnoth(tgt_lang: str, campaigns: str | Sequence[str] = CAMPAIGNS, *,
         if c not in CAMPAIGNS:
             raise DataError(unknown_name("Wesnoth campaign", c, CAMPAIGNS))
     packages = {c: find_package(c, root, cache) for c in campaigns}
-    have = {c: languages(p, c) for c, p in packages.items()}
-    with_lang = [c for c in campaigns if tgt_lang in have[c]]
+    with_lang = [c for c in campaigns
+                 if catalogue_path(packages[c], c, tgt_lang).is_file()]
     if not with_lang:
-        _no_catalogue(tgt_lang, campaigns, packages, have)
+        _no_catalogue(tgt_lang, campaigns, packages)
 
     src: list[str] = []
     tgt: list[str] = []
@@ -301,10 +301,9 @@ def _entity(m: re.Match) -> str:
     return chr(code) if 0 < code <= 0x10FFFF else m.group()
 
 
-def _no_catalogue(lang: str, campaigns: list[str], packages: dict[str, Path],
-                  have: dict[str, list[str]]) -> None:
+def _no_catalogue(lang: str, campaigns: list[str], packages: dict[str, Path]) -> None:
     """Raise the DataError for a language no requested campaign has a catalogue for."""
-    found = sorted({x for langs in have.values() for x in langs})
+    found = sorted({x for c, p in packages.items() for x in languages(p, c)})
     where = ", ".join(campaigns)
     if not found:
         first = packages[campaigns[0]]
