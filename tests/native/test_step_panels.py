@@ -166,3 +166,55 @@ def test_explain_says_whether_the_weights_are_kept(monkeypatch):
         monkeypatch.setattr(nb, "KEEP_MAX_MACS", 0)
         assert "weights: not kept" in layer.explain(torch.randn(1, nb.KEEP_SMALL_BATCH + 1, 6))
     assert "weights:" not in layer.explain(torch.randn(1, 3, 6))  # autograd records it
+
+
+def _states(s):
+    return s if isinstance(s, tuple) else (s,)
+
+
+@needs_panels
+@pytest.mark.parametrize("name", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize(("layers", "bidirectional", "batch_first"),
+                         [(1, False, False), (2, True, False), (3, False, True)])
+@pytest.mark.parametrize("precision", ["float32", "int8"])
+def test_one_step_calls_take_the_lean_path_with_the_general_paths_results(
+        name, layers, bidirectional, batch_first, precision):
+    torch.manual_seed(5)
+    layer = getattr(rnnkit, name)(6, 16, num_layers=layers, bidirectional=bidirectional,
+                                  batch_first=batch_first).eval()
+    if precision != "float32":
+        rnnkit.quantize(layer, precision)
+    x = torch.randn(3, 1, 6) if batch_first else torch.randn(1, 3, 6)
+    with torch.no_grad():
+        first, state = layer(x)  # no state given: zeros
+        assert kept(layer) or precision != "float32"
+        y, s = layer(x, state)
+        # lengths= takes the general path (backend choice, run_stacked, masked kernels)
+        y_ref, s_ref = layer(x, state, lengths=torch.ones(3, dtype=torch.long))
+    assert layer.last_backend == "native"
+    D = 1 + bidirectional
+    assert y.shape == ((3, 1, D * 16) if batch_first else (1, 3, D * 16))
+    assert [t.shape for t in _states(s)] == [(layers * D, 3, 16)] * len(_states(s))
+    torch.testing.assert_close(y, y_ref, atol=2e-6, rtol=1e-5)
+    for a, b in zip(_states(s), _states(s_ref), strict=True):
+        torch.testing.assert_close(a, b, atol=2e-6, rtol=1e-5)
+
+
+@needs_panels
+def test_one_step_calls_are_checked_like_any_call():
+    layer = rnnkit.LSTM(6, 16, num_layers=2, dropout=0.5)
+    x = torch.randn(1, 3, 6)
+    h = torch.zeros(2, 3, 16)
+    with torch.no_grad():
+        with pytest.raises(ValueError, match=r"expected h_0 of shape \(2, 3, 16\)"):
+            layer(x, (h[:1], h))  # one layer's state for two layers
+        with pytest.raises(TypeError, match="tuple"):
+            layer(x, h)
+        with pytest.raises(ValueError, match="input_size"):
+            layer(torch.randn(1, 3, 5))
+        # training mode: dropout between the layers, as on the general path
+        torch.manual_seed(0)
+        a, _ = layer(x)
+        torch.manual_seed(1)
+        b, _ = layer(x)
+    assert not torch.equal(a, b)

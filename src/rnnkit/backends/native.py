@@ -136,11 +136,8 @@ def quantized_layer(mode, x, h0, c0, wq, mask=None, reverse=False, grad_norms=No
     """
     weights, q = wq
     if x.shape[0] == 1 and mask is None and weights.w_hr is None:  # one step: lean entry
-        h, c = native.load().step_lowp(
-            MODES[mode], x[0], h0, c0, q.kind, q.rows, q.ih, q.ih_scale, q.ih_rowsum,
-            q.hh, q.hh_scale, q.hh_rowsum, weights.b_ih, weights.b_hh,
-        )  # fmt: skip
-        return h[None], h, (c if c0 is not None else None)
+        h, c = lowp_cell_step(mode, x[0], h0, c0, weights, q)
+        return h[None], h, c
     if mask is not None:
         mask = mask.squeeze(-1)  # (T, B)
     y, h_n, c_n = native.load().forward_lowp(
@@ -148,6 +145,16 @@ def quantized_layer(mode, x, h0, c0, wq, mask=None, reverse=False, grad_norms=No
         q.hh, q.hh_scale, q.hh_rowsum, weights.b_ih, weights.b_hh, weights.w_hr, mask, reverse,
     )  # fmt: skip
     return y, h_n, (c_n if c0 is not None else None)
+
+
+def lowp_cell_step(mode: str, x, h, c, w, q):
+    """One cell step with reduced-precision W_ih and W_hh (``q``, QuantizedWeights; biases
+    from ``w``): x (B, I), h and c (B, H) -> (h', c' or None)."""
+    h, c = native.load().step_lowp(
+        MODES[mode], x, h, c, q.kind, q.rows, q.ih, q.ih_scale, q.ih_rowsum,
+        q.hh, q.hh_scale, q.hh_rowsum, w.b_ih, w.b_hh,
+    )  # fmt: skip
+    return h, (c if mode == "LSTM" else None)
 
 
 # Inference calls of at most this many steps (a decoder's step, a streamed chunk) run on

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.backends.base import records_graph
-from rnnkit.backends.native import kept_cell_step, kept_panels, quantized_layer
+from rnnkit.backends.native import kept_cell_step, kept_panels, lowp_cell_step
 from rnnkit.core import init as rinit
 from rnnkit.core.cells import GATES, LayerWeights, cell_step
 from rnnkit.layers import quantize
@@ -114,8 +114,7 @@ class RNNCellBase(quantize.Quantizable, nn.Module):
         if self._precision != "float32":
             low = quantize.layer_quantized(self)  # None without the native kernels
             if low:  # rnnkit.quantize: W_ih and W_hh in int8 / bfloat16
-                _, h, c = quantized_layer(self.mode, x[None], h, c, (w, low[0]))
-                return h, c
+                return lowp_cell_step(self.mode, x, h, c, w, low[0])
         panels = kept_panels(self.mode, [w], cache, x, step=True)
         if panels is not None:  # one step on panels packed once (native)
             return kept_cell_step(self.mode, x, h, c, w, panels[0])

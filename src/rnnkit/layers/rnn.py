@@ -16,6 +16,7 @@ Layering (see backends/): this module checks and normalises the call into an ``R
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from rnnkit import backends
 from rnnkit.backends import RNNCall
 from rnnkit.backends.base import capture
+from rnnkit.backends.native import kept_cell_step, kept_panels, lowp_cell_step
 from rnnkit.core import init as rinit
 from rnnkit.core.cells import GATES, LayerWeights
 from rnnkit.errors import ConfigError, unknown_name
@@ -72,6 +74,10 @@ def _cast(t, dtype: torch.dtype):
     if isinstance(t, Tensor) and t.is_floating_point() and t.dtype != torch.float64:
         return t.to(dtype)
     return t
+
+
+# Backend settings under which one inference step may skip the general path (_lean_step).
+_LEAN_BACKENDS = ("auto", "native")
 
 
 @safe_pickling
@@ -349,6 +355,10 @@ class RNNBase(quantize.Quantizable, nn.Module):
 
     def forward(self, input, hx=None, lengths=None):
         """Run the stack. See the class docstring of RNN, LSTM or GRU for shapes."""
+        if lengths is None and not torch.is_grad_enabled():
+            out = self._lean_step(input, hx)
+            if out is not None:
+                return out
         call, layout = self._make_call(input, hx, lengths)
         device = call.x.device.type
         cast = _autocast_dtype(device)
@@ -369,6 +379,69 @@ class RNNBase(quantize.Quantizable, nn.Module):
                 y, h_n, c_n = backend.run(call)
         self.__dict__["last_backend"] = backend.name  # not nn.Module.__setattr__: microseconds
         return layout.restore(y), self._final_state(h_n, c_n, layout.unbatched)
+
+    def _lean_step(self, input, hx):
+        """One time step of inference on the native kernels' one-step entries (a decoder's
+        or sampler's call), or None where the general path must run it.
+
+        The general path (checks into an RNNCall, backend choice, run_stacked) costs about
+        20 us of Python per call, as much as a small layer's step; this one asks only what
+        decides the step (a batched float32 CPU tensor with one step, states of the layer's
+        shapes, the panels kept for these weights) and leaves every other case, errors
+        included, to the general path. Same kernels, same results.
+        """
+        if (self.backend not in _LEAN_BACKENDS or self.cell is not None or self.proj_size
+                or type(input) is not Tensor or input.dim() != 3
+                or input.shape[1 if self.batch_first else 0] != 1
+                or (self.training and self.dropout and self.num_layers > 1)
+                or capture() is not None or torch.compiler.is_compiling()
+                or torch.is_autocast_enabled("cpu")):
+            return None
+        x = input[:, 0] if self.batch_first else input[0]  # (B, I)
+        if x.dtype != torch.float32 or not x.is_cpu or x.shape[1] != self.input_size:
+            return None
+        LD = self.num_layers * self.num_directions
+        shape = (LD, x.shape[0], self.hidden_size)
+        lstm = self.mode == "LSTM"
+        if hx is None:
+            h0 = x.new_zeros(shape)
+            c0 = x.new_zeros(shape) if lstm else None
+        else:
+            h0, c0 = (hx if lstm and type(hx) is tuple and len(hx) == 2 else (hx, None))
+            for s in (h0, c0) if lstm else (h0,):
+                if type(s) is not Tensor or s.shape != shape or s.dtype != torch.float32 \
+                        or not s.is_cpu:
+                    return None
+        weights = self._layer_weights()
+        if self._precision != "float32":
+            low = quantize.layer_quantized(self)
+            if not low:
+                return None
+            step = functools.partial(lowp_cell_step, self.mode)
+            per_layer = list(zip(weights, low, strict=True))
+        else:
+            cache = self.__dict__.setdefault("_backend_cache", {})
+            panels = kept_panels(self.mode, weights, cache, x, step=True)
+            if panels is None:
+                return None
+            step = functools.partial(kept_cell_step, self.mode)
+            per_layer = list(zip(weights, panels, strict=True))
+        hs, cs = [], []
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(self.num_directions):
+                k = layer * self.num_directions + d
+                h, c = step(x, h0[k], c0[k] if lstm else None, *per_layer[k])
+                outs.append(h)
+                hs.append(h)
+                cs.append(c)
+            x = outs[0] if len(outs) == 1 else torch.cat(outs, 1)  # (B, D*H)
+        self.__dict__["last_backend"] = "native"
+        y = x.unsqueeze(1 if self.batch_first else 0)
+        h_n = hs[0].unsqueeze(0) if LD == 1 else torch.stack(hs)
+        if not lstm:
+            return y, h_n
+        return y, (h_n, cs[0].unsqueeze(0) if LD == 1 else torch.stack(cs))
 
     def _final_state(self, h_n: Tensor, c_n: Tensor | None, unbatched: bool):
         """The state a caller gets back: h_n, or (h_n, c_n) for LSTM."""
