@@ -97,4 +97,20 @@ def test_random_grid_reports_the_distribution(tmp_path):
     # seed 0 draws one shape under the 0.05 s budget and two over it
     assert sum(1 for res in report["points"] if res.get("results")) == 1
     assert "| rnnkit:native | 1 | " in md and "2 shapes were not timed" in md
-    assert "Slowest shapes for rnnkit:native (train / infer speed-up): GRU T=3 B=2 H=707" in md
+    assert "Slowest shapes for rnnkit:native (train / infer speed-up; in brackets" in md
+    assert ": GRU T=3 B=2 H=707 " in md
+    timed = next(res for res in report["points"] if res.get("results"))
+    assert timed["gemm_bound"]["train_s"] > timed["gemm_bound"]["infer_s"] > 0
+    assert "Share of the GEMM bound" in md and "| rnnkit:native | " in md.split("Share of")[1]
+
+
+def test_gemm_list_is_the_counted_flops_and_the_bound_is_measured():
+    for p in (bench.Point("LSTM", 7, 3, 16, 2, True), bench.Point("GRU", 5, 1, 9, 3),
+              bench.Point("RNN_TANH", 2, 4, 8)):
+        assert sum(2 * M * N * K * n for M, N, K, n in p.gemms(train=False)) == p.forward_flops()
+        assert sum(2 * M * N * K * n for M, N, K, n in p.gemms(train=True)) == p.train_flops()
+    # one recurrent product per step and direction: counted, not listed T times
+    assert (3, 64, 16, 14) in bench.Point("LSTM", 7, 3, 16, 1, True).gemms(train=False)
+    from rnnkit.bench.timing import gemm_bound_s
+
+    assert gemm_bound_s([(256, 256, 256, 2)], rounds=1, min_sample_s=0.001) > 0

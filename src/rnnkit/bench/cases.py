@@ -65,6 +65,25 @@ class Point:
             total += self.D * 2 * self.T * self.B * G * H * (I + 2 * H + dx)
         return total
 
+    def gemms(self, train: bool) -> list[tuple[int, int, int, int]]:
+        """The matrix products every implementation of this point runs, as (M, N, K, count):
+        per layer and direction the input projection over all steps and one recurrent
+        product per step; for training also both weight gradients (over all steps), one
+        dL/dh_{t-1} per step and dL/dx except for the first layer. Their FLOPs are
+        ``forward_flops`` / ``train_flops``."""
+        G, H, TB = GATES[self.cell], self.H, self.T * self.B
+        counts: dict[tuple[int, int, int], int] = {}
+        for layer in range(self.layers):
+            I = H if layer == 0 else H * self.D
+            products = [(TB, G * H, I, 1), (self.B, G * H, H, self.T)]
+            if train:
+                products += [(G * H, I, TB, 1), (G * H, H, TB, 1), (self.B, H, G * H, self.T)]
+                if layer > 0:
+                    products.append((TB, I, G * H, 1))
+            for M, N, K, n in products:
+                counts[M, N, K] = counts.get((M, N, K), 0) + n * self.D
+        return [(M, N, K, n) for (M, N, K), n in counts.items()]
+
     def as_dict(self) -> dict:
         return asdict(self)
 

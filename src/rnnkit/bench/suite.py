@@ -28,7 +28,7 @@ import torch
 
 from rnnkit.backends import BACKENDS
 from rnnkit.bench.cases import Point, candidates, estimate_s
-from rnnkit.bench.timing import interleaved, matmul_peak_gflops, peak_memory_mib
+from rnnkit.bench.timing import gemm_bound_s, interleaved, matmul_peak_gflops, peak_memory_mib
 from rnnkit.errors import ConfigError, unknown_name
 
 DEFAULT_CANDIDATES = [
@@ -145,10 +145,14 @@ def run_point(p: Point, names, peak, rounds, min_sample_s, max_s, dtype=torch.fl
         timed = interleaved(cases, rounds=rounds, min_sample_s=min_sample_s)
     except Exception as exc:  # noqa: BLE001 - one failing candidate must not end the run
         return {"point": p.as_dict(), "label": p.label(), "error": repr(exc)}
+    # After the candidates, so that timing them saw the same warm caches as always.
+    bound = {"train_s": gemm_bound_s(p.gemms(train=True), dtype=dtype),
+             "infer_s": gemm_bound_s(p.gemms(train=False), dtype=dtype)}
     res = {
         "point": p.as_dict(),
         "label": p.label(),
         "train_gflop": p.train_flops() / 1e9,
+        "gemm_bound": bound,
         "skipped": skipped,
         "errors": errors,
         "results": {},
@@ -161,6 +165,9 @@ def run_point(p: Point, names, peak, rounds, min_sample_s, max_s, dtype=torch.fl
             "train_samples_s": timed[f"{n}|train"]["samples_s"],
             "train_gflops": p.train_flops() / tr / 1e9,
             "infer_gflops": p.forward_flops() / inf / 1e9,
+            # what share of the time its GEMMs alone take (1 = nothing but the GEMMs)
+            "train_of_bound": bound["train_s"] / tr,
+            "infer_of_bound": bound["infer_s"] / inf,
         }
         r["train_peak_fraction"] = r["train_gflops"] / peak
         r["peak_mem_mib"] = None  # filled by ``measure_memory`` after all timing
@@ -225,9 +232,9 @@ def markdown(report: dict) -> str:
         "",
         f"Inference and absolute numbers for {focus} (torch.nn in brackets):",
         "",
-        "| point | train ms (torch.nn) | train GFLOP/s | % of peak | infer speed-up | "
-        "train speed-up over python-loop | peak MiB (torch.nn) |",
-        "|---|---|---|---|---|---|---|",
+        "| point | train ms (torch.nn) | train GFLOP/s | % of peak | of GEMM bound (torch.nn) "
+        "| infer speed-up | train speed-up over python-loop | peak MiB (torch.nn) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for res in report["points"]:
         r, b = res.get("results", {}).get(focus), res.get("results", {}).get(BASELINE)
@@ -243,9 +250,11 @@ def markdown(report: dict) -> str:
         best = max(report["peak_gflops"], report.get("peak_gflops_end", 0))
         loop = res["results"].get("python-loop")
         vs_loop = f"{loop['train_s'] / r['train_s']:.2f}" if loop else "n/a"
+        of_bound = (f"{100 * r['train_of_bound']:.0f}% ({100 * b['train_of_bound']:.0f}%)"
+                    if "train_of_bound" in r else "n/a")  # reports from before the bound
         lines.append(
             f"| {res['label']} | {r['train_s'] * 1e3:.2f} ({b['train_s'] * 1e3:.2f}) | "
-            f"{gflops:.1f} | {100 * gflops / best:.1f}% | "
+            f"{gflops:.1f} | {100 * gflops / best:.1f}% | {of_bound} | "
             f"{r.get('infer_speedup_vs_torch_nn', float('nan')):.2f} | {vs_loop} | {mem} |"
         )
     if report["grid"] == "random":
@@ -291,20 +300,66 @@ def distribution(report: dict, slowest: int = 5) -> list[str]:
             cells += [f"{min(xs):.2f}", f"{quantile(xs, 0.05):.2f}",
                       f"{statistics.median(xs):.2f}"]
         lines.append(f"| {n} | {len(rs)} | " + " | ".join(cells) + " |")
+    lines += bound_distribution(report)
     timed = [res for res in report["points"]
              if "train_speedup_vs_torch_nn" in res.get("results", {}).get("rnnkit:native", {})]
     if timed:
         worst = sorted(timed, key=lambda res: min(
             res["results"]["rnnkit:native"]["train_speedup_vs_torch_nn"],
             res["results"]["rnnkit:native"]["infer_speedup_vs_torch_nn"]))[:slowest]
-        lines += ["", "Slowest shapes for rnnkit:native (train / infer speed-up): " + "; ".join(
-            f"{res['label']} {res['results']['rnnkit:native']['train_speedup_vs_torch_nn']:.2f}"
-            f" / {res['results']['rnnkit:native']['infer_speedup_vs_torch_nn']:.2f}"
-            for res in worst) + "."]
+        lines += ["", "Slowest shapes for rnnkit:native (train / infer speed-up; in brackets "
+                  "the share of the GEMM bound, native / torch.nn, train): " + "; ".join(
+                      f"{res['label']} {_native(res)['train_speedup_vs_torch_nn']:.2f} / "
+                      f"{_native(res)['infer_speedup_vs_torch_nn']:.2f}" + _bound_note(res)
+                      for res in worst) + "."]
     untimed = sum(1 for res in report["points"] if not res.get("results"))
     if untimed:
         lines += ["", f"{untimed} shapes were not timed (over --max-seconds per step): the "
                   "distribution covers the smaller shapes only."]
+    return lines
+
+
+# "Large" for the GEMM-bound target: shapes whose per-step products have at least this
+# many rows x hidden units (B = 64 at H = 256), where the GEMMs, not the loop, take the time.
+LARGE_BH = 64 * 256
+
+
+def _native(res: dict) -> dict:
+    return res["results"]["rnnkit:native"]
+
+
+def _bound_note(res: dict) -> str:
+    r, b = _native(res), res["results"].get(BASELINE, {})
+    if "train_of_bound" not in r or "train_of_bound" not in b:
+        return ""
+    return f" ({100 * r['train_of_bound']:.0f}% / {100 * b['train_of_bound']:.0f}%)"
+
+
+def bound_distribution(report: dict) -> list[str]:
+    """Each candidate's time as a share of the GEMM bound (``timing.gemm_bound_s``: 100% =
+    nothing but the GEMMs), over all shapes and over the large ones (B*H >= LARGE_BH)."""
+    points = [res for res in report["points"] if "gemm_bound" in res]
+    if not points:
+        return []
+    lines = ["", "Share of the GEMM bound (the time of each shape's GEMMs alone, measured "
+             f"with torch.mm on this machine in the same run); large = B*H >= {LARGE_BH}:", "",
+             "| candidate | train: all shapes min | median | large shapes | min | median | "
+             "infer: all min | median | large min | median |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for n in report["candidates"]:
+        rs = [(res, res["results"][n]) for res in points if n in res.get("results", {})]
+        if not rs:
+            continue
+        large = [(res, r) for res, r in rs if res["point"]["B"] * res["point"]["H"] >= LARGE_BH]
+        cells = []
+        for key in ("train_of_bound", "infer_of_bound"):
+            for group in (rs, large):
+                xs = [r[key] for _, r in group]
+                cells += ([f"{100 * min(xs):.0f}%", f"{100 * statistics.median(xs):.0f}%"]
+                          if xs else ["-", "-"])
+            if key == "train_of_bound":
+                cells.insert(2, str(len(large)))
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
     return lines
 
 

@@ -56,6 +56,29 @@ def matmul_peak_gflops(n: int = 1024, rounds: int = 5, dtype=torch.float32) -> f
     return 2 * n**3 / res["mm"]["median_s"] / 1e9
 
 
+def gemm_bound_s(gemms, rounds: int = 3, min_sample_s: float = 0.01,
+                 dtype=torch.float32) -> float:
+    """The seconds a shape's GEMMs alone take on this machine now: each (M, N, K, count) of
+    ``gemms`` (``Point.gemms``) timed as torch.mm into a preallocated output (interleaved
+    medians), less the per-call dispatch cost of a 1 x 1 product (Python's, not the
+    GEMM's; a C++ time loop does not pay it), times its count.
+
+    What no implementation that runs these products through this BLAS can beat, whatever it
+    does around them: a speed-up over torch.nn that is small where both sides are near it
+    is bound by the same GEMMs, not lost to overhead."""
+    one, one_out = torch.ones(1, 1, dtype=dtype), torch.empty(1, 1, dtype=dtype)
+    overhead = interleaved({"mm": lambda: torch.mm(one, one, out=one_out)},
+                           rounds=rounds, min_sample_s=min_sample_s)["mm"]["median_s"]
+    total = 0.0
+    for M, N, K, count in gemms:
+        a, b = torch.randn(M, K, dtype=dtype), torch.randn(K, N, dtype=dtype)
+        out = torch.empty(M, N, dtype=dtype)
+        t = interleaved({"mm": lambda a=a, b=b, out=out: torch.mm(a, b, out=out)},
+                        rounds=rounds, min_sample_s=min_sample_s)["mm"]["median_s"]
+        total += max(t - overhead, 0.0) * count
+    return total
+
+
 def _vm_kib(field: str) -> int | None:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
