@@ -177,23 +177,24 @@ def _states(s):
 @pytest.mark.parametrize(("layers", "bidirectional", "batch_first"),
                          [(1, False, False), (2, True, False), (3, False, True)])
 @pytest.mark.parametrize("precision", ["float32", "int8"])
-def test_one_step_calls_take_the_lean_path_with_the_general_paths_results(
-        name, layers, bidirectional, batch_first, precision):
+@pytest.mark.parametrize("T", [1, 4])
+def test_few_step_calls_take_the_lean_path_with_the_general_paths_results(
+        name, layers, bidirectional, batch_first, precision, T):
     torch.manual_seed(5)
     layer = getattr(rnnkit, name)(6, 16, num_layers=layers, bidirectional=bidirectional,
                                   batch_first=batch_first).eval()
     if precision != "float32":
         rnnkit.quantize(layer, precision)
-    x = torch.randn(3, 1, 6) if batch_first else torch.randn(1, 3, 6)
+    x = torch.randn(3, T, 6) if batch_first else torch.randn(T, 3, 6)
     with torch.no_grad():
         first, state = layer(x)  # no state given: zeros
         assert kept(layer) or precision != "float32"
         y, s = layer(x, state)
         # lengths= takes the general path (backend choice, run_stacked, masked kernels)
-        y_ref, s_ref = layer(x, state, lengths=torch.ones(3, dtype=torch.long))
+        y_ref, s_ref = layer(x, state, lengths=torch.full((3,), T))
     assert layer.last_backend == "native"
     D = 1 + bidirectional
-    assert y.shape == ((3, 1, D * 16) if batch_first else (1, 3, D * 16))
+    assert y.shape == ((3, T, D * 16) if batch_first else (T, 3, D * 16))
     assert [t.shape for t in _states(s)] == [(layers * D, 3, 16)] * len(_states(s))
     torch.testing.assert_close(y, y_ref, atol=2e-6, rtol=1e-5)
     for a, b in zip(_states(s), _states(s_ref), strict=True):

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from rnnkit.backends import BACKENDS
+from rnnkit.backends import BACKEND_CHOICES
 from rnnkit.core.gated_cell import GatedCell, gated_gru, gated_lstm
 from rnnkit.layers.custom import CustomRNN
 from rnnkit.layers.rnn import GRU, LSTM, RNN
@@ -218,7 +218,7 @@ def candidates(p: Point, names: list[str], dtype=torch.float32, seed: int = 0):
                 out[name] = train_and_infer(ref, x)
             elif name.startswith("rnnkit:"):
                 backend = name.split(":", 1)[1]
-                if backend not in BACKENDS:
+                if backend not in BACKEND_CHOICES:
                     raise ValueError(f"no rnnkit backend {backend!r}")
                 out[name] = train_and_infer(_rnnkit(p, ref, backend), x)
             elif name in ("custom:native", "custom:reference"):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from rnnkit.backends import BACKENDS
+from rnnkit.backends import BACKEND_CHOICES
 from rnnkit.bench.cases import Point, candidates, estimate_s
 from rnnkit.bench.timing import gemm_bound_s, interleaved, matmul_peak_gflops, peak_memory_mib
 from rnnkit.errors import ConfigError, unknown_name
@@ -475,7 +475,8 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--candidates",
         default=",".join(DEFAULT_CANDIDATES),
-        help="comma-separated: torch.nn, rnnkit:<backend>, python-loop, compiled-loop, "
+        help="comma-separated: torch.nn, rnnkit:<backend> (rnnkit:auto: what a module picks "
+        "by default), python-loop, compiled-loop, "
         "custom:native, custom:reference (the cell as a GatedCell)",
     )
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median over them)")
@@ -506,8 +507,8 @@ def main(argv=None) -> int:
         raise ConfigError(unknown_name("grid", args.grid, GRIDS))
     for name in args.candidates.split(","):
         if name not in CANDIDATES and not (name.startswith("rnnkit:")
-                                           and name[7:] in BACKENDS):
-            choices = [*CANDIDATES, *(f"rnnkit:{b}" for b in BACKENDS)]
+                                           and name[7:] in BACKEND_CHOICES):
+            choices = [*CANDIDATES, *(f"rnnkit:{b}" for b in BACKEND_CHOICES)]
             raise ConfigError(unknown_name("candidate", name, choices))
     if args.render:
         report = json.loads(Path(args.render).read_text())

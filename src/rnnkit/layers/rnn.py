@@ -16,7 +16,6 @@ Layering (see backends/): this module checks and normalises the call into an ``R
 
 from __future__ import annotations
 
-import functools
 import warnings
 from dataclasses import dataclass
 
@@ -27,7 +26,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from rnnkit import backends
 from rnnkit.backends import RNNCall
 from rnnkit.backends.base import capture
-from rnnkit.backends.native import kept_cell_step, kept_panels, lowp_cell_step
+from rnnkit.backends.native import KEEP_MAX_STEPS, kept_layer, kept_panels, quantized_layer
 from rnnkit.core import init as rinit
 from rnnkit.core.cells import GATES, LayerWeights
 from rnnkit.errors import ConfigError, unknown_name
@@ -76,7 +75,7 @@ def _cast(t, dtype: torch.dtype):
     return t
 
 
-# Backend settings under which one inference step may skip the general path (_lean_step).
+# Backend settings under which few-step inference may skip the general path (_lean_step).
 _LEAN_BACKENDS = ("auto", "native")
 
 
@@ -381,27 +380,28 @@ class RNNBase(quantize.Quantizable, nn.Module):
         return layout.restore(y), self._final_state(h_n, c_n, layout.unbatched)
 
     def _lean_step(self, input, hx):
-        """One time step of inference on the native kernels' one-step entries (a decoder's
-        or sampler's call), or None where the general path must run it.
+        """Inference over a few time steps (a decoder's step, a stream's chunk: at most
+        KEEP_MAX_STEPS) on the native kernels' kept panels, or None where the general path
+        must run it.
 
         The general path (checks into an RNNCall, backend choice, run_stacked) costs about
         20 us of Python per call, as much as a small layer's step; this one asks only what
-        decides the step (a batched float32 CPU tensor with one step, states of the layer's
-        shapes, the panels kept for these weights) and leaves every other case, errors
-        included, to the general path. Same kernels, same results.
+        decides the call (a batched float32 CPU tensor, states of the layer's shapes, panels
+        kept for these weights) and leaves every other case, errors included, to the general
+        path. Same kernels, same results.
         """
         if (self.backend not in _LEAN_BACKENDS or self.cell is not None or self.proj_size
                 or type(input) is not Tensor or input.dim() != 3
-                or input.shape[1 if self.batch_first else 0] != 1
+                or input.shape[1 if self.batch_first else 0] > KEEP_MAX_STEPS
                 or (self.training and self.dropout and self.num_layers > 1)
                 or capture() is not None or torch.compiler.is_compiling()
                 or torch.is_autocast_enabled("cpu")):
             return None
-        x = input[:, 0] if self.batch_first else input[0]  # (B, I)
-        if x.dtype != torch.float32 or not x.is_cpu or x.shape[1] != self.input_size:
+        x = input.transpose(0, 1) if self.batch_first else input  # (T, B, I)
+        if x.dtype != torch.float32 or not x.is_cpu or x.shape[2] != self.input_size:
             return None
         LD = self.num_layers * self.num_directions
-        shape = (LD, x.shape[0], self.hidden_size)
+        shape = (LD, x.shape[1], self.hidden_size)
         lstm = self.mode == "LSTM"
         if hx is None:
             h0 = x.new_zeros(shape)
@@ -417,27 +417,26 @@ class RNNBase(quantize.Quantizable, nn.Module):
             low = quantize.layer_quantized(self)
             if not low:
                 return None
-            step = functools.partial(lowp_cell_step, self.mode)
-            per_layer = list(zip(weights, low, strict=True))
+            run_layer, per_layer = quantized_layer, list(zip(weights, low, strict=True))
         else:
             cache = self.__dict__.setdefault("_backend_cache", {})
-            panels = kept_panels(self.mode, weights, cache, x, step=True)
+            panels = kept_panels(self.mode, weights, cache, x)
             if panels is None:
                 return None
-            step = functools.partial(kept_cell_step, self.mode)
-            per_layer = list(zip(weights, panels, strict=True))
+            run_layer, per_layer = kept_layer, list(zip(weights, panels, strict=True))
         hs, cs = [], []
         for layer in range(self.num_layers):
             outs = []
             for d in range(self.num_directions):
                 k = layer * self.num_directions + d
-                h, c = step(x, h0[k], c0[k] if lstm else None, *per_layer[k])
-                outs.append(h)
+                y, h, c = run_layer(self.mode, x, h0[k], c0[k] if lstm else None, per_layer[k],
+                                    None, d == 1)
+                outs.append(y)
                 hs.append(h)
                 cs.append(c)
-            x = outs[0] if len(outs) == 1 else torch.cat(outs, 1)  # (B, D*H)
+            x = outs[0] if len(outs) == 1 else torch.cat(outs, 2)  # (T, B, D*H)
         self.__dict__["last_backend"] = "native"
-        y = x.unsqueeze(1 if self.batch_first else 0)
+        y = x.transpose(0, 1) if self.batch_first else x
         h_n = hs[0].unsqueeze(0) if LD == 1 else torch.stack(hs)
         if not lstm:
             return y, h_n

@@ -38,7 +38,7 @@ inline void tile(const float* a, int lda, const float* p, int K, float* c, int l
   __m512 acc0[R], acc1[R];
   for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
   int k = 0;
-  if constexpr (R <= 2) {
+  if constexpr (R <= 4) {
     // Too few rows to hide the FMA latency: a second set of accumulators for odd k.
     __m512 odd0[R], odd1[R];
     for (int r = 0; r < R; ++r) odd0[r] = odd1[r] = _mm512_setzero_ps();

@@ -170,9 +170,8 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
                                  const PackedWeights* kept_ih = nullptr) {
   // lw_ih / lw_hh: reduced-precision W_ih / W_hh (lowp.h; float32 inference only), which
   // then stand in for the undefined w_ih / w_hh. kept: panels packed once per model
-  // (step_pack), float32 inference only: [W_ih, W_hh, b]^T for RNN and LSTM (the fused step
-  // below, at any batch); for GRU W_hh^T, and kept_ih = [W_ih, b_ih]^T for its input
-  // projection (an ATen addmm costs microseconds a call).
+  // (step_pack), float32 inference only: W_hh^T for the steps, and kept_ih = [W_ih, b]^T for
+  // the input projection of all steps at once (an ATen addmm costs microseconds a call).
   using A = Act<T>;
   const bool low = lw_hh != nullptr;
   const int64_t Tn = x.size(0), B = x.size(1), I = x.size(2);
@@ -185,18 +184,15 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
   // LSTM inference on the panel kernel (fuse_input_step): one GEMM per step over
   // [x_t, h, 1] against [W_ih, W_hh, b]^T into a (B, 4H) scratch, no (T, B, 4H) buffer.
   const int64_t KX = I + Hr + 1;  // fused: the columns of [x_t, h, 1]
-  const bool fused = (kept && mode != GRU) ||
-                     (!low && fuse_input_step<T>(mode, save, proj, B, Tn, GH, KX));
+  const bool fused = !kept && !low && fuse_input_step<T>(mode, save, proj, B, Tn, GH, KX);
   PackedWeights pk_cat;
-  const PackedWeights* cat = kept && mode != GRU ? kept : &pk_cat;
+  const PackedWeights* cat = &pk_cat;
   Tensor xh, pre;  // pre (T, B, G*H): pre-activations, overwritten by the activations
   if (fused) {
 #ifdef RNNKIT_PANEL_MM
-    if (!kept) {
-      Tensor bias = b_ih.defined() ? b_ih + b_hh : Tensor();
-      pk_cat.pack_cat(w_ih.data_ptr<float>(), I, w_hh.data_ptr<float>(), Hr,
-                      bias.defined() ? bias.data_ptr<float>() : nullptr, GH);
-    }
+    Tensor bias = b_ih.defined() ? b_ih + b_hh : Tensor();
+    pk_cat.pack_cat(w_ih.data_ptr<float>(), I, w_hh.data_ptr<float>(), Hr,
+                    bias.defined() ? bias.data_ptr<float>() : nullptr, GH);
 #endif
     xh = at::empty({B, KX}, opts);
     T* ones = ptr<T>(xh) + KX - 1;  // the bias column (a loop: select + fill_ cost ~2 us)
@@ -266,7 +262,7 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
   const T* WhhT = ptr<T>(whh_t);
   const T* WhrT = ptr<T>(whr_t);
   PackedWeights pk_hh, pk_hr;  // float32 at B > 2: packed once here, used every step
-  const PackedWeights* hh = kept && mode == GRU ? kept : &pk_hh;
+  const PackedWeights* hh = kept ? kept : &pk_hh;
   if constexpr (std::is_same_v<T, float>) {
     if (!small && !fused && B > 0 && PackedWeights::pays(Tn, GH, Hr)) {
       if (!low && hh == &pk_hh) pk_hh.pack(Whh, GH, Hr, true, B);
@@ -665,9 +661,12 @@ std::vector<Tensor> step_lowp(int64_t mode, const Tensor& x, const Tensor& h,
 }
 
 // Panels packed once per model for inference at few steps per call (a decoder's step, a
-// stream's chunk), where packing per call would cost as much as the steps: RNN and LSTM get
-// [W_ih, W_hh, b_ih + b_hh]^T for one GEMM over [x_t, h, 1] per step; GRU gets W_hh^T (its
-// n gate needs W_hn h apart). Empty where there is no panel kernel (no AVX-512).
+// stream's chunk), where packing per call would cost as much as the steps: W_hh^T, then
+// [W_ih, b]^T with b = b_ih (GRU, whose n gate needs b_hn apart) or b_ih + b_hh. Apart, not
+// as one [W_ih, W_hh, b]^T for a GEMM over [x_t, h, 1]: at few rows a step streams the
+// weights from memory, and over T steps the input projection then streams W_ih once where
+// the fused GEMM streamed it T times (RNN T = 6, B = 3, H = 560: 0.76x of torch.nn fused).
+// Empty where there is no panel kernel (no AVX-512).
 Tensor step_pack(int64_t mode, const Tensor& w_ih, const Tensor& w_hh,
                  const c10::optional<Tensor>& b_ih, const c10::optional<Tensor>& b_hh) {
   c10::NoGradGuard no_grad;
@@ -676,20 +675,13 @@ Tensor step_pack(int64_t mode, const Tensor& w_ih, const Tensor& w_hh,
   TORCH_CHECK(w_hh.scalar_type() == at::kFloat, "rnnkit native: step_pack takes float32");
   Tensor wih = w_ih.contiguous(), whh = w_hh.contiguous();
   const int rows = whh.size(0), I = wih.size(1), Hr = whh.size(1);
-  if (mode == GRU) {  // W_hh^T, then [W_ih, b_ih]^T
-    const size_t hh = PackedWeights::cat_floats(Hr - 1, 0, rows);
-    out = at::empty({int64_t(hh + PackedWeights::cat_floats(I, 0, rows))}, whh.options());
-    panel::pack_w(whh.data_ptr<float>(), Hr, true, 0, Hr, rows, out.data_ptr<float>());
-    PackedWeights::pack_cat_into(out.data_ptr<float>() + hh, wih.data_ptr<float>(), I,
-                                 wih.data_ptr<float>(), 0,
-                                 b_ih.has_value() ? b_ih->contiguous().data_ptr<float>()
-                                                  : nullptr, rows);
-    return out;
-  }
-  Tensor bias = b_ih.has_value() ? (*b_ih + *b_hh).contiguous() : Tensor();
-  out = at::empty({int64_t(PackedWeights::cat_floats(I, Hr, rows))}, whh.options());
-  PackedWeights::pack_cat_into(out.data_ptr<float>(), wih.data_ptr<float>(), I,
-                               whh.data_ptr<float>(), Hr,
+  Tensor bias;
+  if (b_ih.has_value()) bias = (mode == GRU ? *b_ih : *b_ih + *b_hh).contiguous();
+  const size_t hh = PackedWeights::cat_floats(Hr - 1, 0, rows);
+  out = at::empty({int64_t(hh + PackedWeights::cat_floats(I, 0, rows))}, whh.options());
+  panel::pack_w(whh.data_ptr<float>(), Hr, true, 0, Hr, rows, out.data_ptr<float>());
+  PackedWeights::pack_cat_into(out.data_ptr<float>() + hh, wih.data_ptr<float>(), I,
+                               wih.data_ptr<float>(), 0,
                                bias.defined() ? bias.data_ptr<float>() : nullptr, rows);
 #endif
   return out;
@@ -707,13 +699,12 @@ std::vector<Tensor> forward_kept(int64_t mode, const Tensor& x, const Tensor& h0
   PackedWeights kept, kept_ih;
 #ifdef RNNKIT_PANEL_MM
   const int rows = w_hh.size(0), I = x.size(2), Hr = w_hh.size(1);
-  const int k = mode == GRU ? Hr : I + Hr + 1;
-  const size_t floats = PackedWeights::cat_floats(k - 1, 0, rows);
-  const size_t ih = mode == GRU ? PackedWeights::cat_floats(I, 0, rows) : 0;
+  const size_t floats = PackedWeights::cat_floats(Hr - 1, 0, rows);
+  const size_t ih = PackedWeights::cat_floats(I, 0, rows);
   TORCH_CHECK(packed.numel() == int64_t(floats + ih),
               "rnnkit native: kept panels do not match the weights");
-  kept.use(packed.data_ptr<float>(), rows, k);
-  if (mode == GRU) kept_ih.use(packed.data_ptr<float>() + floats, rows, I + 1);
+  kept.use(packed.data_ptr<float>(), rows, Hr);
+  kept_ih.use(packed.data_ptr<float>() + floats, rows, I + 1);
 #else
   TORCH_CHECK(false, "rnnkit native: kept panels need the AVX-512 panel kernel");
 #endif
@@ -724,7 +715,7 @@ std::vector<Tensor> forward_kept(int64_t mode, const Tensor& x, const Tensor& h0
   if (mk.defined()) mk = mk.to(at::kBool).contiguous();
   auto out = forward_impl<float>(mode, xc, h0c, c0c, w_ih.contiguous(), w_hh.contiguous(), bih,
                                  bhh, Tensor(), mk, reverse, false, nullptr, nullptr, &kept,
-                                 mode == GRU ? &kept_ih : nullptr);
+                                 &kept_ih);
   return {out[0], out[1], out[2]};
 }
 
@@ -740,18 +731,14 @@ std::vector<Tensor> step_kept(int64_t mode, const Tensor& x, const Tensor& h,
   check_step("step_kept", mode, x, h, c);
   const int64_t B = x.size(0), I = x.size(1), H = h.size(1);
   const int64_t G = mode == LSTM ? 4 : (mode == GRU ? 3 : 1), GH = G * H;
-  const int64_t KX = mode == GRU ? I + 1 : I + H + 1;  // [x, 1] or [x, h, 1]
-  const size_t floats = PackedWeights::cat_floats(mode == GRU ? H - 1 : I + H, 0, GH);
-  const size_t ih = mode == GRU ? PackedWeights::cat_floats(I, 0, GH) : 0;
+  const int64_t KX = I + 1;  // [x, 1]
+  const size_t floats = PackedWeights::cat_floats(H - 1, 0, GH);
+  const size_t ih = PackedWeights::cat_floats(I, 0, GH);
   TORCH_CHECK(packed.numel() == int64_t(floats + ih),
               "rnnkit native: kept panels do not match the weights");
-  PackedWeights cat, hh;  // cat: [W_ih, W_hh, b]^T, or [W_ih, b_ih]^T for GRU; hh: W_hh^T
-  if (mode == GRU) {
-    hh.use(packed.data_ptr<float>(), GH, H);
-    cat.use(packed.data_ptr<float>() + floats, GH, KX);
-  } else {
-    cat.use(packed.data_ptr<float>(), GH, KX);
-  }
+  PackedWeights cat, hh;  // cat: [W_ih, b]^T; hh: W_hh^T
+  hh.use(packed.data_ptr<float>(), GH, H);
+  cat.use(packed.data_ptr<float>() + floats, GH, KX);
   Tensor xc = x.contiguous(), hc = h.contiguous();
   Tensor cc = mode == LSTM ? c->contiguous() : Tensor();
   Tensor bhh = mode == GRU ? opt(b_hh) : Tensor();
@@ -764,17 +751,17 @@ std::vector<Tensor> step_kept(int64_t mode, const Tensor& x, const Tensor& h,
   float *Hn = h_new.data_ptr<float>(), *Cn = c_new.defined() ? c_new.data_ptr<float>() : nullptr;
   auto rows = [&](int64_t r0, int64_t r1) {
     const int64_t Bs = r1 - r0;
-    thread_local std::vector<float> scratch;  // [x, (h,) 1] rows, pre-activations, W_hh h
+    thread_local std::vector<float> scratch;  // [x, 1] rows, pre-activations, W_hh h (GRU)
     scratch.resize(size_t(Bs) * (KX + GH + (mode == GRU ? GH : 0)));
     float *xh = scratch.data(), *a = xh + Bs * KX, *s = a + Bs * GH;
     for (int64_t b = 0; b < Bs; ++b) {
       float* row = xh + b * KX;
       std::memcpy(row, X + (r0 + b) * I, sizeof(float) * I);
-      if (mode != GRU) std::memcpy(row + I, Hp + (r0 + b) * H, sizeof(float) * H);
       row[KX - 1] = 1.f;
     }
     cat.mm(xh, a, Bs, 0.f);
-    if (mode == GRU) hh.mm(Hp + r0 * H, s, Bs, 0.f);
+    // a += W_hh h; GRU keeps W_hh h apart (its n gate adds b_hn before the reset gate)
+    hh.mm(Hp + r0 * H, mode == GRU ? s : a, Bs, mode == GRU ? 0.f : 1.f);
     step_gates(mode, a, s, Bhh, Hp + r0 * H, Cp ? Cp + r0 * H : nullptr,
                Cn ? Cn + r0 * H : nullptr, Hn + r0 * H, Bs, H);
   };
