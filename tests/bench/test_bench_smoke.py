@@ -61,6 +61,8 @@ def test_unknown_grid_or_candidate_is_one_line(capsys):
     assert main(["bench", "--grid", "huge"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown grid 'huge' (choose from: smoke, docs" in err[0]
+    assert main(["bench", "--grid", "smoke", "--record", "r.json"]) == 1
+    assert "add --grid random" in capsys.readouterr().err
     assert main(["bench", "--grid", "smoke", "--candidates", "torch.nn,rnnkit:nope"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown candidate 'rnnkit:nope'" in err[0]
@@ -88,8 +90,16 @@ def test_random_grid_reports_the_distribution(tmp_path):
     assert quantile([1.0, 2.0], 0.05) == 1.05
     code = bench.main(["--grid", "random", "--seed", "0", "--shapes", "3", "--rounds", "1",
                        "--min-sample", "0.001", "--max-seconds", "0.05", "--no-memory",
-                       "--candidates", "torch.nn,rnnkit:native", "--out", str(tmp_path)])
+                       "--candidates", "torch.nn,rnnkit:native", "--out", str(tmp_path),
+                       "--record", str(tmp_path / "rec.json")])
     assert code == 0
+    from rnnkit.experiments.docs_format import check_record
+
+    rec = json.loads((tmp_path / "rec.json").read_text())
+    check_record("rec", rec)  # what make docs-tables reads
+    assert rec["seed"] == 0 and rec["values"]["timed"] == 1 and rec["values"]["shapes"] == 3
+    assert rec["values"]["speedups"]["rnnkit:native"]["all"]["n"] == 1
+    assert rec["values"]["speedups"]["rnnkit:native"]["GRU"]["n"] == 1  # the timed shape
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["seed"] == 0 and len(report["points"]) == 3
     md = (tmp_path / "report.md").read_text()

@@ -30,6 +30,7 @@ from rnnkit.backends import BACKEND_CHOICES
 from rnnkit.bench.cases import Point, candidates, estimate_s
 from rnnkit.bench.timing import gemm_bound_s, interleaved, matmul_peak_gflops, peak_memory_mib
 from rnnkit.errors import ConfigError, unknown_name
+from rnnkit.recipes.result import git_commit
 
 DEFAULT_CANDIDATES = [
     "torch.nn",
@@ -280,6 +281,45 @@ def quantile(values: list[float], q: float) -> float:
     return xs[lo] + (xs[min(lo + 1, len(xs) - 1)] - xs[lo]) * (pos - lo)
 
 
+def _timed(report: dict, name: str, cell: str | None = None) -> list[tuple[dict, dict]]:
+    """(point result, candidate result) where candidate ``name`` and torch.nn were timed."""
+    return [(res, res["results"][name]) for res in report["points"]
+            if name in res.get("results", {})
+            and "train_speedup_vs_torch_nn" in res["results"][name]
+            and (cell is None or res["point"]["cell"] == cell)]
+
+
+def speedups(report: dict, name: str, cell: str | None = None) -> dict | None:
+    """Candidate ``name``'s speed-up over torch.nn over the timed points (of ``cell`` only,
+    if given): {"n", "train": {"min", "p5", "median"}, "infer": {...}}, or None."""
+    rs = [r for _, r in _timed(report, name, cell)]
+    if not rs:
+        return None
+    out: dict = {"n": len(rs)}
+    for part in ("train", "infer"):
+        xs = [r[f"{part}_speedup_vs_torch_nn"] for r in rs]
+        out[part] = {"min": min(xs), "p5": quantile(xs, 0.05), "median": statistics.median(xs)}
+    return out
+
+
+def slowest_shapes(report: dict, count: int = 5) -> list[dict]:
+    """rnnkit:native's slowest shapes against torch.nn (by the lower of its training and
+    inference speed-ups), each with both sides' shares of the GEMM bound."""
+    worst = sorted(_timed(report, "rnnkit:native"), key=lambda t: min(
+        t[1]["train_speedup_vs_torch_nn"], t[1]["infer_speedup_vs_torch_nn"]))[:count]
+    out = []
+    for res, r in worst:
+        b = res["results"][BASELINE]
+        out.append({"label": res["label"], "train": r["train_speedup_vs_torch_nn"],
+                    "infer": r["infer_speedup_vs_torch_nn"],
+                    **({"native_of_bound": r["train_of_bound"],
+                        "torch_of_bound": b["train_of_bound"],
+                        "native_infer_of_bound": r["infer_of_bound"],
+                        "torch_infer_of_bound": b["infer_of_bound"]}
+                       if "train_of_bound" in r else {})})
+    return out
+
+
 def distribution(report: dict, slowest: int = 5) -> list[str]:
     """Over the points of a random grid: each candidate's speed-up over torch.nn (minimum,
     5th percentile, median) for training and inference, and the slowest shapes for native."""
@@ -288,30 +328,20 @@ def distribution(report: dict, slowest: int = 5) -> list[str]:
              "| candidate | shapes timed | train min | p5 | median | infer min | p5 | median |",
              "|---|---|---|---|---|---|---|---|"]
     for n in report["candidates"]:
-        if n == BASELINE:
-            continue
-        rs = [res["results"][n] for res in report["points"]
-              if n in res.get("results", {}) and "train_speedup_vs_torch_nn" in res["results"][n]]
-        if not rs:
-            continue
-        cells = []
-        for key in ("train_speedup_vs_torch_nn", "infer_speedup_vs_torch_nn"):
-            xs = [r[key] for r in rs]
-            cells += [f"{min(xs):.2f}", f"{quantile(xs, 0.05):.2f}",
-                      f"{statistics.median(xs):.2f}"]
-        lines.append(f"| {n} | {len(rs)} | " + " | ".join(cells) + " |")
+        st = speedups(report, n) if n != BASELINE else None
+        if st:
+            lines.append(f"| {n} | {st['n']} | " + " | ".join(
+                f"{st[part][q]:.2f}" for part in ("train", "infer")
+                for q in ("min", "p5", "median")) + " |")
     lines += bound_distribution(report)
-    timed = [res for res in report["points"]
-             if "train_speedup_vs_torch_nn" in res.get("results", {}).get("rnnkit:native", {})]
-    if timed:
-        worst = sorted(timed, key=lambda res: min(
-            res["results"]["rnnkit:native"]["train_speedup_vs_torch_nn"],
-            res["results"]["rnnkit:native"]["infer_speedup_vs_torch_nn"]))[:slowest]
+    worst = slowest_shapes(report, slowest)
+    if worst:
         lines += ["", "Slowest shapes for rnnkit:native (train / infer speed-up; in brackets "
                   "the share of the GEMM bound, native / torch.nn, train): " + "; ".join(
-                      f"{res['label']} {_native(res)['train_speedup_vs_torch_nn']:.2f} / "
-                      f"{_native(res)['infer_speedup_vs_torch_nn']:.2f}" + _bound_note(res)
-                      for res in worst) + "."]
+                      f"{w['label']} {w['train']:.2f} / {w['infer']:.2f}" + (
+                          f" ({100 * w['native_of_bound']:.0f}% / "
+                          f"{100 * w['torch_of_bound']:.0f}%)" if "native_of_bound" in w else "")
+                      for w in worst) + "."]
     untimed = sum(1 for res in report["points"] if not res.get("results"))
     if untimed:
         lines += ["", f"{untimed} shapes were not timed (over --max-seconds per step): the "
@@ -324,43 +354,77 @@ def distribution(report: dict, slowest: int = 5) -> list[str]:
 LARGE_BH = 64 * 256
 
 
-def _native(res: dict) -> dict:
-    return res["results"]["rnnkit:native"]
-
-
-def _bound_note(res: dict) -> str:
-    r, b = _native(res), res["results"].get(BASELINE, {})
-    if "train_of_bound" not in r or "train_of_bound" not in b:
-        return ""
-    return f" ({100 * r['train_of_bound']:.0f}% / {100 * b['train_of_bound']:.0f}%)"
+def bound_shares(report: dict, name: str) -> dict | None:
+    """Candidate ``name``'s time as a share of the GEMM bound (``timing.gemm_bound_s``: 1 =
+    nothing but the GEMMs): {"train" / "infer": {"all" / "large": {"n", "min", "median"}}}
+    over all timed shapes and the large ones (B*H >= LARGE_BH), or None."""
+    rs = [(res, res["results"][name]) for res in report["points"]
+          if "gemm_bound" in res and name in res.get("results", {})]
+    if not rs:
+        return None
+    out: dict = {}
+    for part in ("train", "infer"):
+        out[part] = {}
+        for group, keep in (("all", lambda p: True),
+                            ("large", lambda p: p["B"] * p["H"] >= LARGE_BH)):
+            xs = [r[f"{part}_of_bound"] for res, r in rs if keep(res["point"])]
+            out[part][group] = ({"n": len(xs), "min": min(xs), "median": statistics.median(xs)}
+                                if xs else {"n": 0})
+    return out
 
 
 def bound_distribution(report: dict) -> list[str]:
-    """Each candidate's time as a share of the GEMM bound (``timing.gemm_bound_s``: 100% =
-    nothing but the GEMMs), over all shapes and over the large ones (B*H >= LARGE_BH)."""
-    points = [res for res in report["points"] if "gemm_bound" in res]
-    if not points:
+    """The table of ``bound_shares`` for every candidate."""
+    shares = {n: bound_shares(report, n) for n in report["candidates"]}
+    if not any(shares.values()):
         return []
     lines = ["", "Share of the GEMM bound (the time of each shape's GEMMs alone, measured "
              f"with torch.mm on this machine in the same run); large = B*H >= {LARGE_BH}:", "",
              "| candidate | train: all shapes min | median | large shapes | min | median | "
              "infer: all min | median | large min | median |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    for n in report["candidates"]:
-        rs = [(res, res["results"][n]) for res in points if n in res.get("results", {})]
-        if not rs:
+    for n, sh in shares.items():
+        if not sh:
             continue
-        large = [(res, r) for res, r in rs if res["point"]["B"] * res["point"]["H"] >= LARGE_BH]
         cells = []
-        for key in ("train_of_bound", "infer_of_bound"):
-            for group in (rs, large):
-                xs = [r[key] for _, r in group]
-                cells += ([f"{100 * min(xs):.0f}%", f"{100 * statistics.median(xs):.0f}%"]
-                          if xs else ["-", "-"])
-            if key == "train_of_bound":
-                cells.insert(2, str(len(large)))
+        for part in ("train", "infer"):
+            for group in ("all", "large"):
+                g = sh[part][group]
+                if (part, group) == ("train", "large"):  # the count of large shapes, once
+                    cells.append(str(g["n"]))
+                cells += ([f"{100 * g['min']:.0f}%", f"{100 * g['median']:.0f}%"]
+                          if g["n"] else ["-", "-"])
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
     return lines
+
+
+def record(report: dict) -> dict:
+    """A random grid's report as a docs/results measurement record (what the tables of
+    docs/PERFORMANCE.md read): the speed-up distributions per candidate, over all shapes and
+    per cell, the shares of the GEMM bound, and the slowest shapes."""
+    names = [n for n in report["candidates"] if n != BASELINE]
+    cells = sorted({res["point"]["cell"] for res in report["points"]})
+    m = report["machine"]
+    values = {
+        "speedups": {n: {"all": speedups(report, n),
+                         **{c: speedups(report, n, c) for c in cells}} for n in names},
+        "bound": {n: bound_shares(report, n) for n in report["candidates"]},
+        "large_bh": LARGE_BH,
+        "slowest": slowest_shapes(report),
+        "shapes": len(report["points"]),
+        "timed": sum(1 for res in report["points"] if res.get("results")),
+        "max_seconds": report.get("max_seconds"),
+        "peak_gflops": max(report["peak_gflops"], report.get("peak_gflops_end", 0)),
+    }
+    return {"measurement": "training step and inference against torch.nn at shapes drawn at "
+                           "random, with each shape's GEMM bound",
+            "values": values,
+            "text": f"{len(report['points'])} shapes drawn with seed {report.get('seed')}",
+            "seed": report.get("seed"), "processor": m["processor"],
+            "threads": m["torch_threads"], "wall_s": report.get("seconds"),
+            "cpu_s": report.get("cpu_s"), "date": report.get("date"),
+            "commit": report.get("commit"), "torch": m["torch"],
+            "command": report.get("command")}
 
 
 def plot(report: dict, path: Path) -> None:
@@ -410,7 +474,7 @@ def run(
     """Run a grid and return the report dict; write report.{md,json,png} into ``out`` if set.
     ``seed`` and ``shapes`` draw the "random" grid."""
     names = list(names or DEFAULT_CANDIDATES)
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     peak = matmul_peak_gflops()
     report = {
         "machine": machine_info(),
@@ -419,7 +483,10 @@ def run(
         "seed": seed if grid_name == "random" else None,
         "candidates": names,
         "rounds": rounds,
+        "max_seconds": max_s,
         "command": command,
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": git_commit(),
         "points": [],
     }
     for p in grid(grid_name, seed, shapes):
@@ -453,7 +520,7 @@ def run(
     if memory:
         progress("measuring peak memory per candidate (after all timing)")
         measure_memory(report)
-    report["seconds"] = time.time() - t0
+    report["seconds"], report["cpu_s"] = time.time() - t0, time.process_time() - c0
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -497,6 +564,9 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--out", default="runs/bench", help="directory for report.{md,json,png} [runs/bench]"
     )
+    ap.add_argument("--record", metavar="JSON",
+                    help="also write the random grid's distributions as a docs/results record "
+                         "(e.g. docs/results/bench/random-1thread.json), for make docs-tables")
     ap.add_argument(
         "--render",
         metavar="JSON",
@@ -510,12 +580,15 @@ def main(argv=None) -> int:
                                            and name[7:] in BACKEND_CHOICES):
             choices = [*CANDIDATES, *(f"rnnkit:{b}" for b in BACKEND_CHOICES)]
             raise ConfigError(unknown_name("candidate", name, choices))
+    if args.record and args.grid != "random" and not args.render:
+        raise ConfigError("--record writes a random grid's distributions: add --grid random")
     if args.render:
         report = json.loads(Path(args.render).read_text())
         out = Path(args.render).parent
         (out / "report.md").write_text(markdown(report))
         plot(report, out / "speedup.png")
         print(markdown(report))
+        _write_record(report, args.record)
         return 0
     if args.shapes < 1:
         raise ConfigError(f"--shapes must be >= 1 (got {args.shapes})")
@@ -540,4 +613,19 @@ def main(argv=None) -> int:
         shapes=args.shapes,
     )
     print(markdown(report))
+    _write_record(report, args.record)
     return 0
+
+
+def _write_record(report: dict, path: str | None) -> None:
+    """``record(report)`` into ``path`` (nothing without a path), replaced atomically."""
+    if path is None:
+        return
+    if report["grid"] != "random":
+        raise ConfigError(f"--record: {report['grid']!r} is not a random grid's report")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record(report), indent=1) + "\n")
+    tmp.replace(path)
+    print(f"wrote {path}")
