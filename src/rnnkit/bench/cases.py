@@ -184,6 +184,7 @@ def train_and_infer(model, x, first_output: bool = True):
 STEP_OVERHEAD_S = {
     "torch.nn": 2e-5,
     "rnnkit:native": 1e-5,
+    "rnnkit:auto": 1e-5,
     "rnnkit:torch": 2e-5,
     "rnnkit:engine": 3e-4,
     "rnnkit:reference": 6e-4,

@@ -349,15 +349,21 @@ def distribution(report: dict, slowest: int = 5) -> list[str]:
     return lines
 
 
-# "Large" for the GEMM-bound target: shapes whose per-step products have at least this
-# many rows x hidden units (B = 64 at H = 256), where the GEMMs, not the loop, take the time.
-LARGE_BH = 64 * 256
+# "Large" for the GEMM-bound target: shapes whose per-step products have at least 16 rows
+# and 256 columns of W_hh, so that each output's multiply-adds (>= 256 per gate) dwarf the
+# gates' elementwise work and the GEMMs, not the loop, should take the time.
+LARGE = "B >= 16 and H >= 256"
+
+
+def is_large(point: dict) -> bool:
+    """Whether a point (``Point.as_dict``) is large in the sense of LARGE."""
+    return point["B"] >= 16 and point["H"] >= 256
 
 
 def bound_shares(report: dict, name: str) -> dict | None:
     """Candidate ``name``'s time as a share of the GEMM bound (``timing.gemm_bound_s``: 1 =
     nothing but the GEMMs): {"train" / "infer": {"all" / "large": {"n", "min", "median"}}}
-    over all timed shapes and the large ones (B*H >= LARGE_BH), or None."""
+    over all timed shapes and the large ones (``is_large``), or None."""
     rs = [(res, res["results"][name]) for res in report["points"]
           if "gemm_bound" in res and name in res.get("results", {})]
     if not rs:
@@ -365,8 +371,7 @@ def bound_shares(report: dict, name: str) -> dict | None:
     out: dict = {}
     for part in ("train", "infer"):
         out[part] = {}
-        for group, keep in (("all", lambda p: True),
-                            ("large", lambda p: p["B"] * p["H"] >= LARGE_BH)):
+        for group, keep in (("all", lambda p: True), ("large", is_large)):
             xs = [r[f"{part}_of_bound"] for res, r in rs if keep(res["point"])]
             out[part][group] = ({"n": len(xs), "min": min(xs), "median": statistics.median(xs)}
                                 if xs else {"n": 0})
@@ -379,7 +384,7 @@ def bound_distribution(report: dict) -> list[str]:
     if not any(shares.values()):
         return []
     lines = ["", "Share of the GEMM bound (the time of each shape's GEMMs alone, measured "
-             f"with torch.mm on this machine in the same run); large = B*H >= {LARGE_BH}:", "",
+             f"with torch.mm on this machine in the same run); large: {LARGE}:", "",
              "| candidate | train: all shapes min | median | large shapes | min | median | "
              "infer: all min | median | large min | median |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -409,7 +414,7 @@ def record(report: dict) -> dict:
         "speedups": {n: {"all": speedups(report, n),
                          **{c: speedups(report, n, c) for c in cells}} for n in names},
         "bound": {n: bound_shares(report, n) for n in report["candidates"]},
-        "large_bh": LARGE_BH,
+        "large": LARGE,
         "slowest": slowest_shapes(report),
         "shapes": len(report["points"]),
         "timed": sum(1 for res in report["points"] if res.get("results")),
