@@ -1,4 +1,5 @@
-"""Builders shared by the layer tests: matching rnnkit/torch.nn pairs and random inputs."""
+"""Builders shared by the tests: matching rnnkit/torch.nn pairs and random inputs for the
+layer tests, the one-line DataError check, and gettext .mo catalogues for the game readers."""
 
 from __future__ import annotations
 
@@ -68,3 +69,36 @@ def data_error_message(call, *args, **kwargs) -> str:
     msg = str(info.value)
     assert "\n" not in msg, msg
     return msg
+
+
+MO_MAGIC = 0x950412DE
+MO_HEADER = ("Project-Id-Version: test 1.0\nMIME-Version: 1.0\n"
+             "Content-Type: text/plain; charset={charset}\nContent-Transfer-Encoding: 8bit\n"
+             "Plural-Forms: nplurals=2; plural=(n != 1);\n")
+
+
+def mo_bytes(entries, *, charset="UTF-8", order="little", header=True) -> bytes:
+    """A GNU .mo catalogue holding ``entries``: msgid -> msgstr, where a msgid may carry a
+    context (``"ctx\\x04msgid"``) and a plural entry is ``(msgid, msgid_plural) ->
+    (form0, form1)``; the header entry (msgid "") is added unless header is False."""
+    pairs = []
+    if header:
+        pairs.append((b"", MO_HEADER.format(charset=charset).encode("ascii")))
+    for key, value in entries.items():
+        key = "\x00".join(key) if isinstance(key, tuple) else key
+        value = "\x00".join(value) if isinstance(value, tuple) else value
+        pairs.append((key.encode(charset), value.encode(charset)))
+    pairs.sort()  # msgfmt sorts by msgid, so the header comes first
+    n = len(pairs)
+    ids_at = 28
+    strs_at = ids_at + 8 * n
+    at = strs_at + 8 * n
+    tables = [b"", b""]
+    blob = b""
+    for side in (0, 1):
+        for pair in pairs:
+            s = pair[side]
+            tables[side] += len(s).to_bytes(4, order) + (at + len(blob)).to_bytes(4, order)
+            blob += s + b"\x00"
+    head = b"".join(v.to_bytes(4, order) for v in (MO_MAGIC, 0, n, ids_at, strs_at, 0, 0))
+    return head + tables[0] + tables[1] + blob

@@ -6,40 +6,10 @@ from __future__ import annotations
 import pytest
 
 from helpers import data_error_message as message
+from helpers import mo_bytes
 from rnnkit.data import wesnoth
-from rnnkit.data.wesnoth import load_wesnoth, read_mo
-
-MAGIC = 0x950412DE
-HEADER = ("Project-Id-Version: Battle for Wesnoth 1.16\nMIME-Version: 1.0\n"
-          "Content-Type: text/plain; charset={charset}\nContent-Transfer-Encoding: 8bit\n"
-          "Plural-Forms: nplurals=2; plural=(n != 1);\n")
-
-
-def mo_bytes(entries, *, charset="UTF-8", order="little", header=True) -> bytes:
-    """A GNU .mo catalogue holding ``entries``: msgid -> msgstr, where a msgid may carry a
-    context (``"ctx\\x04msgid"``) and a plural entry is ``(msgid, msgid_plural) ->
-    (form0, form1)``; the header entry (msgid "") is added unless header is False."""
-    pairs = []
-    if header:
-        pairs.append((b"", HEADER.format(charset=charset).encode("ascii")))
-    for key, value in entries.items():
-        key = "\x00".join(key) if isinstance(key, tuple) else key
-        value = "\x00".join(value) if isinstance(value, tuple) else value
-        pairs.append((key.encode(charset), value.encode(charset)))
-    pairs.sort()  # msgfmt sorts by msgid, so the header comes first
-    n = len(pairs)
-    ids_at = 28
-    strs_at = ids_at + 8 * n
-    at = strs_at + 8 * n
-    tables = [b"", b""]
-    blob = b""
-    for side in (0, 1):
-        for pair in pairs:
-            s = pair[side]
-            tables[side] += len(s).to_bytes(4, order) + (at + len(blob)).to_bytes(4, order)
-            blob += s + b"\x00"
-    head = b"".join(v.to_bytes(4, order) for v in (MAGIC, 0, n, ids_at, strs_at, 0, 0))
-    return head + tables[0] + tables[1] + blob
+from rnnkit.data.gettext_mo import read_mo
+from rnnkit.data.wesnoth import load_wesnoth
 
 
 def write_mo(root, campaign, lang, entries, **kw):

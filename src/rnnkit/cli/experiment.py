@@ -43,8 +43,9 @@ def add_parser(sub) -> None:
                         "1; 1,2,3)")
     p.add_argument("--pair", default=None, help="translation: e.g. en-fr (the recipe's)")
     p.add_argument("--extra-pairs", default=None, metavar="WHAT",
-                   help="translation: more training pairs for every run, 'wesnoth' or a "
-                        "pairs.tsv (the recipe's --extra-pairs)")
+                   help="translation: more training pairs for every run, comma-separated: "
+                        "'wesnoth', 'freedroid', 'widelands' and/or pairs.tsv files (the "
+                        "recipe's --extra-pairs)")
     p.add_argument("--lang", default=None, help="asr: nl or cs (the recipe's)")
     p.add_argument("--data", default=None, metavar="PATH",
                    help="translation: pairs.tsv or the unpacked fillets-ng-data root; "

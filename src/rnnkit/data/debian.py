@@ -8,11 +8,19 @@ a ``SOURCE.txt``), and on first use fills it with
     apt-get download NAME && dpkg -x NAME_*.deb <cache>/<name>
 
 without installing anything system-wide (no root needed where apt's package lists are
-current). The version is not pinned: whichever the machine's apt sources hold is used,
-and ``SOURCE.txt`` records it with the licence and the .deb's sha256, so a result can say
-what it was computed from. The .deb is unpacked into a hidden temporary folder beside the
-target and renamed into place, so a killed run leaves no half-written package behind (at
-most a ``.NAME-*`` folder that is never read and may be deleted).
+current). Where only part of a large package is read (the game catalogues of 200-400 MB
+data packages), ``paths=`` unpacks just those folders (and the package's
+``usr/share/doc/<name>``, for its copyright file) into ``<cache>/<name>@<key>/``,
+
+    apt-get download NAME && dpkg-deb --fsys-tarfile NAME_*.deb | tar -x -C DIR -- PATHS
+
+where the key is a hash of the paths: a partial unpack is never found where a full one
+is looked for, nor one of other paths (``SOURCE.txt`` lists them). The version is not
+pinned: whichever the machine's apt sources hold is used, and ``SOURCE.txt`` records it
+with the licence and the .deb's sha256, so a result can say what it was computed from.
+The .deb is unpacked into a hidden temporary folder beside the target and renamed into
+place, so a killed run leaves no half-written package behind (at most a ``.NAME-*``
+folder that is never read and may be deleted).
 
 The cache is ``$RNNKIT_DATA``, else ``$XDG_CACHE_HOME/rnnkit/data``, else
 ``~/.cache/rnnkit/data``. Where apt-get or dpkg is missing or fails, the DataError says
@@ -27,6 +35,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -52,7 +61,7 @@ def manual_steps(name: str) -> str:
 
 
 def debian_package(name: str, cache: str | Path | None = None, *,
-                   licence: str | None = None) -> Path:
+                   licence: str | None = None, paths: Sequence[str] = ()) -> Path:
     """The folder holding the unpacked Debian package ``name`` (its ``usr/`` tree and
     ``SOURCE.txt``), downloaded with apt-get and unpacked with ``dpkg -x`` on first use.
 
@@ -61,15 +70,20 @@ def debian_package(name: str, cache: str | Path | None = None, *,
         cache: the folder packages are kept in (default ``cache_dir()``).
         licence: written to SOURCE.txt where the package's copyright file is not in the
             machine-readable (DEP-5) format that names it.
+        paths: folders of the package to unpack, e.g. ``("usr/share/locale",)``, with
+            ``usr/share/doc/<name>`` always added; empty (the default) unpacks it all.
+            A partial unpack has its own folder, ``partial_name(name, paths)``.
 
-    DataError (one line, with the commands to run by hand) where apt-get or dpkg is
-    missing, the download fails (no network, package lists not updated) or unpacking fails.
+    DataError (one line, with the commands to run by hand) where apt-get, dpkg (or tar, for
+    paths) is missing, the download fails (no network, package lists not updated) or
+    unpacking fails (also where a path is not in the package).
     """
     cache = cache_dir() if cache is None else Path(cache).expanduser()
-    dest = cache / name
+    members = _members(name, paths)
+    dest = cache / (partial_name(name, paths) if members else name)
     if dest.is_dir():  # only ever created complete, by the rename below
         return dest
-    for tool in ("apt-get", "dpkg"):
+    for tool in ("apt-get", *(("dpkg-deb", "tar") if members else ("dpkg",))):
         if shutil.which(tool) is None:
             raise DataError(f"{name} is not in {cache} and {tool} is not available to fetch "
                             f"it: {manual_steps(name)}")
@@ -87,8 +101,11 @@ def debian_package(name: str, cache: str | Path | None = None, *,
                             f"expected 1: {manual_steps(name)}")
         deb = debs[0]
         root = work / "root"
-        _run(["dpkg", "-x", str(deb), str(root)], work, name)
-        (root / SOURCE_FILE).write_text(_source_text(name, deb, root, licence),
+        if members:
+            _unpack_members(deb, root, members, work, name)
+        else:
+            _run(["dpkg", "-x", str(deb), str(root)], work, name)
+        (root / SOURCE_FILE).write_text(_source_text(name, deb, root, licence, members),
                                         encoding="utf-8")
         files.publish_folder(root, dest)
     except OSError as e:
@@ -97,6 +114,13 @@ def debian_package(name: str, cache: str | Path | None = None, *,
     finally:
         shutil.rmtree(work, ignore_errors=True)  # the .deb and any leftover
     return dest
+
+
+def partial_name(name: str, paths: Sequence[str]) -> str:
+    """The cache folder of a partial unpack: ``<name>@<key>``, the key a hash of the
+    unpacked paths ('@' is not in Debian package names, so it is never a package's own)."""
+    key = hashlib.sha256("\n".join(_members(name, paths)).encode()).hexdigest()[:10]
+    return f"{name}@{key}"
 
 
 def read_source(root: str | Path) -> dict[str, str]:
@@ -116,30 +140,79 @@ def read_source(root: str | Path) -> dict[str, str]:
 # ---- helpers -----------------------------------------------------------------------------
 
 
-def _run(cmd: list[str], cwd: Path, name: str) -> None:
+def _members(name: str, paths: Sequence[str]) -> list[str]:
+    """The tar member names of ``paths`` in a .deb's data (``./usr/...``), sorted, with the
+    package's doc folder; [] for no paths (a full unpack)."""
+    if not paths:
+        return []
+    wanted = {"./" + p.strip().removeprefix("./").strip("/") for p in paths}
+    wanted.add(f"./usr/share/doc/{name}")
+    return sorted(wanted)
+
+
+def _unpack_members(deb: Path, root: Path, members: list[str], work: Path,
+                    name: str) -> None:
+    """dpkg-deb --fsys-tarfile DEB | tar -x -C ROOT -- MEMBERS (DataError where either
+    fails, naming dpkg-deb where the .deb could not be read)."""
+    root.mkdir()
+    with open(work / "dpkg-deb.err", "w+", encoding="utf-8", errors="replace") as err:
+        try:
+            dump = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)],
+                                    stdout=subprocess.PIPE, stderr=err)
+        except OSError as e:
+            raise DataError(f"`dpkg-deb --fsys-tarfile` could not start ({e.strerror or e}): "
+                            f"{manual_steps(name)}") from None
+        tar_error = None
+        try:
+            _run(["tar", "-x", "-C", str(root), "--", *members], work, name,
+                 stdin=dump.stdout)
+        except DataError as e:
+            tar_error = e
+        finally:
+            dump.stdout.close()  # so dpkg-deb stops if tar stopped reading
+            dump.wait()
+        if dump.returncode != 0:  # a damaged .deb: its error says more than tar's
+            err.seek(0)
+            _fail(["dpkg-deb", "--fsys-tarfile"], dump.returncode, err.read(), name)
+    if tar_error is not None:
+        raise tar_error
+
+
+def _run(cmd: list[str], cwd: Path, name: str, stdin=None) -> None:
     try:
-        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+        done = subprocess.run(cmd, cwd=cwd, stdin=stdin, capture_output=True, text=True)
     except OSError as e:
         raise DataError(f"`{' '.join(cmd[:2])}` could not start ({e.strerror or e}): "
                         f"{manual_steps(name)}") from None
     if done.returncode != 0:
-        lines = [ln for ln in (done.stderr or done.stdout).splitlines()
-                 if ln.strip() and not ln.startswith("W:")]  # apt's sandbox warnings
-        why = lines[-1].strip() if lines else f"exit status {done.returncode}"
-        raise DataError(f"`{' '.join(cmd[:2])} {name}` failed ({why}): {manual_steps(name)}")
+        _fail(cmd, done.returncode, done.stderr or done.stdout, name)
 
 
-def _source_text(name: str, deb: Path, root: Path, licence: str | None) -> str:
+def _fail(cmd: list[str], code: int, output: str, name: str) -> None:
+    # Not apt's sandbox warnings ("W: ..."), nor tar's closing summary of earlier errors.
+    lines = [ln for ln in output.splitlines() if ln.strip() and not ln.startswith("W:")
+             and "Exiting with failure status" not in ln]
+    why = lines[-1].strip() if lines else f"exit status {code}"
+    raise DataError(f"`{' '.join(cmd[:2])} {name}` failed ({why}): {manual_steps(name)}")
+
+
+def _source_text(name: str, deb: Path, root: Path, licence: str | None,
+                 members: list[str]) -> str:
     # A .deb is named NAME_VERSION_ARCH.deb, with an epoch's ':' written as %3a.
     parts = unquote(deb.name.removesuffix(".deb")).split("_")
     version = parts[1] if len(parts) == 3 else "unknown"
-    digest = hashlib.sha256(deb.read_bytes()).hexdigest()
+    with open(deb, "rb") as fh:  # in chunks: game data packages are hundreds of MB
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
     copyright_file = f"usr/share/doc/{name}/copyright"
     found = _dep5_licences(root / copyright_file)
     lic = licence or (", ".join(found) if found else f"see {copyright_file}")
-    return (f"package: {name}\nversion: {version}\nlicence: {lic}\n"
-            f"copyright: {copyright_file}\nfile: {deb.name}\nsha256: {digest}\n"
-            f"fetched with: apt-get download {name} && dpkg -x {deb.name} .\n")
+    text = (f"package: {name}\nversion: {version}\nlicence: {lic}\n"
+            f"copyright: {copyright_file}\nfile: {deb.name}\nsha256: {digest}\n")
+    if not members:
+        return text + f"fetched with: apt-get download {name} && dpkg -x {deb.name} .\n"
+    listed = " ".join(members)
+    return text + (f"unpacked: {listed}\nfetched with: apt-get download {name} && "
+                   f"dpkg-deb --fsys-tarfile {deb.name} | tar -x -- {listed}\n")
 
 
 def _dep5_licences(path: Path) -> list[str]:

@@ -106,9 +106,11 @@ class DataConfig:
         "sentencepiece vocabulary per language", check=positive
     )
     pair: str | None = opt(None, "translation: source-target languages, e.g. en-fr")
-    extra_pairs: str | None = opt(None, "translation: more training pairs, from a TSV file "
-                                  "or 'wesnoth' (Battle for Wesnoth's campaign dialogue, "
-                                  "Debian packages); validation and test stay as they were")
+    extra_pairs: str | None = opt(None, "translation: more training pairs, comma-separated: "
+                                  "TSV files and/or game dialogue from Debian packages, "
+                                  "'wesnoth' (Battle for Wesnoth's campaigns), 'freedroid' "
+                                  "(FreedroidRPG's NPCs), 'widelands' (Widelands' campaigns "
+                                  "and tutorials); validation and test stay as they were")
     # The validation set is the contiguous tail of the text: with a random split,
     # neighbouring sentences of one speech would sit in both sets.
     valid_fraction: float = opt(0.05, "fraction of the text held out for validation",

@@ -46,6 +46,8 @@ SPLIT_SEED = 0      # the same scenes in every run
 BEAM = 5
 LENGTH_PENALTY = 1.0
 SHOW = 5            # good and bad example translations in the report
+# Game dialogue for --extra-pairs (English -> the run's target; rnnkit.data.<name>).
+EXTRA_SOURCES = ("wesnoth", "freedroid", "widelands")
 
 # Defaults with their reasons: ~1,200 training pairs are small data, so a small model with
 # strong dropout (Sennrich & Zhang 2019, "Revisiting low-resource NMT": small vocabularies,
@@ -99,23 +101,43 @@ def load_pairs(cfg: RunConfig) -> SentencePairs:
 
 
 def load_extra_pairs(cfg: RunConfig) -> SentencePairs | None:
-    """``--extra-pairs``: the user's TSV file or the Wesnoth campaign dialogue, in the run's
-    language pair; None without the option."""
+    """``--extra-pairs``: a comma-separated list of game dialogue sources
+    (``EXTRA_SOURCES``) and/or the user's TSV files, in the run's language pair, joined in
+    the order given (a repeated name once); None without the option. A value that is
+    itself a file is read as one file, so a file name may hold a comma. Every part is
+    checked before any is read."""
     from pathlib import Path
 
-    name = cfg.data.extra_pairs
-    if not name:
+    text = cfg.data.extra_pairs
+    if not text:
         return None
     src, tgt = language_pair(cfg)
+    parts = [text] if Path(text).is_file() else [p.strip() for p in text.split(",")]
+    parts = list(dict.fromkeys(parts))
+    known = ", ".join(f"'{n}'" for n in EXTRA_SOURCES[:-1]) + f" or '{EXTRA_SOURCES[-1]}'"
+    for part in parts:
+        if part in EXTRA_SOURCES and src != "en":
+            raise ConfigError(f"--extra-pairs {part} translates from English, not {src}")
+        if part not in EXTRA_SOURCES and not Path(part).is_file():
+            raise ConfigError(f"--extra-pairs {part!r}: neither a file nor {known}")
+    loaded = [_load_source(part, tgt) if part in EXTRA_SOURCES
+              else read_user_pairs(part, src, tgt) for part in parts]
+    return functools.reduce(functools.partial(join_pairs, prefix=""), loaded)
+
+
+def _load_source(name: str, tgt: str) -> SentencePairs:
+    """English -> tgt pairs of one of ``EXTRA_SOURCES``."""
     if name == "wesnoth":
         from rnnkit.data.wesnoth import load_wesnoth
 
-        if src != "en":
-            raise ConfigError(f"--extra-pairs wesnoth translates from English, not {src}")
         return load_wesnoth(tgt)
-    if not Path(name).is_file():
-        raise ConfigError(f"--extra-pairs {name!r}: neither a file nor 'wesnoth'")
-    return read_user_pairs(name, src, tgt)
+    if name == "freedroid":
+        from rnnkit.data.freedroid import load_freedroid
+
+        return load_freedroid(tgt)
+    from rnnkit.data.widelands import load_widelands
+
+    return load_widelands(tgt)
 
 
 def read_user_pairs(path, src: str, tgt: str) -> SentencePairs:
@@ -127,9 +149,12 @@ def read_user_pairs(path, src: str, tgt: str) -> SentencePairs:
     return pairs
 
 
-def join_pairs(a: SentencePairs, b: SentencePairs) -> SentencePairs:
-    """a's pairs, then b's (a's languages; b's skipped counts under ``extra <reason>``)."""
-    skipped = dict(a.skipped) | {f"extra {k}": v for k, v in b.skipped.items()}
+def join_pairs(a: SentencePairs, b: SentencePairs, prefix: str = "extra ") -> SentencePairs:
+    """a's pairs, then b's (a's languages; b's skipped counts added under
+    ``<prefix><reason>``: ``extra <reason>`` for extra pairs joining the training side)."""
+    skipped = dict(a.skipped)
+    for k, v in b.skipped.items():
+        skipped[prefix + k] = skipped.get(prefix + k, 0) + v
     return SentencePairs(a.src + b.src, a.tgt + b.tgt, a.groups + b.groups, a.ids + b.ids,
                          a.src_lang, a.tgt_lang, f"{a.source} + {b.source}", skipped)
 
