@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -58,6 +59,12 @@ def throughput(run: Path) -> float:
     return statistics.median(rates)
 
 
+def children_cpu_s() -> float:
+    """CPU seconds (user + system) of every training process this script waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -86,8 +93,10 @@ def main(argv=None) -> int:
                        "steps": args.steps, "rounds": args.rounds},
             "text": f"{args.rounds} interleaved rounds of {args.steps} updates per "
                     "configuration, the charlm recipe's defaults, seed 1",
+            "seed": 1, "threads": max(t for _, t in CONFIGS.values()),
             "processor": processor(), "cpu_count": os.cpu_count(),
-            "wall_s": time.perf_counter() - t0, "torch": torch.__version__,
+            "wall_s": time.perf_counter() - t0, "cpu_s": children_cpu_s(),
+            "torch": torch.__version__,
             "commit": git_commit(), "date": time.strftime("%Y-%m-%d"),
             "command": "python benchmarks/ddp_scaling.py " + " ".join(
                 argv if argv is not None else sys.argv[1:])}

@@ -1,7 +1,9 @@
 """The tables of docs/PERFORMANCE.md that come from docs/results files: reduced-precision
 inference (``benchmarks/quantized_inference.py`` writes ``quantize/layers`` and
 ``quantize/recipes``) and step-by-step inference (``benchmarks/step_inference.py``,
-``step/steps``)."""
+``step/steps``), the random-shape benchmark (``rnnkit bench --grid random --record``,
+``bench/random-*``) and data-parallel scaling (``benchmarks/ddp_scaling.py``,
+``perf/ddp-scaling``)."""
 
 from __future__ import annotations
 
@@ -77,4 +79,72 @@ def t_step(R: dict) -> list[str]:
     lines += ["", f"{rec['text']}; {v['steps_per_call']} steps per timed loop; "
                   f"{rec['processor']}, {rec['threads']} thread, {rec['wall_s']:.0f} s wall, "
                   f"{rec['date']}."]
+    return lines
+
+
+RANDOM_RUNS = (("bench/random-1thread", 1), ("bench/random-2threads", 2))
+
+
+def pct(group: dict, key: str) -> str:
+    """A share as a percentage, or "-" for an empty group."""
+    return f"{100 * group[key]:.0f}%" if group["n"] else "-"
+CELL_NAMES = {"all": "all cells", "LSTM": "LSTM", "GRU": "GRU", "RNN_TANH": "RNN (tanh)"}
+
+
+def t_random(R: dict) -> list[str]:
+    """Training and inference against torch.nn at random shapes (``rnnkit bench --grid random
+    --record``), one and two threads: speed-up distributions, then shares of the GEMM bound."""
+    runs = [(R[name], threads) for name, threads in RANDOM_RUNS if name in R]
+    lines = ["| threads | candidate | cells | shapes | train min | p5 | median | infer min | p5 | "
+             "median |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for rec, threads in runs:
+        for cand, by_cell in rec["values"]["speedups"].items():
+            for cell, st in by_cell.items():
+                if st:
+                    lines.append(f"| {threads} | {cand} | {CELL_NAMES.get(cell, cell)} | "
+                                 f"{st['n']} | " + " | ".join(
+                                     f"{st[part][q]:.2f}x" for part in ("train", "infer")
+                                     for q in ("min", "p5", "median")) + " |")
+    lines += ["", "Share of each shape's GEMM bound (the time of its GEMMs alone, timed with "
+              "torch.mm in the same run; 100% = nothing but the GEMMs):", "",
+              "| threads | candidate | train: all shapes median | large shapes | min | median | "
+              "infer: large min | median |", "|---|---|---|---|---|---|---|---|"]
+    for rec, threads in runs:
+        for cand, sh in rec["values"]["bound"].items():
+            if not sh:
+                continue
+            large, infer = sh["train"]["large"], sh["infer"]["large"]
+            lines.append(f"| {threads} | {cand} | {pct(sh['train']['all'], 'median')} | "
+                         f"{large['n']} | {pct(large, 'min')} | {pct(large, 'median')} | "
+                         f"{pct(infer, 'min')} | {pct(infer, 'median')} |")
+    for rec, threads in runs:
+        v = rec["values"]
+        lines += ["", f"{threads} thread{'s' if threads > 1 else ''}: {rec['text']} "
+                  f"(`{rec['command']}`), {v['timed']} timed, {v['shapes'] - v['timed']} over "
+                  f"{v['max_seconds']:g} s per step not; large: {v['large']}; "
+                  f"{rec['processor']}, {rec['wall_s']:.0f} s wall, {rec['date']}. Slowest "
+                  "for rnnkit:native (train / infer; share of the GEMM bound native / torch.nn, "
+                  "train): " + "; ".join(
+                      f"{w['label']} {w['train']:.2f}x / {w['infer']:.2f}x ("
+                      f"{100 * w['native_of_bound']:.0f}% / {100 * w['torch_of_bound']:.0f}%)"
+                      for w in v["slowest"]) + "."]
+    return lines
+
+
+def t_ddp(R: dict) -> list[str]:
+    """charlm's training throughput with one and two DDP processes
+    (``benchmarks/ddp_scaling.py``)."""
+    rec = R["perf/ddp-scaling"]
+    v = rec["values"]
+    one = v["median"]["1 process, 1 thread"]
+    lines = ["| configuration | characters/s (median) | runs (lowest-highest) | "
+             "vs 1 process, 1 thread |", "|---|---|---|---|"]
+    for name, med in v["median"].items():
+        xs = v["samples"][name]
+        lines.append(f"| {name} | {med:,.0f} | {len(xs)} ({min(xs):,.0f}-{max(xs):,.0f}) | "
+                     f"{med / one:.2f}x |")
+    lines += ["", f"Scaling efficiency of two processes: {100 * v['scaling_efficiency']:.0f}% "
+              f"(throughput with two / twice that with one). {rec['text']}; "
+              f"{rec['processor']} ({rec['cpu_count']} cores), {rec['wall_s']:.0f} s wall, "
+              f"{rec['date']}."]
     return lines

@@ -60,7 +60,13 @@ from rnnkit.experiments.docs_memory_tables import (
     t_remedies,
     t_temporal,
 )
-from rnnkit.experiments.docs_perf_tables import t_quantize_layers, t_quantize_recipes, t_step
+from rnnkit.experiments.docs_perf_tables import (
+    t_ddp,
+    t_quantize_layers,
+    t_quantize_recipes,
+    t_random,
+    t_step,
+)
 from rnnkit.experiments.docs_results_tables import (
     CLASSIFY,
     GENOME,
@@ -128,7 +134,7 @@ TABLES: dict[str, dict[str, Callable[[dict], list[str]]]] = {
     },
     "docs/PERFORMANCE.md": {
         "quantize-layers": t_quantize_layers, "quantize-recipes": t_quantize_recipes,
-        "step": t_step,
+        "step": t_step, "random": t_random, "ddp": t_ddp,
     },
 }
 

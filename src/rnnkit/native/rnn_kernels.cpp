@@ -222,6 +222,14 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
         lowp::mm(*lw_ih, x2.data_ptr<float>(), Tn * B, pre.data_ptr<float>(), GH,
                  bias.defined() ? 1.f : 0.f, Tn * B * GH * I >= kBatchedThreadedMacs);
       }
+    } else if (std::is_same_v<T, double>) {
+      // float64 is the checking precision: the projection B rows (one step) at a time, so
+      // that a sequence fed one step per call gives bit for bit the whole call's output
+      // (BLAS rounds a GEMM of T * B rows differently from one of B rows).
+      Tensor bias = b_ih.defined() ? (mode == GRU ? b_ih : b_ih + b_hh) : Tensor();
+      pre = at::empty({Tn * B, GH}, opts);
+      for (int64_t t = 0; t < Tn; ++t)
+        pre.narrow(0, t * B, B).copy_(batched_mm(x[t], w_ih.t(), bias));
     } else if (b_ih.defined()) {
       Tensor bias = mode == GRU ? b_ih : b_ih + b_hh;
       pre = batched_mm(x2, w_ih.t(), bias);
