@@ -112,6 +112,29 @@ def test_teacher_forcing_equals_the_step_loop():
     torch.testing.assert_close(torch.stack(attns, 1), out.attention)
 
 
+def test_full_scheduled_sampling_equals_free_running_and_none_equals_teacher_forcing():
+    """sampling = 1 feeds back the model's own frames (the generate loop without a stop);
+    a sampling step reads the detached frame, so no gradient flows through the feedback;
+    an in-between rate, drawn with a generator, is reproducible."""
+    model = make_model(reduction=3)
+    text, tl, mels, ml = batch()
+    torch.testing.assert_close(model(text, tl, mels, ml, 0.0).mels, model(text, tl, mels, ml).mels)
+    out = model(text, tl, mels, ml, 1.0)
+    state = model.encode(text, tl)
+    frame, frames = torch.zeros(3, M), []
+    for _ in range(out.stop_logits.shape[1]):
+        f, _, state, _ = model.decode_step(frame, state)
+        frames.append(f)
+        frame = f[:, -1]
+    torch.testing.assert_close(torch.cat(frames, 1), out.mels)
+    half = [model(text, tl, mels, ml, 0.5, torch.Generator().manual_seed(3)).mels
+            for _ in range(2)]
+    assert torch.equal(*half)
+    assert not torch.equal(half[0], out.mels)
+    with pytest.raises(ValueError, match=r"sampling must be in \[0, 1\]"):
+        model(text, tl, mels, ml, 1.5)
+
+
 def test_prenet_dropout_stays_on_and_a_generator_fixes_it():
     model = make_model(prenet_dropout=0.5).eval()
     x = torch.ones(4, M)

@@ -367,9 +367,12 @@ def t_translate(R, group: str = ""):
                      num(rec["baseline"]["metrics"]["test_bleu"], rec, ".2f"),
                      num(rec["baseline"]["metrics"]["test_chrf"], rec, ".2f"),
                      ints(rec["parameters"]), ints(rec["steps"]),
-                     ints(rec.get("run_files", {}).get("best_step")), secs(rec["cpu_s"])])
+                     ints(rec.get("run_files", {}).get("best_step")),
+                     # training's CPU summed over resumed sessions (cpu_s: the last process)
+                     secs(rec.get("training_cpu_s") or rec["cpu_s"])])
     return table(["model", "seed", "BLEU beam 5", "BLEU greedy", "chrF beam", "chrF greedy",
-                  "copy BLEU", "copy chrF", "parameters", "updates", "best at", "CPU s"],
+                  "copy BLEU", "copy chrF", "parameters", "updates", "best at",
+                  "training CPU s"],
                  ["---"] + ["---:"] * 11, rows) + n.lines()
 
 
@@ -512,11 +515,11 @@ def t_tts(R):
                      f"**{100 * m['cer_ours']:.1f}**" if judged else "-",
                      f"{m['cer_ratio']:.2f}x" if judged else "-",
                      str(int(m["test_n"])), ints(rec["parameters"]), ints(rec["steps"]),
-                     secs(rec["cpu_s"])])
+                     secs(rec.get("training_cpu_s") or rec["cpu_s"])])
     if not rows:
         return ["No runs recorded yet."]
     return table(["run", "test MCD dB", "mel L1", "attention reaches end", "stop token ends",
                   "real-time factor", "judge CER teacher %", "judge CER ours %", "ratio",
-                  "test sentences", "parameters", "updates", "CPU s"],
+                  "test sentences", "parameters", "updates", "training CPU s"],
                  ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:",
                   "---:", "---:", "---:"], rows) + n.lines()

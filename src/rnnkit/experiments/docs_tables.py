@@ -116,6 +116,7 @@ TABLES: dict[str, dict[str, Callable[[dict], list[str]]]] = {
         "translate-wesnoth": lambda R: t_translate(R, "wesnoth"),
         "translate-wesnoth-summary": lambda R: t_translate_summary(R, "wesnoth"),
         "music": t_music, "handwriting": t_handwriting, "asr": t_asr, "tts": t_tts,
+        "tts-ladder": t_measure("tts-ladder/tts-s1", "- "),
     },
     "docs/MEMORY.md": {
         "lr-choice": t_measure("memory/lr-choice"),

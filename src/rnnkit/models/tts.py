@@ -232,20 +232,39 @@ class Tacotron(nn.Module):
         return (mels + residual) * mask.unsqueeze(-1).to(mels.dtype)
 
     def forward(self, text: Tensor, text_lengths: Tensor, mels: Tensor,
-                mel_lengths: Tensor) -> TTSOutput:
-        """Teacher forcing: step n reads the target frame nr - 1 (the go frame for n = 0)."""
+                mel_lengths: Tensor, sampling: float = 0.0,
+                generator: torch.Generator | None = None) -> TTSOutput:
+        """Teacher forcing: step n reads the target frame nr - 1 (the go frame for n = 0).
+
+        ``sampling``: scheduled sampling (Bengio et al. 2015): each step of each sentence
+        reads, with this probability, the model's own previous frame (detached) instead of
+        the recorded one, so training sees what free-running synthesis feeds back (drawn
+        with ``generator``)."""
         if mels.dim() != 3 or mels.shape[-1] != self.n_mels:
             raise ValueError(f"mels must be (B, T, {self.n_mels}), got {tuple(mels.shape)}")
+        if not 0.0 <= sampling <= 1.0:
+            raise ValueError(f"sampling must be in [0, 1], got {sampling}")
         r = self.reduction
         N = -(-mels.shape[1] // r)                                          # ceil(T / r)
         state = self.encode(text, text_lengths)
         # step n's input, frame nr - 1, is a real frame whenever step n is (nr - 1 < T_b)
         inputs = torch.cat([mels.new_zeros(mels.shape[0], 1, self.n_mels),
                             mels[:, r - 1:(N - 1) * r:r]], 1)               # (B, N, M)
-        p = self.prenet(inputs)                                             # (B, N, P)
+        p = own = None
+        if sampling == 0:  # (no draw: the same random stream as without the option)
+            p = self.prenet(inputs)                                         # (B, N, P)
+        else:
+            own = torch.rand(inputs.shape[:2], generator=generator) < sampling  # (B, N)
         frames, stops, attns = [], [], []
         for n in range(N):
-            f, s, state, a = self._step(p[:, n], state)
+            if p is not None:
+                pn = p[:, n]
+            else:  # the previous step's last frame where drawn, else the recorded one
+                x = inputs[:, n]
+                if n > 0:
+                    x = torch.where(own[:, n, None].to(x.device), frames[-1][:, -1].detach(), x)
+                pn = self.prenet(x)
+            f, s, state, a = self._step(pn, state)
             frames.append(f)
             stops.append(s)
             attns.append(a)

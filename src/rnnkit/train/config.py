@@ -170,6 +170,10 @@ class TrainConfig:
     label_smoothing: float = opt(0.0, "translation: train towards targets with this much "
                                  "probability spread over the vocabulary (Szegedy et al. "
                                  "2016); validation loss stays unsmoothed", check=fraction)
+    scheduled_sampling: float = opt(0.0, "tts: the probability that a decoder step reads "
+                                    "its own previous frame instead of the recorded one "
+                                    "(Bengio et al. 2015); validation stays teacher-forced",
+                                    check=fraction)
     clip_value: float | None = opt(None, "clip each gradient element to +-this", check=positive)
     max_steps: int = opt(2000, "optimiser updates (also the cosine horizon)", check=positive)
     max_seconds: float | None = opt(None, "stop after this much training time",

@@ -138,7 +138,9 @@ def build(cfg: RunConfig) -> Setup:
 
     def loss(model, batch) -> torch.Tensor:
         text, text_lengths, x, lengths = batch
-        return tts_loss(model(text, text_lengths, x, lengths), x, lengths, text_lengths)["loss"]
+        sampling = cfg.train.scheduled_sampling if model.training else 0.0
+        return tts_loss(model(text, text_lengths, x, lengths, sampling), x, lengths,
+                        text_lengths)["loss"]
 
     def metrics(model, batches) -> dict[str, float]:
         sums: dict[str, float] = {}
