@@ -50,8 +50,7 @@ def ladder(run: Path, seed: int = 1) -> dict:
     teacher = [load_audio(by_id[r["id"]].path, voice.sample_rate) for r in rows]
 
     def cer(waves) -> float:
-        feats = [judge.features(w) for w in waves]
-        return error_rates(judge.decode(judge.log_probs(feats)), refs)["cer"]
+        return error_rates(judge.transcribe(waves), refs)["cer"]
 
     def vocode(log_mel):
         return griffin_lim(log_mel, voice.analysis, 32, seed=seed)

@@ -254,7 +254,8 @@ class Tacotron(nn.Module):
         if sampling == 0:  # (no draw: the same random stream as without the option)
             p = self.prenet(inputs)                                         # (B, N, P)
         else:
-            own = torch.rand(inputs.shape[:2], generator=generator) < sampling  # (B, N)
+            own = (torch.rand(inputs.shape[:2], generator=generator) < sampling
+                   ).to(inputs.device)                                      # (B, N)
         frames, stops, attns = [], [], []
         for n in range(N):
             if p is not None:
@@ -262,7 +263,7 @@ class Tacotron(nn.Module):
             else:  # the previous step's last frame where drawn, else the recorded one
                 x = inputs[:, n]
                 if n > 0:
-                    x = torch.where(own[:, n, None].to(x.device), frames[-1][:, -1].detach(), x)
+                    x = torch.where(own[:, n, None], frames[-1][:, -1].detach(), x)
                 pn = self.prenet(x)
             f, s, state, a = self._step(pn, state)
             frames.append(f)

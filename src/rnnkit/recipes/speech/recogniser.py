@@ -235,6 +235,11 @@ class Recogniser:
         feats = [self.features(read_speech(p, self.sample_rate)) for p in paths]
         return self.log_probs(feats, batch_size)
 
+    def transcribe(self, waves: Sequence[Tensor], decoding: Decoding | None = None
+                   ) -> list[str]:
+        """Waveforms (n,) at ``sample_rate`` -> text, one per waveform."""
+        return self.decode(self.log_probs([self.features(w) for w in waves]), decoding)
+
     def transcribe_files(self, paths: Sequence, decoding: Decoding | None = None) -> list[str]:
         """Audio files -> text, one per file."""
         return self.decode(self.file_log_probs(paths), decoding)

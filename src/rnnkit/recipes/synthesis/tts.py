@@ -231,11 +231,8 @@ def score_test(voice: Voice, utts: Utterances, texts, test_i, run_dir: Path,
         judge = Recogniser.load(cfg.data.recogniser)
         refs = [normalise_transcript(r["said"], voice.spec["lang"]) for r in rows]
 
-        def cer(waves):
-            feats = [judge.features(w) for w in waves]
-            return error_rates(judge.decode(judge.log_probs(feats)), refs)["cer"]
-
-        metrics["cer_teacher"], metrics["cer_ours"] = cer(theirs), cer(ours)
+        metrics["cer_teacher"], metrics["cer_ours"] = (
+            error_rates(judge.transcribe(waves), refs)["cer"] for waves in (theirs, ours))
         metrics["cer_ratio"] = metrics["cer_ours"] / max(metrics["cer_teacher"], 1e-9)
         lines.append(f"- intelligibility: the judge `{cfg.data.recogniser}` reads the "
                      f"teacher's audio at CER {metrics['cer_teacher']:.1%} and ours at "
