@@ -186,7 +186,6 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
   const int64_t KX = I + Hr + 1;  // fused: the columns of [x_t, h, 1]
   const bool fused = !kept && !low && fuse_input_step<T>(mode, save, proj, B, Tn, GH, KX);
   PackedWeights pk_cat;
-  const PackedWeights* cat = &pk_cat;
   Tensor xh, pre;  // pre (T, B, G*H): pre-activations, overwritten by the activations
   if (fused) {
 #ifdef RNNKIT_PANEL_MM
@@ -309,7 +308,7 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
           std::memcpy(XHs + b * KX, X + (t * B + r0 + b) * I, sizeof(T) * I);
           std::memcpy(XHs + b * KX + I, hcs + b * Hr, sizeof(T) * Hr);
         }
-        cat->mm(XHs, a, Bs, 0.f);
+        pk_cat.mm(XHs, a, Bs, 0.f);
       }
     } else if (low) {
       if constexpr (std::is_same_v<T, float>)
