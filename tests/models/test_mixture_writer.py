@@ -165,8 +165,9 @@ def test_writer_shapes(cell, num_layers):
     assert n == 9 and s.dim() == 0 and torch.isfinite(s)
 
 
-def test_padding_changes_nothing():
-    m = StrokeWriter(3, hidden_size=8, num_layers=2, components=2)
+@pytest.mark.parametrize("max_strokes", [0, 3])
+def test_padding_changes_nothing(max_strokes):
+    m = StrokeWriter(3, hidden_size=8, num_layers=2, components=2, max_strokes=max_strokes)
     x = drawing(7, 2)
     alone = m.point_nll(x[:4, 1:], torch.tensor([2]))                   # (4, 1)
     x[4:, 1] = 99.0  # garbage in the padding
@@ -175,8 +176,9 @@ def test_padding_changes_nothing():
     assert (batched[4:, 1] == 0).all()
 
 
-def test_predictions_are_causal():
-    m = StrokeWriter(3, hidden_size=8, num_layers=3, components=2)
+@pytest.mark.parametrize("max_strokes", [0, 3])
+def test_predictions_are_causal(max_strokes):
+    m = StrokeWriter(3, hidden_size=8, num_layers=3, components=2, max_strokes=max_strokes)
     x, chars, t = drawing(8, 2), torch.tensor([0, 1]), 4
     before = m(x, chars)
     x2 = x.clone()
@@ -187,10 +189,14 @@ def test_predictions_are_causal():
         assert not torch.equal(a[t + 1:], b[t + 1:])
 
 
-def test_teacher_forced_nll_equals_a_step_loop():
+@pytest.mark.parametrize("chars", [[4, 0], None])
+@pytest.mark.parametrize("max_strokes", [0, 3])
+def test_teacher_forced_nll_equals_a_step_loop(max_strokes, chars):
     torch.manual_seed(3)
-    m = StrokeWriter(5, hidden_size=8, num_layers=3, components=3).double()
-    x, chars = drawing(9, 2, torch.float64), torch.tensor([4, 0])
+    m = StrokeWriter(None if chars is None else 5, hidden_size=8, num_layers=3, components=3,
+                     max_strokes=max_strokes, position_scale=0.5).double()
+    x = drawing(9, 2, torch.float64)
+    chars = None if chars is None else torch.tensor(chars)
     lengths = torch.tensor([9, 6])
     total, count = m.nll(x, chars, lengths)
     loop, state, previous = 0.0, None, torch.zeros(2, 3, dtype=torch.float64)
@@ -204,8 +210,25 @@ def test_teacher_forced_nll_equals_a_step_loop():
     assert total.item() == pytest.approx(loop.item(), rel=1e-12)
 
 
-def test_generate_is_seeded():
-    m = StrokeWriter(3, hidden_size=8, num_layers=2, components=3)
+def test_the_plan_reads_where_the_pen_is_and_which_stroke_comes_next():
+    m = StrokeWriter(2, hidden_size=4, num_layers=1, components=1, char_embed=3,
+                     max_strokes=2, position_scale=10.0)
+    with torch.no_grad():  # plan entry (char c, stroke k) = (c, k, 0)
+        m.plan.weight.copy_(torch.tensor([[0, 0, 0], [0, 1, 0], [1, 0, 0], [1, 1, 0.]]))
+    previous = torch.tensor([[0, 0, 0], [1, 0, 0], [0, 2, 1], [1, 1, 1], [0, 0, 1.]])
+    x, pen = m._inputs(previous[:, None], torch.tensor([1]), None)      # (5, 1, I)
+    pos, plan = x[:, 0, 3 + 3:3 + 3 + 2], x[:, 0, -3:]
+    torch.testing.assert_close(pos, torch.tensor([[0, 0], [10, 0], [10, 20], [20, 30],
+                                                  [20, 30.]]))
+    # strokes finished: 0, 0, 1, 2, 3 -> plan rows of char 1, strokes 0, 0, 1, 1, 1 (clamped)
+    torch.testing.assert_close(plan[:, :2], torch.tensor([[1, 0], [1, 0], [1, 1], [1, 1],
+                                                          [1, 1.]]))
+    torch.testing.assert_close(pen, torch.tensor([[2, 3, 3.]]))
+
+
+@pytest.mark.parametrize("max_strokes", [0, 3])
+def test_generate_is_seeded(max_strokes):
+    m = StrokeWriter(3, hidden_size=8, num_layers=2, components=3, max_strokes=max_strokes)
     with torch.no_grad():
         m.head.proj.bias[-1] = -3.0  # a stop now and then, not at once
     chars = torch.tensor([0, 2, 1])

@@ -16,6 +16,19 @@ so every layer sees the input besides the layer below, and the head reads all la
 is its own single-layer ``make_recurrent`` stack, since rnnkit's stacked layers feed a
 layer only from the one below.
 
+What the pen has done so far is given, not left to the network to integrate (the first
+run's samples, conditioned on the character alone, drew plausible strokes in the wrong
+places: where a stroke starts depends on where the pen is and which stroke comes next):
+
+    pos_t     = sum of the offsets < t (box units)                   where the pen is
+    k_t       = the number of pen-ups < t                            strokes finished
+    x_t       = [point_{t-1} ; pos_t ; embed(char) ; plan(char, min(k_t, K - 1))]
+
+``plan`` is a learned vector per (character, stroke number): the model's memory of
+"stroke k of this character" (for an unconditional model, per stroke number alone).
+``position_scale`` turns the model's scaled offsets back into box units for pos_t.
+``max_strokes=0`` turns both inputs off (the first run's model).
+
 Where a drawing ends is learnt, not fixed: the head has a 4th Bernoulli, "this is the
 drawing's last point" (``stop_logit``, target 1 at t = length - 1), trained with the rest
 of the likelihood; sampling stops the drawing when it fires (or at ``max_points``).
@@ -41,22 +54,32 @@ class StrokeWriter(nn.Module):
             Graves uses 3 LSTM layers of 400 units, the default 256 suits single characters.
         dropout: on each layer's output (to the next layer and the head), never on the state.
         components: M bivariate normals in the mixture (Graves: 20).
-        char_embed: width of the character embedding.
+        char_embed: width of the character embedding (and of the stroke plan).
+        max_strokes: K, stroke numbers the plan tells apart (later strokes share the last
+            entry); 0 = no position or plan inputs.
+        position_scale: box units per unit of the offsets the model reads.
     Inputs: points (T, B, 3), chars (B,) int64 or None, lengths (B,) or None (all T).
     Outputs: ``forward`` -> MixtureParams over (T, B) with a stop logit.
     """
 
     def __init__(self, num_chars: int | None, cell: str = "lstm", hidden_size: int = 256,
                  num_layers: int = 3, dropout: float = 0.0, components: int = 20,
-                 char_embed: int = 32, backend: str = "auto"):
+                 char_embed: int = 32, backend: str = "auto", max_strokes: int = 0,
+                 position_scale: float = 1.0):
         super().__init__()
         if num_chars is not None and num_chars < 1:
             raise ValueError(f"num_chars must be >= 1 or None (unconditional), got {num_chars}")
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
-        self.num_chars = num_chars
+        if max_strokes < 0:
+            raise ValueError(f"max_strokes must be >= 0, got {max_strokes}")
+        self.num_chars, self.max_strokes = num_chars, max_strokes
+        self.position_scale = position_scale
         self.embed = nn.Embedding(num_chars, char_embed) if num_chars is not None else None
+        self.plan = (nn.Embedding((num_chars or 1) * max_strokes, char_embed)
+                     if max_strokes else None)
         in_size = 3 + (char_embed if num_chars is not None else 0)
+        in_size += 2 + char_embed if max_strokes else 0
         self.layers = nn.ModuleList(
             make_recurrent(cell, in_size + (hidden_size if k else 0), hidden_size,
                            backend=backend)
@@ -82,12 +105,23 @@ class StrokeWriter(nn.Module):
             got = None if chars is None else tuple(chars.shape)
             raise ValueError(f"expected chars ({B},) character ids, got {got}")
 
-    def _inputs(self, previous: Tensor, chars: Tensor | None) -> Tensor:
-        """previous points (T, B, 3) -> layer input x (T, B, 3 + E)."""
-        if self.embed is None:
-            return previous
-        e = self.embed(chars)                                             # (B, E)
-        return torch.cat([previous, e.expand(len(previous), -1, -1)], -1)  # (T, B, 3 + E)
+    def _inputs(self, previous: Tensor, chars: Tensor | None, pen: Tensor | None
+                ) -> tuple[Tensor, Tensor | None]:
+        """previous points (T, B, 3) and the pen before them (B, 3): (x, y, pen-ups so far),
+        None at a drawing's start -> layer input x (T, B, I) and the pen after them."""
+        T, B = previous.shape[:2]
+        parts = [previous]
+        if self.embed is not None:
+            parts.append(self.embed(chars).expand(T, -1, -1))           # (T, B, E)
+        if self.plan is not None:
+            pen = previous.new_zeros(B, 3) if pen is None else pen
+            done = pen + previous.cumsum(0)                              # (T, B, 3)
+            pen = done[-1]
+            stroke = done[..., 2].round().long().clamp(max=self.max_strokes - 1)  # (T, B)
+            if chars is not None:
+                stroke = stroke + chars * self.max_strokes
+            parts += [done[..., :2] * self.position_scale, self.plan(stroke)]
+        return torch.cat(parts, -1), pen                                 # (T, B, I)
 
     def _run(self, x: Tensor, state: list | None, lengths: Tensor | None
              ) -> tuple[Tensor, list]:
@@ -112,16 +146,19 @@ class StrokeWriter(nn.Module):
         previous = torch.cat([start, points[:-1]])                    # (T, B, 3)
         if lengths is not None:
             lengths = lengths.to(points.device)
-        h, _ = self._run(self._inputs(previous, chars), None, lengths)  # (T, B, N*H)
+        x, _ = self._inputs(previous, chars, None)
+        h, _ = self._run(x, None, lengths)                            # (T, B, N*H)
         return self.head(h)
 
-    def step(self, previous: Tensor, chars: Tensor | None = None, state: list | None = None,
-             bias: float = 0.0) -> tuple[MixtureParams, list]:
+    def step(self, previous: Tensor, chars: Tensor | None = None, state: tuple | None = None,
+             bias: float = 0.0) -> tuple[MixtureParams, tuple]:
         """One step with carried state: the previous point (B, 3) (zeros at the start of a
         drawing, with ``state=None``) -> the next point's distribution over (B,), and the
-        state after reading ``previous``."""
-        h, state = self._run(self._inputs(previous.unsqueeze(0), chars), state, None)
-        return self.head(h[0], bias), state                           # h: (1, B, N*H)
+        state after reading ``previous`` (the layers' states and where the pen is)."""
+        layers, pen = state if state is not None else (None, None)
+        x, pen = self._inputs(previous.unsqueeze(0), chars, pen)
+        h, layers = self._run(x, layers, None)                        # h: (1, B, N*H)
+        return self.head(h[0], bias), (layers, pen)
 
     # ---- likelihood --------------------------------------------------------------------------
 
@@ -204,6 +241,8 @@ class StrokeWriter(nn.Module):
 def writer_from_spec(m, spec: dict) -> StrokeWriter:
     """The StrokeWriter a checkpoint's ``writer`` metadata and model config describe:
     layers from the config, the character set (``num_chars``, None = unconditional) and
-    mixture size from the spec; ``embed_size`` is the character embedding's width."""
+    mixture size from the spec; ``embed_size`` is the character embedding's width. Runs
+    made before the stroke plan have no ``max_strokes`` in their spec (0: no plan)."""
     return StrokeWriter(spec["num_chars"], m.cell, m.hidden_size, m.num_layers, m.dropout,
-                        spec["components"], m.embed_size, m.backend)
+                        spec["components"], m.embed_size, m.backend,
+                        spec.get("max_strokes", 0), spec["scale"])

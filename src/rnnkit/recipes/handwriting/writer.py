@@ -216,6 +216,8 @@ def build(cfg: RunConfig) -> Setup:
             "num_chars": len(classes) if conditional else None, "scale": scale,
             "components": COMPONENTS, "spacing": strokes.STROKE_SPACING,
             "max_points": math.ceil(MAX_POINTS * max(len(x) for x in aug.inputs)),
+            # one plan entry per stroke of the longest drawing, and one for "all done"
+            "max_strokes": 1 + max(int(x[:, 2].sum()) for x in aug.inputs),
             "holdout": cfg.data.holdout}
     model = writer_from_spec(cfg.model, spec)
     shift = 2 * math.log(scale)
