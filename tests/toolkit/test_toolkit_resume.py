@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from tk_helpers import run_cli
 
+from rnnkit.errors import CheckpointError
 from rnnkit.recipes import registry
 from rnnkit.train.checkpoint import list_checkpoints, load
 from rnnkit.train.metrics import read_metrics
@@ -128,3 +130,36 @@ def test_resume_skips_a_truncated_newest_checkpoint(text_file, tmp_path, capsys)
     assert err.startswith(f"rnnkit train: error: {part}: no checkpoint loads (tried "
                           "ckpt-00000020.pt: truncated or corrupt checkpoint (")
     assert err.endswith("; ckpt-00000010.pt: truncated or corrupt checkpoint)\n")
+
+
+def test_init_from_starts_from_the_other_runs_weights(text_file, tmp_path):
+    CHARLM.run(tiny_config(text_file), tmp_path / "first", progress=False)
+    tuned_cfg = tiny_config(text_file, init_from=str(tmp_path / "first"), max_steps=1,
+                            lr=1e-9, warmup_steps=0)
+    tuned = CHARLM.run(tuned_cfg, tmp_path / "tuned", progress=False)
+    fresh = CHARLM.run(tiny_config(text_file, max_steps=1), tmp_path / "fresh",
+                       progress=False)
+    best = load(tmp_path / "first" / "best.pt")["model"]
+    after = tuned.setup.model.state_dict()
+    # a learning rate of 1e-9 leaves the loaded weights where they were
+    assert all(torch.allclose(after[k], best[k], atol=1e-6) for k in best)
+    assert tuned.fit.best_valid_loss < fresh.fit.best_valid_loss
+
+
+def test_init_from_a_different_model_says_what_differs(text_file, tmp_path, capsys):
+    CHARLM.run(tiny_config(text_file), tmp_path / "first", progress=False)
+    wider = registry.resolve("charlm", smoke=True, cli_overrides={
+        "model": {"hidden_size": 24, "embed_size": 8, "num_layers": 2},
+        "data": {"data": str(text_file)},
+        "train": {"max_steps": 2, "init_from": str(tmp_path / "first")}})
+    with pytest.raises(CheckpointError, match="--init-from .*do not fit this model"):
+        CHARLM.run(wider, tmp_path / "wider", progress=False)
+    other = tmp_path / "other.txt"
+    other.write_text("0123456789 " * 400)
+    with pytest.raises(CheckpointError, match="different language-model description "
+                                              r"\(differs in tokens\)"):
+        CHARLM.run(tiny_config(other, init_from=str(tmp_path / "first")), tmp_path / "o",
+                   progress=False)
+    with pytest.raises(CheckpointError, match="--init-from: .*no such"):
+        CHARLM.run(tiny_config(text_file, init_from=str(tmp_path / "nowhere")),
+                   tmp_path / "x", progress=False)

@@ -13,6 +13,7 @@ module), a seconds-long ``smoke`` config, ``build(cfg) -> Setup``, and optionall
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable
@@ -129,6 +130,8 @@ def run_recipe(recipe: Recipe, cfg: RunConfig, run_dir: Path, *,
     try:
         seed_everything(cfg.train.seed)
         setup = recipe.build(cfg)
+        if cfg.train.init_from and resume_from is None:
+            init_weights(setup, cfg.train.init_from)
         if world.active:  # different dropout masks per process; same initial weights
             torch.manual_seed(cfg.train.seed + 7919 * world.rank)
         if world.is_main:
@@ -249,6 +252,36 @@ def load_run(path: str | Path, kinds: tuple[str, ...] = tuple(MODEL_KINDS),
         except ValueError as e:
             raise ConfigError(f"{file}: {e}") from None
     return LoadedRun(model, kind, ck[kind], cfg, ck, file)
+
+
+def init_weights(setup: Setup, path: str | Path) -> None:
+    """Load another run's weights (``--init-from``) into a freshly built model: the run must
+    be of the same kind with the same description (vocabulary, characters, sizes: the
+    checkpoint metadata the model is rebuilt from), else CheckpointError saying what
+    differs. The optimiser, schedule and step count start afresh."""
+    try:
+        file = checkpoint_file(path)
+        ck = ckpt_io.load(file)
+    except CheckpointError as e:
+        raise CheckpointError(f"--init-from: {e}") from None
+    kind = next((k for k in MODEL_KINDS if k in setup.meta), None)
+    if kind is not None:  # recipes without a model description are checked by shapes alone
+        if kind not in ck:
+            raise CheckpointError(f"--init-from {file}: not a {KIND_NAMES[kind]} checkpoint "
+                                  f"(recipe {ck.get('config', {}).get('recipe')!r})")
+        ours, theirs = (json.loads(json.dumps(d, default=str)) for d in (setup.meta[kind],
+                                                                         ck[kind]))
+        differ = sorted(k for k in {*ours, *theirs} if ours.get(k) != theirs.get(k))
+        if differ:
+            raise CheckpointError(f"--init-from {file}: trained on a different "
+                                  f"{KIND_NAMES[kind]} description (differs in "
+                                  f"{', '.join(differ)})")
+    try:
+        setup.model.load_state_dict(ck["model"])
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        raise CheckpointError(f"--init-from {file}: its weights do not fit this model "
+                              f"({first[1].strip() if len(first) > 1 else first[0]})") from None
 
 
 def load_best(trainer: Trainer) -> None:

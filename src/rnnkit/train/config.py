@@ -174,6 +174,9 @@ class TrainConfig:
                                     "its own previous frame instead of the recorded one "
                                     "(Bengio et al. 2015); validation stays teacher-forced",
                                     check=fraction)
+    init_from: str | None = opt(None, "start from the weights of this run (folder or "
+                                "checkpoint) instead of random ones: fine-tuning; the model "
+                                "and its data description must be the same")
     clip_value: float | None = opt(None, "clip each gradient element to +-this", check=positive)
     max_steps: int = opt(2000, "optimiser updates (also the cosine horizon)", check=positive)
     max_seconds: float | None = opt(None, "stop after this much training time",
