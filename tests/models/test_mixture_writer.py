@@ -10,7 +10,7 @@ import torch
 
 from rnnkit.data.stroke_drawing import offsets_to_points, strokes_png, strokes_svg
 from rnnkit.data.strokes import points_to_strokes, strokes_to_points, to_offsets
-from rnnkit.models.handwriting import StrokeWriter
+from rnnkit.models.handwriting import StrokeWriter, WindowLayer
 from rnnkit.models.mixture import (
     MixtureHead,
     MixtureParams,
@@ -224,6 +224,41 @@ def test_the_plan_reads_where_the_pen_is_and_which_stroke_comes_next():
     torch.testing.assert_close(plan[:, :2], torch.tensor([[1, 0], [1, 0], [1, 1], [1, 1],
                                                           [1, 1.]]))
     torch.testing.assert_close(pen, torch.tensor([[2, 3, 3.]]))
+
+
+def test_window_layer_sees_exactly_the_last_k_inputs():
+    torch.manual_seed(0)
+    layer = WindowLayer(2, 5, window=3)
+    x = torch.randn(7, 2, 2)
+    out, _ = layer(x)
+    for t in range(7):  # each output is the projection of its zero-padded window
+        win = torch.cat([torch.zeros(2, 2, 2), x])[t:t + 3]                  # (3, B, 2)
+        want = torch.tanh(layer.proj(win.permute(1, 0, 2).reshape(2, 6)))
+        torch.testing.assert_close(out[t], want)
+    x2 = x.clone()
+    x2[2] += 5.0  # moves outputs 2..4 only
+    out2, _ = layer(x2)
+    changed = [t for t in range(7) if not torch.equal(out[t], out2[t])]
+    assert changed == [2, 3, 4]
+    # chunked calls carrying the state equal the whole call
+    a, s = layer(x[:4])
+    b, _ = layer(x[4:], s)
+    torch.testing.assert_close(torch.cat([a, b]), out)
+
+
+def test_window_writer_step_loop_equals_teacher_forcing():
+    torch.manual_seed(1)
+    m = StrokeWriter(3, hidden_size=8, num_layers=2, components=2, max_strokes=3,
+                     window=4).double()
+    x, chars = drawing(8, 2, torch.float64), torch.tensor([2, 0])
+    whole = m(x, chars)
+    state, previous = None, torch.zeros(2, 3, dtype=torch.float64)
+    for t in range(8):
+        params, state = m.step(previous, chars, state)
+        torch.testing.assert_close(params.mu, whole.mu[t])
+        previous = x[t]
+    assert all(isinstance(layer, WindowLayer) for layer in m.layers)
+    assert [layer.window for layer in m.layers] == [4, 1]
 
 
 @pytest.mark.parametrize("max_strokes", [0, 3])

@@ -196,3 +196,40 @@ def test_diversity_and_character_ids():
     assert character_ids(spec, ["口", "一"]).tolist() == [2, 0]
     with pytest.raises(ConfigError, match="not trained on 龍; the model knows 3"):
         character_ids(spec, ["龍"])
+
+
+def test_study_trains_the_writer_and_its_ablations(trained, tmp_path, capsys):
+    from rnnkit.experiments import handwriting as hx
+
+    _, root = trained
+    code, out, err = run_cli(["experiment", "handwriting", "--smoke", "--data",
+                              str(root / "chars"), "--recogniser", str(root / "runs" / "rec"),
+                              "--seeds", "1", "--runs-dir", str(tmp_path), "--name", "hw"],
+                             capsys)
+    assert code == 0, err
+    results = json.loads((tmp_path / "hw" / "results.json").read_text())
+    assert [r["variant"] for r in results["rows"]] == list(hx.VARIANTS)
+    assert all(r[hx.RECOGNISED] is not None for r in results["rows"])
+    assert set(results["summary"]) == set(hx.VARIANTS)
+    sizes = {r["variant"]: r["parameters"] for r in results["rows"]}
+    assert sizes["lstm-1"] < sizes["lstm"]  # the same network, a smaller output
+    cfg = (tmp_path / "hw" / "window-seed1" / "config.toml").read_text()
+    assert f"window = {hx.WINDOW}" in cfg
+    assert "| window | 1 |" in (tmp_path / "hw" / "results.md").read_text()
+
+
+@pytest.mark.parametrize("variant", ["gru", "rnn_tanh", "window"])
+def test_study_variants_match_the_lstm_writers_size(variant):
+    from rnnkit.experiments import handwriting as hx
+
+    target = hx.writer_size("lstm", 256, 3, 64)
+    mine = hx.writer_size(variant, hx.matching_hidden(variant, 256, 3, 64), 3, 64)
+    assert abs(mine - target) / target < 0.01
+
+
+def test_study_errors_name_the_flag(tmp_path, capsys):
+    code, _, err = run_cli(["experiment", "handwriting", "--runs-dir", str(tmp_path)], capsys)
+    assert code != 0 and "--data" in err
+    code, _, err = run_cli(["experiment", "handwriting", "--data", str(tmp_path), "--variants",
+                            "lstm,cnn", "--runs-dir", str(tmp_path)], capsys)
+    assert code != 0 and "--variants: unknown cnn" in err

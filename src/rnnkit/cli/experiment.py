@@ -8,6 +8,7 @@
     rnnkit experiment translation --extra-pairs wesnoth --steps 4000 --name translation-wesnoth
     rnnkit experiment music --data jsb.json --seeds 1,2,3   # tanh/LSTM/GRU vs RNN-NADE on JSB
     rnnkit experiment asr --seeds 1,2,3             # speech: LSTM/GRU/tanh CTC, equal size
+    rnnkit experiment handwriting --data hanzi --recogniser runs/strokes   # writer + ablations
 
 Results go to RUNS_DIR/NAME/ (default runs/WHICH): one run folder per
 training run, results.md/json and plots. Starting the same command again skips finished runs
@@ -24,10 +25,11 @@ from rnnkit.errors import ConfigError
 
 def add_parser(sub) -> None:
     p = sub.add_parser("experiment", help="studies over many runs (memory, remedies, "
-                       "translation, music, asr)",
+                       "translation, music, asr, handwriting)",
                        description=__doc__.replace("``", "`"),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("which", choices=("memory", "remedies", "translation", "music", "asr"),
+    p.add_argument("which", choices=("memory", "remedies", "translation", "music", "asr",
+                                     "handwriting"),
                    help="which experiment")
     p.add_argument("--tasks", default="adding,copy", help="memory: comma-separated tasks")
     p.add_argument("--lags", default=None, help="comma-separated lags T (memory default "
@@ -39,7 +41,8 @@ def add_parser(sub) -> None:
                    help="most updates per run; a run stops once it meets its target "
                         "(default: memory per task, copy 12000, others 2000; remedies 1000)")
     p.add_argument("--seeds", default=None,
-                   help="memory, translation, music, asr: comma-separated seeds (default "
+                   help="memory, translation, music, asr, handwriting: comma-separated "
+                        "seeds (default "
                         "1; 1,2,3)")
     p.add_argument("--pair", default=None, help="translation: e.g. en-fr (the recipe's)")
     p.add_argument("--extra-pairs", default=None, metavar="WHAT",
@@ -50,7 +53,12 @@ def add_parser(sub) -> None:
     p.add_argument("--data", default=None, metavar="PATH",
                    help="translation: pairs.tsv or the unpacked fillets-ng-data root; "
                         "music: JSB .json/.pkl or a folder of MIDI files (default: music21's "
-                        "chorales); asr: a path<TAB>text list (default: fillets-ng)")
+                        "chorales); asr: a path<TAB>text list (default: fillets-ng); "
+                        "handwriting: the hanzi-writer-data folder (required)")
+    p.add_argument("--variants", default=None, help="handwriting: comma-separated subset "
+                   "of lstm,lstm-1,window,gru,rnn_tanh (default all)")
+    p.add_argument("--recogniser", default=None, metavar="RUN",
+                   help="handwriting: a strokes run that reads the generated characters")
     p.add_argument("--hidden-size", type=int, default=None,
                    help="LSTM width; other cells get its parameter count (default: "
                         "copy 128, others 64)")
@@ -123,6 +131,24 @@ def run(args: argparse.Namespace) -> int:
                            data=args.data, steps=args.steps, threads=args.threads,
                            smoke=args.smoke)
         asr.run_asr(out_dir, spec, progress=args.progress)
+        print(f"results: {out_dir / 'results.md'}")
+        return 0
+    if args.which == "handwriting":
+        from rnnkit.experiments import handwriting as hx
+
+        if not args.data:
+            raise ConfigError("experiment handwriting: give --data, the hanzi-writer-data "
+                              "folder (see docs/recipes/handwriting.md)")
+        variants = names(args.variants or ",".join(hx.VARIANTS))
+        unknown = [v for v in variants if v not in hx.VARIANTS]
+        if unknown:
+            raise ConfigError(f"--variants: unknown {', '.join(unknown)}; choose from "
+                              f"{', '.join(hx.VARIANTS)}")
+        spec = hx.HandwritingSpec(data=args.data, recogniser=args.recogniser,
+                                  seeds=int_list(args.seeds or "1,2,3", "--seeds"),
+                                  variants=variants, steps=args.steps, threads=args.threads,
+                                  smoke=args.smoke)
+        hx.run_handwriting(out_dir, spec, progress=args.progress)
         print(f"results: {out_dir / 'results.md'}")
         return 0
     if args.which == "memory":

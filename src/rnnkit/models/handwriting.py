@@ -44,6 +44,30 @@ from rnnkit.models.mixture import MixtureHead, MixtureParams, mixture_nll, sampl
 from rnnkit.models.sequence import length_mask
 
 
+class WindowLayer(nn.Module):
+    """The no-recurrence ablation's layer: ``tanh(W [x_{t-K+1} ; ... ; x_t] + b)``, a
+    feed-forward net over the last ``window`` inputs (zeros before the start), called like
+    an rnnkit layer: x (T, B, I), state = the previous K - 1 inputs (K - 1, B, I) or None
+    -> (T, B, H) and the new state. Causal, so padding after ``lengths`` changes nothing
+    before it (``lengths`` is accepted and unused)."""
+
+    def __init__(self, input_size: int, hidden_size: int, window: int):
+        super().__init__()
+        if window < 1:
+            raise ValueError(f"window must be >= 1, got {window}")
+        self.window = window
+        self.proj = nn.Linear(window * input_size, hidden_size)
+
+    def forward(self, x: Tensor, state: Tensor | None = None, lengths: Tensor | None = None
+                ) -> tuple[Tensor, Tensor]:
+        T, B, I = x.shape
+        before = x.new_zeros(self.window - 1, B, I) if state is None else state
+        seq = torch.cat([before, x])                                  # (K - 1 + T, B, I)
+        win = seq.unfold(0, self.window, 1)                           # (T, B, I, K)
+        win = win.permute(0, 1, 3, 2).reshape(T, B, self.window * I)  # oldest first
+        return torch.tanh(self.proj(win)), seq[len(seq) - self.window + 1:]
+
+
 class StrokeWriter(nn.Module):
     """p(point_t | points_<t, char) for pen-offset drawings of single characters.
 
@@ -58,6 +82,9 @@ class StrokeWriter(nn.Module):
         max_strokes: K, stroke numbers the plan tells apart (later strokes share the last
             entry); 0 = no position or plan inputs.
         position_scale: box units per unit of the offsets the model reads.
+        window: 0 = recurrent layers; K > 0 = the no-recurrence ablation: the first layer
+            a ``WindowLayer`` over the last K inputs, the others ``WindowLayer``s of one
+            step (so the model sees exactly K points back), ``cell`` unused.
     Inputs: points (T, B, 3), chars (B,) int64 or None, lengths (B,) or None (all T).
     Outputs: ``forward`` -> MixtureParams over (T, B) with a stop logit.
     """
@@ -65,7 +92,7 @@ class StrokeWriter(nn.Module):
     def __init__(self, num_chars: int | None, cell: str = "lstm", hidden_size: int = 256,
                  num_layers: int = 3, dropout: float = 0.0, components: int = 20,
                  char_embed: int = 32, backend: str = "auto", max_strokes: int = 0,
-                 position_scale: float = 1.0):
+                 position_scale: float = 1.0, window: int = 0):
         super().__init__()
         if num_chars is not None and num_chars < 1:
             raise ValueError(f"num_chars must be >= 1 or None (unconditional), got {num_chars}")
@@ -80,7 +107,12 @@ class StrokeWriter(nn.Module):
                      if max_strokes else None)
         in_size = 3 + (char_embed if num_chars is not None else 0)
         in_size += 2 + char_embed if max_strokes else 0
+        if window < 0:
+            raise ValueError(f"window must be >= 0, got {window}")
+        self.window = window
         self.layers = nn.ModuleList(
+            WindowLayer(in_size + (hidden_size if k else 0), hidden_size,
+                        1 if k else window) if window else
             make_recurrent(cell, in_size + (hidden_size if k else 0), hidden_size,
                            backend=backend)
             for k in range(num_layers))
@@ -241,8 +273,9 @@ class StrokeWriter(nn.Module):
 def writer_from_spec(m, spec: dict) -> StrokeWriter:
     """The StrokeWriter a checkpoint's ``writer`` metadata and model config describe:
     layers from the config, the character set (``num_chars``, None = unconditional) and
-    mixture size from the spec; ``embed_size`` is the character embedding's width. Runs
+    mixture size from the spec; ``embed_size`` is the character embedding's width,
+    ``window`` > 0 the feed-forward ablation. Runs
     made before the stroke plan have no ``max_strokes`` in their spec (0: no plan)."""
     return StrokeWriter(spec["num_chars"], m.cell, m.hidden_size, m.num_layers, m.dropout,
                         spec["components"], m.embed_size, m.backend,
-                        spec.get("max_strokes", 0), spec["scale"])
+                        spec.get("max_strokes", 0), spec["scale"], m.window)

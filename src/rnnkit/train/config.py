@@ -88,6 +88,11 @@ class ModelConfig:
                             choices=("independent", "nade", "notes"))
     nade_hidden: int = opt(150, "music: hidden units of the joint output (NADE or notes GRU)",
                            check=positive)
+    components: int = opt(20, "handwriting: bivariate normals in the output mixture "
+                           "(Graves 2013: 20)", check=positive)
+    window: int = opt(0, "handwriting: 0 = recurrent layers; K > 0 = no recurrence, a "
+                      "feed-forward net over the last K points (the ablation)",
+                      check=non_negative)
     subsample: int = opt(1, "speech recognition: stack this many feature frames into one "
                          "recurrent step (the input gets this many times shorter)",
                          check=positive)

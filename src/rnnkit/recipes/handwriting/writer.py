@@ -63,7 +63,6 @@ from rnnkit.train.task import BatchTask, ordered_batches
 COPIES, AUGMENT = strokes.CHAR_COPIES, strokes.CHAR_AUGMENT
 HOLDOUT_SEED = 0      # the same held-out drawings / characters in every run, whatever the seed
 CHAR_SPLIT = (0.1, 0.1)  # --holdout characters: valid, test fractions of the characters
-COMPONENTS = 20       # bivariate normals in the mixture (Graves 2013, sec. 4.2)
 MAX_POINTS = 1.5      # a sample stops by its stop bit, at the latest 1.5x the longest drawing
 
 TARGET = Target("recognised", ">=", 0.70,
@@ -214,7 +213,7 @@ def build(cfg: RunConfig) -> Setup:
     trained = sorted({classes[k] for k in train_pts.labels.tolist()}, key=classes.index)
     spec = {"characters": classes if conditional else trained,
             "num_chars": len(classes) if conditional else None, "scale": scale,
-            "components": COMPONENTS, "spacing": strokes.STROKE_SPACING,
+            "components": cfg.model.components, "spacing": strokes.STROKE_SPACING,
             "max_points": math.ceil(MAX_POINTS * max(len(x) for x in aug.inputs)),
             # one plan entry per stroke of the longest drawing, and one for "all done"
             "max_strokes": 1 + max(int(x[:, 2].sum()) for x in aug.inputs),
