@@ -374,3 +374,11 @@ def test_speed_perturbation_adds_two_copies_of_each_training_clip(tmp_path, monk
     f = Featuriser(feature_spec(16000, 40, 10, norm="utterance"))
     (x1,), (slow,), (fast,) = ([raw_features(utts, f, True, s)[0][0]] for s in (1.0, 0.9, 1.1))
     assert len(slow) > len(x1) > len(fast)  # slower playback: more frames
+
+
+def test_experiment_passes_its_language_model_to_every_run():
+    from rnnkit.experiments.asr import AsrSpec
+
+    spec = AsrSpec(lm="runs/charlm-nl", smoke=True)
+    assert {spec.config(c, 1).data.lm for c in ("lstm", "rnn_tanh")} == {"runs/charlm-nl"}
+    assert AsrSpec(smoke=True).config("lstm", 1).data.lm is None

@@ -50,6 +50,9 @@ def add_parser(sub) -> None:
                         "'wesnoth', 'freedroid', 'widelands' and/or pairs.tsv files (the "
                         "recipe's --extra-pairs)")
     p.add_argument("--lang", default=None, help="asr: nl or cs (the recipe's)")
+    p.add_argument("--lm", default=None, metavar="RUN",
+                   help="asr: a charlm run fused into every run's beam search (weights "
+                        "chosen on validation)")
     p.add_argument("--data", default=None, metavar="PATH",
                    help="translation: pairs.tsv or the unpacked fillets-ng-data root; "
                         "music: JSB .json/.pkl or a folder of MIDI files (default: music21's "
@@ -128,8 +131,8 @@ def run(args: argparse.Namespace) -> int:
 
         spec = asr.AsrSpec(seeds=int_list(args.seeds or "1,2,3", "--seeds"),
                            cells=names(args.cells or ",".join(asr.CELLS)), lang=args.lang,
-                           data=args.data, steps=args.steps, threads=args.threads,
-                           smoke=args.smoke)
+                           data=args.data, steps=args.steps, lm=args.lm,
+                           threads=args.threads, smoke=args.smoke)
         asr.run_asr(out_dir, spec, progress=args.progress)
         print(f"results: {out_dir / 'results.md'}")
         return 0

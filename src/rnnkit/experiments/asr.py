@@ -3,6 +3,7 @@ below a tanh RNN) on the fillets-ng recordings, over seeds.
 
     rnnkit experiment asr --seeds 1,2,3                    # Dutch: LSTM, GRU, tanh RNN
     rnnkit experiment asr --lang cs --cells lstm --seeds 1
+    rnnkit experiment asr --lm runs/charlm-nl --seeds 1,2,3   # + shallow fusion in each run
 
 Each cell trains the ``asr`` recipe with its defaults (3 bidirectional layers, the same
 updates); the GRU and the tanh RNN get the hidden size whose model has the LSTM's
@@ -36,6 +37,7 @@ class AsrSpec:
     lang: str | None = None
     data: str | None = None
     steps: int | None = None
+    lm: str | None = None   # a charlm run fused in every run's test decoding
     threads: int = 1
     smoke: bool = False
 
@@ -53,7 +55,8 @@ class AsrSpec:
         if self.steps is not None:
             train["max_steps"] = self.steps
         data = {**({"lang": self.lang} if self.lang else {}),
-                **({"data": self.data} if self.data else {})}
+                **({"data": self.data} if self.data else {}),
+                **({"lm": self.lm} if self.lm else {})}
         return registry.resolve("asr", smoke=self.smoke,
                                 cli_overrides={"model": model, "data": data, "train": train})
 
@@ -78,7 +81,8 @@ def run_asr(out_dir: Path, spec: AsrSpec, *, progress: bool = False, log=print) 
 
 def tabulate(runs: dict[str, dict[int, Path]]) -> dict:
     """Per-run test CER/WER, size and cost; mean and spread over seeds per cell."""
-    rows = study_rows(runs, ("test_cer", "test_wer", "test_cer_greedy"), key="cell")
+    rows = study_rows(runs, ("test_cer", "test_wer", "test_cer_greedy", "test_wer_beam"),
+                      key="cell")
     summary = {c: {k: mean_and_spread([r[k] for r in rows if r["cell"] == c])
                    for k in ("test_cer", "test_wer")}
                for c in runs if any(r["cell"] == c for r in rows)}
@@ -86,13 +90,15 @@ def tabulate(runs: dict[str, dict[int, Path]]) -> dict:
 
 
 def markdown(results: dict) -> str:
-    """The per-run table and the means over seeds."""
-    out = ["| cell | seed | test CER | test WER | greedy CER | parameters | updates | CPU s |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    """The per-run table and the means over seeds (test CER/WER of the run's best decoding:
+    with a language model where one was given; beam WER is without it)."""
+    out = ["| cell | seed | test CER | test WER | greedy CER | beam WER | parameters | updates "
+           "| CPU s |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results["rows"]:
         out.append(f"| {r['cell']} | {r['seed']} | {r['test_cer']:.1%} | {r['test_wer']:.1%} "
-                   f"| {r['test_cer_greedy']:.1%} | {r['parameters']:,} | {r['steps']:,} | "
-                   f"{r['cpu_s']:.0f} |")
+                   f"| {r['test_cer_greedy']:.1%} | {r['test_wer_beam']:.1%} | "
+                   f"{r['parameters']:,} | {r['steps']:,} | {r['cpu_s']:.0f} |")
     out.append("")
     for cell, s in results["summary"].items():
         cer, wer = s["test_cer"], s["test_wer"]
