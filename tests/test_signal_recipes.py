@@ -113,18 +113,8 @@ def tone(letter_index: int, speaker: int, sr: int = 16000) -> np.ndarray:
 def test_words_on_klettres_layout_and_user_folder(tmp_path, capsys):
     import soundfile as sf
 
-    root = tmp_path / "kl" / "usr" / "share" / "klettres"
-    for s, voice in enumerate(("en", "en_GB")):
-        (root / voice / "alpha").mkdir(parents=True)
-        entries = []
-        for k, letter in enumerate("abc"):
-            name = letter.upper() if s == 0 else letter
-            sf.write(root / voice / "alpha" / f"{name}.wav", tone(k, s), 16000)
-            entries.append(f'<sound name="{name}" file="{voice}/alpha/{name}.wav"/>')
-        (root / voice / "sounds.xml").write_text(
-            f'<klettres><language code="{voice}"><alphabet>{"".join(entries)}'
-            '</alphabet></language></klettres>')
-    code, run, err = train("words", tmp_path / "a", "--data", tmp_path / "kl", capsys=capsys)
+    data = klettres_folder(tmp_path / "kl")
+    code, run, err = train("words", tmp_path / "a", "--data", data, capsys=capsys)
     assert code == 0, err
     report = (run / "report.md").read_text()
     assert "DTW" in report and "chance: 33.33%" in report
@@ -140,6 +130,38 @@ def test_words_on_klettres_layout_and_user_folder(tmp_path, capsys):
     assert main(["predict", "words", "--data", str(folder / "yes" / "0.wav"), "--run",
                  str(run), "--min-prob", "0"]) == 0
     assert "0.wav" in capsys.readouterr().out
+
+
+def klettres_folder(root):
+    """A klettres-layout folder with voices en and en_GB saying A, B and C (tones)."""
+    import soundfile as sf
+
+    kl = root / "usr" / "share" / "klettres"
+    for s, voice in enumerate(("en", "en_GB")):
+        (kl / voice / "alpha").mkdir(parents=True)
+        entries = []
+        for k, letter in enumerate("abc"):
+            name = letter.upper() if s == 0 else letter
+            sf.write(kl / voice / "alpha" / f"{name}.wav", tone(k, s), 16000)
+            entries.append(f'<sound name="{name}" file="{voice}/alpha/{name}.wav"/>')
+        (kl / voice / "sounds.xml").write_text(
+            f'<klettres><language code="{voice}"><alphabet>{"".join(entries)}'
+            '</alphabet></language></klettres>')
+    return root
+
+
+def test_words_trains_on_synthetic_voices_too(tmp_path, capsys, fake_flite, monkeypatch):
+    monkeypatch.setenv("RNNKIT_DATA", str(tmp_path / "cache"))
+    data = klettres_folder(tmp_path / "kl")
+    code, run, err = train("words", tmp_path / "a", "--data", data, "--synthetic-voices",
+                           "flite:slt,flite:awb", capsys=capsys)
+    assert code == 0, err
+    assert sorted(fake_flite.read_text().split()) == ["A", "A", "B", "B", "C", "C"]
+    assert "trained with 2 synthetic voices too" in (run / "report.md").read_text()
+    code, _, err = train("words", tmp_path / "b", "--data", data, "--synthetic-voices",
+                         "flite", capsys=capsys)
+    assert code == 1 and "--synthetic-voices: expected engine:voice" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_words_augmentation_warps_frequency_and_tempo():

@@ -59,6 +59,14 @@ class LabelledSequences:
         return LabelledSequences([self.inputs[i] for i in index], self.labels[index],
                                  list(self.classes), [self.ids[i] for i in index])
 
+    def joined(self, other: LabelledSequences) -> LabelledSequences:
+        """These sequences followed by ``other``'s, which must share the class list."""
+        if list(other.classes) != list(self.classes):
+            raise ValueError("joined: the two sets have different class lists")
+        return LabelledSequences(self.inputs + other.inputs,
+                                 torch.cat([self.labels, other.labels]), list(self.classes),
+                                 self.ids + other.ids)
+
     def class_counts(self) -> dict[str, int]:
         counts = Counter(self.labels.tolist())
         return {c: counts.get(k, 0) for k, c in enumerate(self.classes)}

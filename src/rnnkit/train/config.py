@@ -140,6 +140,11 @@ class DataConfig:
                          "shallow fusion in beam search")
     spec_augment: bool = opt(True, "speech recognition: mask random time spans and mel "
                              "bands of the training features (SpecAugment)")
+    synthetic_voices: str | None = opt(None, "words: also train on the letter names spoken "
+                                       "by synthesisers, comma-separated engine:voice "
+                                       "(flite:awb, espeak-ng:en-gb, ...) or 'all' (every "
+                                       "English voice of flite and espeak-ng); the test "
+                                       "speaker stays real")
     speed_perturb: bool = opt(False, "speech recognition: add copies of the training clips "
                               "played at 0.9x and 1.1x speed")
 

@@ -116,7 +116,7 @@ def load_drawings(cfg: RunConfig) -> tuple[LabelledSequences, LabelledSequences,
     kanji, hanzi = strokes.load_characters(Path(where), strokes.CHARACTERS)
     n = len(kanji.classes)
     if by_chars:
-        both = _joined(kanji, hanzi)
+        both = kanji.joined(hanzi)
         train, valid, test = _split_characters(both, HOLDOUT_SEED)
         train = train.subset([i for i, s in enumerate(train.ids) if s.startswith("kanjivg/")])
         return train, valid, test, (
@@ -129,12 +129,6 @@ def load_drawings(cfg: RunConfig) -> tuple[LabelledSequences, LabelledSequences,
         f"{n} characters: trained on KanjiVG (x{COPIES + 1} with distortions); held out: "
         f"hanzi-writer's drawings of the same characters ({len(valid)} validation / "
         f"{len(test)} test, shuffle seed {HOLDOUT_SEED})")
-
-
-def _joined(a: LabelledSequences, b: LabelledSequences) -> LabelledSequences:
-    """Both sets' items, in the class list they share."""
-    return LabelledSequences(a.inputs + b.inputs, torch.cat([a.labels, b.labels]),
-                             list(a.classes), a.ids + b.ids)
 
 
 def _split_characters(ds: LabelledSequences, seed: int) -> tuple[LabelledSequences, ...]:

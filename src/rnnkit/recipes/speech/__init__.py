@@ -13,8 +13,10 @@ register(
                   "FOLDER of clips)", words.build_words,
                   {"hidden_size": 96, "embed_size": 64, "dropout": 0.2},
                   {"batch_size": 16, "lr": 2e-3, "max_steps": 1500, "eval_every": 100},
-                  target=Target("test_accuracy", ">", 0.5769,
-                                "beat 1-NN DTW template matching (57.69%)",
+                  # DTW reads 15 of the 26 test letters; beating it is reading 16
+                  target=Target("test_accuracy", ">", 15 / 26,
+                                "beat 1-NN DTW template matching on the klettres voice "
+                                "(57.69%, 15 of 26)",
                                 budget="1,500 updates", hours=0.3),
                   readers=readers.reader(readers.AUDIO)),
     Recipe("asr", "speech recognition: stacked bidirectional RNN with CTC, beam search and "

@@ -33,6 +33,11 @@ WORD_COPIES = 40       # augmented copies of each training clip (klettres: 26 cl
 # classes lowered it (issue #20 study).
 WARP, TEMPO = 0.15, 0.2
 KLETTRES_VOICES = ("en", "en_GB")  # train voice, test voice
+# --synthetic-voices all: every English voice of the two synthesisers teacher_voice drives
+ALL_VOICES = (*(f"flite:{v}" for v in ("slt", "awb", "rms", "kal16", "kal")),
+              *(f"espeak-ng:{v}" for v in ("en-us", "en-us-nyc", "en-gb", "en-gb-x-rp",
+                                           "en-gb-scotland", "en-gb-x-gbclan",
+                                           "en-gb-x-gbcwmd", "en-029")))
 KLETTRES_HELP = ("the words recipe reads klettres-data: `apt-get download klettres-data && "
                  "dpkg -x klettres-data_*.deb DIR`, then --data DIR; or --data FOLDER of "
                  "your own clips, one sub-folder per class")
@@ -53,6 +58,25 @@ def _clips(items, classes=None) -> LabelledSequences:
     return LabelledSequences(waves, labels, classes, [str(f) for f, _ in items])
 
 
+def synthetic_clips(voices: str, classes: list[str]) -> tuple[LabelledSequences, str]:
+    """Each class name (a letter) spoken by each synthesiser voice of ``voices`` ("all" or
+    comma-separated engine:voice), silence trimmed, labelled in ``classes``; and a line
+    naming the voices. DataError (one line) for a malformed or unknown voice."""
+    from rnnkit.data.teacher_voice import synthesise_teacher
+
+    names = ALL_VOICES if voices.strip() == "all" else tuple(
+        v.strip() for v in voices.split(",") if v.strip())
+    items = []
+    for name in names:
+        engine, sep, voice = name.partition(":")
+        if not sep or not voice:
+            raise DataError(f"--synthetic-voices: expected engine:voice (e.g. flite:awb), "
+                            f"got {name!r}")
+        utts = synthesise_teacher(classes, voice, engine=engine, sample_rate=SAMPLE_RATE)
+        items += [(u.path, u.text) for u in utts.items]
+    return _clips(items, classes), f"{len(names)} synthetic voices"
+
+
 def build_words(cfg: RunConfig) -> Setup:
     """Spoken letters: train on klettres' ``en`` voice (40 augmented copies per clip:
     speed, gain, noise, vocal-tract warp, tempo), validate on other augmentations of it,
@@ -67,6 +91,10 @@ def build_words(cfg: RunConfig) -> Setup:
         copies, what = WORD_COPIES, (f"klettres letters: voice {KLETTRES_VOICES[0]} "
                                      f"(x{WORD_COPIES + 1}) -> voice {KLETTRES_VOICES[1]}")
         valid_w = None
+        if cfg.data.synthetic_voices:
+            extra, which = synthetic_clips(cfg.data.synthetic_voices, list(train_w.classes))
+            train_w = train_w.joined(extra)
+            what += f"; trained with {which} too (x{WORD_COPIES + 1})"
     else:
         from rnnkit.data.audio import AUDIO_EXTENSIONS
 
