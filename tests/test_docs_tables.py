@@ -180,3 +180,21 @@ def test_a_group_keeps_a_second_study_apart(tmp_path):
     (mine,), (theirs,) = translate_runs(R), translate_runs(R, "wesnoth")
     assert mine is R["translate/attention-seed1"]
     assert theirs is R["translate/wesnoth/attention-seed1"]
+
+
+def test_bootstrap_record_names_each_comparison(tmp_path):
+    def test(seed, system, base, p):
+        return {"seed": seed, "system_bleu": system, "baseline_bleu": base, "p_value": p,
+                "system_ci": 0.5, "signature": "nrefs:1|bs:1000"}
+
+    exp = tmp_path / "study"
+    exp.mkdir()
+    (exp / "results.json").write_text(json.dumps({
+        "paired_bootstrap": [test(1, 10.95, 2.12, 0.001)],
+        "paired_bootstrap_copy": [test(1, 10.95, 6.27, 0.002)]}))
+    path = dt.add_bootstrap(exp, tmp_path, group="g")
+    assert path == tmp_path / "docs" / "results" / "translate" / "g" / "paired-bootstrap.json"
+    rec = json.loads(path.read_text())
+    text = rec["text"].format(**rec["values"])
+    assert "seed 1: 10.95 vs 2.12, p = 0.0010 (`nrefs:1|bs:1000`)" in text
+    assert "Attention against copying the source: seed 1: 10.95 vs 6.27, p = 0.0020." in text

@@ -118,6 +118,10 @@ def test_experiment_compares_variants_with_a_paired_bootstrap(tmp_path, capsys):
                                                       "transformer"}
     (test,) = results["paired_bootstrap"]
     assert 0.0 <= test["p_value"] <= 1.0 and "bs:1000" in test["signature"]
+    (copy,) = results["paired_bootstrap_copy"]  # its baseline is the run's own copy score
+    copy_bleu = next(r["copy_bleu"] for r in results["rows"] if r["variant"] == "attention")
+    assert copy["baseline_bleu"] == pytest.approx(copy_bleu, abs=1e-6)
+    assert copy["system_bleu"] == pytest.approx(test["system_bleu"], abs=1e-9)
     assert "paired bootstrap" in (tmp_path / "x" / "results.md").read_text()
     code, out, _ = run_cli(args, capsys)  # again: nothing retrained
     assert code == 0 and out.count("done before") == 3

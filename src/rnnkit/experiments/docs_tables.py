@@ -311,18 +311,26 @@ def add_run(run: Path, root: Path = ROOT, command: str | None = None,
 
 def add_bootstrap(experiment: Path, root: Path = ROOT, group: str | None = None) -> Path:
     """docs/results/translate/[<group>/]paired-bootstrap.json from ``rnnkit experiment
-    translation``'s results.json: each seed's attention vs no-attention BLEU and p-value."""
+    translation``'s results.json: each seed's attention vs no-attention BLEU and p-value,
+    and attention vs copying the source where the study has it."""
     from rnnkit.recipes.result import git_commit, processor
 
     res = json.loads((experiment / "results.json").read_text())
-    tests = res["paired_bootstrap"]
+    tests, copies = res["paired_bootstrap"], res.get("paired_bootstrap_copy", [])
     values = {f"s{t['seed']}_{k}": t[k] for t in tests
               for k in ("system_bleu", "baseline_bleu", "p_value")}
+    values.update({f"c{t['seed']}_{k}": t[k] for t in copies
+                   for k in ("system_bleu", "baseline_bleu", "p_value")})
     text = "Paired bootstrap (sacrebleu, BLEU, attention against no attention on each seed's " \
            "test translations): " + "; ".join(
                f"seed {t['seed']}: {{s{t['seed']}_system_bleu:.2f}} vs "
                f"{{s{t['seed']}_baseline_bleu:.2f}}, p = {{s{t['seed']}_p_value:.4f}}"
                for t in tests) + f" (`{tests[0]['signature']}`)." if tests else "none"
+    if copies:
+        text += " Attention against copying the source: " + "; ".join(
+            f"seed {t['seed']}: {{c{t['seed']}_system_bleu:.2f}} vs "
+            f"{{c{t['seed']}_baseline_bleu:.2f}}, p = {{c{t['seed']}_p_value:.4f}}"
+            for t in copies) + "."
     rec = {"measurement": "translation: paired bootstrap, attention vs no attention",
            "values": values, "text": text,
            "command": f"rnnkit experiment translation --seeds "

@@ -7,10 +7,10 @@ test scenes: with attention (the recipe's default), without attention (the decod
 only the encoder's final state: Sutskever et al. 2014 / Cho et al. 2014) and the
 Transformer baseline (``--arch transformer``, about the same parameter count), each with
 the recipe's budget. Copying the source is scored by every run. Then sacrebleu's paired
-bootstrap test (1,000 resamples) compares attention with no attention on each seed's test
-translations. ``results.json`` / ``results.md`` hold the table; when the command is
-started again, finished runs are skipped and unfinished ones resume from their newest
-checkpoint.
+bootstrap test (1,000 resamples) compares attention with no attention, and with copying the
+source, on each seed's test translations. ``results.json`` / ``results.md`` hold the table;
+when the command is started again, finished runs are skipped and unfinished ones resume
+from their newest checkpoint.
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ def run_translation(out_dir: Path, spec: TranslationSpec, *, progress: bool = Fa
 
 
 def compare(runs: dict[str, dict[int, Path]]) -> dict:
-    """Per-run scores, means over seeds, and the paired bootstrap of attention against no
-    attention on each seed's test set."""
+    """Per-run scores, means over seeds, and on each seed's test set the paired bootstrap of
+    attention against no attention and against copying the source."""
     rows = study_rows(runs, ("test_bleu", "test_chrf", "test_bleu_greedy"),
                       extra=lambda r: {"copy_bleu": r["baseline"]["metrics"]["test_bleu"]})
     summary = {}
@@ -70,28 +70,31 @@ def compare(runs: dict[str, dict[int, Path]]) -> dict:
         summary[variant] = {k: mean_and_spread([r[k] for r in mine])
                             for k in ("test_bleu", "test_chrf", "test_bleu_greedy")} \
             if mine else {}
-    tests = []
-    if "attention" in runs and "no-attention" in runs:
-        for seed in sorted(set(runs["attention"]) & set(runs["no-attention"])):
-            tests.append({"seed": seed, **paired_bootstrap(runs["no-attention"][seed],
-                                                          runs["attention"][seed])})
-    return {"rows": rows, "summary": summary, "paired_bootstrap": tests}
+    tests, copy_tests = [], []
+    for seed, run in sorted(runs.get("attention", {}).items()):
+        src, refs, ours = read_translations(run)
+        copy_tests.append({"seed": seed, **paired_bootstrap(refs, src, ours)})
+        if seed in runs.get("no-attention", {}):
+            _, refs2, theirs = read_translations(runs["no-attention"][seed])
+            assert refs == refs2, "the two runs were scored on different test sets"
+            tests.append({"seed": seed, **paired_bootstrap(refs, theirs, ours)})
+    return {"rows": rows, "summary": summary, "paired_bootstrap": tests,
+            "paired_bootstrap_copy": copy_tests}
 
 
-def paired_bootstrap(baseline_run: Path, system_run: Path) -> dict:
-    """sacrebleu's paired bootstrap (BLEU) of two runs' beam translations of one test set."""
+def read_translations(run_dir: Path) -> tuple[list[str], list[str], list[str]]:
+    """A translate run's test sources, references and beam translations (translations.tsv)."""
+    rows = [line.split("\t") for line in
+            (run_dir / "translations.tsv").read_text().splitlines()[1:]]
+    return [r[0] for r in rows], [r[1] for r in rows], [r[3] for r in rows]
+
+
+def paired_bootstrap(refs: list[str], baseline: list[str], system: list[str]) -> dict:
+    """sacrebleu's paired bootstrap (BLEU) of two systems' outputs for one test set."""
     from sacrebleu.metrics import BLEU
     from sacrebleu.significance import PairedTest
 
-    def read(run_dir):
-        rows = [line.split("\t") for line in
-                (run_dir / "translations.tsv").read_text().splitlines()[1:]]
-        return [r[1] for r in rows], [r[3] for r in rows]
-
-    refs, base = read(baseline_run)
-    refs2, system = read(system_run)
-    assert refs == refs2, "the two runs were scored on different test sets"
-    test = PairedTest([("baseline", base), ("system", system)], {"BLEU": BLEU()}, [refs],
+    test = PairedTest([("baseline", baseline), ("system", system)], {"BLEU": BLEU()}, [refs],
                       test_type="bs", n_samples=BOOTSTRAP_SAMPLES)
     signatures, scores = test()
     result = scores["BLEU"][1]
@@ -118,4 +121,7 @@ def markdown(results: dict) -> str:
         out.append(f"- seed {t['seed']}: attention {t['system_bleu']:.2f} vs no attention "
                    f"{t['baseline_bleu']:.2f}, paired bootstrap p = {t['p_value']:.4f} "
                    f"(`{t['signature']}`)")
+    for t in results.get("paired_bootstrap_copy", []):
+        out.append(f"- seed {t['seed']}: attention {t['system_bleu']:.2f} vs copying the source "
+                   f"{t['baseline_bleu']:.2f}, paired bootstrap p = {t['p_value']:.4f}")
     return "\n".join(out)
