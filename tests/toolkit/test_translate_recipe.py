@@ -208,3 +208,18 @@ def test_label_smoothing_applies_in_training_only():
     nll = -logp.gather(1, tgt_out[tgt_out != 0][:, None]).mean()
     expected = 0.8 * nll + 0.2 * -logp.mean()
     torch.testing.assert_close(pair_loss(model, batch, 0.2), expected)
+
+
+def test_experiment_trains_only_the_variants_asked_for(tmp_path, capsys):
+    data = write_pairs(tmp_path / "pairs.tsv")
+    args = ["experiment", "translation", "--smoke", "--seeds", "1", "--data", data,
+            "--runs-dir", tmp_path, "--name", "v"]
+    code, _, err = run_cli([*args, "--variants", "attention"], capsys)
+    assert code == 0, err
+    results = json.loads((tmp_path / "v" / "results.json").read_text())
+    assert [r["variant"] for r in results["rows"]] == ["attention"]
+    assert results["paired_bootstrap"] == [] and len(results["paired_bootstrap_copy"]) == 1
+    assert sorted(p.name for p in (tmp_path / "v").iterdir() if p.is_dir()) == \
+        ["attention-seed1"]
+    code, _, err = run_cli([*args, "--variants", "attention,lstm"], capsys)
+    assert code == 1 and "--variants: unknown lstm; choose from attention" in err

@@ -58,8 +58,10 @@ def add_parser(sub) -> None:
                         "music: JSB .json/.pkl or a folder of MIDI files (default: music21's "
                         "chorales); asr: a path<TAB>text list (default: fillets-ng); "
                         "handwriting: the hanzi-writer-data folder (required)")
-    p.add_argument("--variants", default=None, help="handwriting: comma-separated subset "
-                   "of lstm,lstm-1,window,gru,rnn_tanh (default all)")
+    p.add_argument("--variants", default=None, help="translation, handwriting: comma-"
+                   "separated subset of the study's models (translation: attention, "
+                   "no-attention, transformer; handwriting: lstm, lstm-1, window, gru, "
+                   "rnn_tanh; default all)")
     p.add_argument("--recogniser", default=None, metavar="RUN",
                    help="handwriting: a strokes run that reads the generated characters")
     p.add_argument("--hidden-size", type=int, default=None,
@@ -102,6 +104,16 @@ def names(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
+def variants_of(args: argparse.Namespace, known) -> tuple[str, ...]:
+    """``--variants`` (default: all of ``known``), or a ConfigError naming the unknown."""
+    variants = names(args.variants or ",".join(known))
+    unknown = [v for v in variants if v not in known]
+    if unknown:
+        raise ConfigError(f"--variants: unknown {', '.join(unknown)}; choose from "
+                          f"{', '.join(known)}")
+    return variants
+
+
 def run(args: argparse.Namespace) -> int:
     from rnnkit.experiments import memory as mx
 
@@ -110,8 +122,9 @@ def run(args: argparse.Namespace) -> int:
         from rnnkit.experiments import translation as tx
 
         spec = tx.TranslationSpec(seeds=int_list(args.seeds or "1,2,3", "--seeds"),
-                                  pair=args.pair, data=args.data, steps=args.steps,
-                                  threads=args.threads, smoke=args.smoke)
+                                  variants=variants_of(args, tx.VARIANTS), pair=args.pair,
+                                  data=args.data, steps=args.steps, threads=args.threads,
+                                  smoke=args.smoke)
         if args.extra_pairs:
             spec.extra = {"data": {"extra_pairs": args.extra_pairs}}
         tx.run_translation(out_dir, spec, progress=args.progress)
@@ -142,15 +155,10 @@ def run(args: argparse.Namespace) -> int:
         if not args.data:
             raise ConfigError("experiment handwriting: give --data, the hanzi-writer-data "
                               "folder (see docs/recipes/handwriting.md)")
-        variants = names(args.variants or ",".join(hx.VARIANTS))
-        unknown = [v for v in variants if v not in hx.VARIANTS]
-        if unknown:
-            raise ConfigError(f"--variants: unknown {', '.join(unknown)}; choose from "
-                              f"{', '.join(hx.VARIANTS)}")
         spec = hx.HandwritingSpec(data=args.data, recogniser=args.recogniser,
                                   seeds=int_list(args.seeds or "1,2,3", "--seeds"),
-                                  variants=variants, steps=args.steps, threads=args.threads,
-                                  smoke=args.smoke)
+                                  variants=variants_of(args, hx.VARIANTS),
+                                  steps=args.steps, threads=args.threads, smoke=args.smoke)
         hx.run_handwriting(out_dir, spec, progress=args.progress)
         print(f"results: {out_dir / 'results.md'}")
         return 0

@@ -59,13 +59,14 @@ def _clips(items, classes=None) -> LabelledSequences:
 
 
 def synthetic_clips(voices: str, classes: list[str]) -> tuple[LabelledSequences, str]:
-    """Each class name (a letter) spoken by each synthesiser voice of ``voices`` ("all" or
-    comma-separated engine:voice), silence trimmed, labelled in ``classes``; and a line
-    naming the voices. DataError (one line) for a malformed or unknown voice."""
+    """Each class name (a letter) spoken by each synthesiser voice of ``voices`` (comma-
+    separated engine:voice, e.g. espeak-ng:en-us+f3; "all" stands for ``ALL_VOICES``),
+    silence trimmed, labelled in ``classes``; and a line naming how many voices. DataError
+    (one line) for a malformed or unknown voice."""
     from rnnkit.data.teacher_voice import synthesise_teacher
 
-    names = ALL_VOICES if voices.strip() == "all" else tuple(
-        v.strip() for v in voices.split(",") if v.strip())
+    names = list(dict.fromkeys(n for v in voices.split(",") if v.strip()
+                               for n in (ALL_VOICES if v.strip() == "all" else (v.strip(),))))
     items = []
     for name in names:
         engine, sep, voice = name.partition(":")
