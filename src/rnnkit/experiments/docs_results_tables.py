@@ -140,11 +140,14 @@ def score_key(rec: dict) -> str:
     return next(k for k in ("test_accuracy", "accuracy", "loo_accuracy") if k in m)
 
 
-def runs_of(R: dict, recipe: str) -> list[dict]:
-    """A recipe's runs in docs/results, seeds in order (variants such as 'unweighted' last)."""
-    recs = [r for k, r in sorted(R.items()) if k.startswith(f"{recipe}/") and "recipe" in r]
+def runs_of(R: dict, recipe: str, group: str = "") -> list[dict]:
+    """A recipe's runs in docs/results, seeds in order (variants such as 'unweighted' last):
+    those of ``docs/results/<recipe>/``, or of its sub-folder ``group`` (a second study)."""
+    where = f"{recipe}/{group}/" if group else f"{recipe}/"
+    recs = [r for k, r in sorted(R.items())
+            if k.startswith(where) and "/" not in k[len(where):] and "recipe" in r]
     if not recs:
-        raise KeyError(f"{recipe}/*")
+        raise KeyError(f"{where}*")
     return sorted(recs, key=lambda r: ("seed" not in r["run"], r["seed"] or 0, r["run"]))
 
 
@@ -231,12 +234,12 @@ def t_recipe_summary(recipes: tuple[str, ...]) -> Callable:
     return render
 
 
-def t_recipe_runs(recipes: tuple[str, ...]) -> Callable:
+def t_recipe_runs(recipes: tuple[str, ...], group: str = "") -> Callable:
     def render(R):
         n = Notes()
         rows = []
         for recipe in recipes:
-            for rec in runs_of(R, recipe):
+            for rec in runs_of(R, recipe, group):
                 m = rec["metrics"]
                 key = score_key(rec)
                 f1 = m.get("test_macro_f1")

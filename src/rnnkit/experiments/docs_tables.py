@@ -105,6 +105,7 @@ TABLES: dict[str, dict[str, Callable[[dict], list[str]]]] = {
         "classify-runs": t_recipe_runs(CLASSIFY), "classify-versus": t_versus(CLASSIFY),
         "lasa-split": t_measure("lasa/split-5-6", "- "),
         "words-study": t_measure("words/augmentation-study", "  "),
+        "words-synthetic": t_recipe_runs(("words",), "synthetic-voices"),
         "genome-data": t_data_lines(GENOME), "genome": t_recipe_summary(GENOME),
         "genome-runs": t_recipe_runs(GENOME), "genome-versus": t_versus(GENOME),
         "splice-note": t_splice_note,
