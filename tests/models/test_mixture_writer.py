@@ -276,12 +276,16 @@ def test_generate_is_seeded(max_strokes):
     assert all(d[-1, 2] == 1 for d in a)  # the last stroke is terminated
 
 
-def test_generate_stops_when_the_stop_bit_fires():
+def test_generate_stops_when_the_stop_bit_fires_with_a_pen_lift():
     m = StrokeWriter(3, hidden_size=8, num_layers=1, components=2)
     m.train()
     with torch.no_grad():
-        m.head.proj.weight[-1].zero_()
-        m.head.proj.bias[-1] = 30.0
+        m.head.proj.weight[-2:].zero_()
+        m.head.proj.bias[-1] = 30.0   # the stop bit always fires
+        m.head.proj.bias[-2] = -30.0  # the pen never lifts: no end
+    assert [len(d) for d in m.generate(torch.tensor([0, 1]), max_points=9, seed=0)] == [9, 9]
+    with torch.no_grad():
+        m.head.proj.bias[-2] = 30.0   # the pen lifts at once: the end at the first point
     out = m.generate(torch.tensor([0, 1]), max_points=50, seed=0)
     assert [len(d) for d in out] == [1, 1]
     assert m.training  # the caller's mode is restored

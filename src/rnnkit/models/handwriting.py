@@ -227,8 +227,9 @@ class StrokeWriter(nn.Module):
         unconditional and chars is None): a list of (T_i, 3) (dx, dy, pen) tensors.
 
         Points are sampled one at a time (``sample_point``) and fed back; a drawing ends at
-        the point whose stop bit fires, or after ``max_points``. Its last point gets pen = 1
-        so that, as in the data, every stroke is terminated. ``bias`` (Graves eqs. 61-62)
+        the first point whose stop bit fires together with a pen lift, or after
+        ``max_points``. Its last point gets pen = 1 so that, as in the data, every stroke is
+        terminated. ``bias`` (Graves eqs. 61-62)
         and ``temperature`` sharpen or flatten the mixture; the same ``seed`` gives the same
         drawings. Runs in eval mode (no dropout), restoring the caller's mode after.
         """
@@ -254,7 +255,10 @@ class StrokeWriter(nn.Module):
                 params, state = self.step(previous, chars, state, bias)
                 x = sample_point(params, gen, temperature)               # (B, 4)
                 points.append(x[:, :3])
-                fired = (x[:, 3] > 0.5).cpu() & (length == max_points)
+                # A drawing ends only where the pen lifts (as in the data, whose last
+                # point always has pen = 1): a stop bit fired mid-stroke, a small chance
+                # per point but likely over ~125 points, would cut a character short.
+                fired = ((x[:, 3] > 0.5) & (x[:, 2] > 0.5)).cpu() & (length == max_points)
                 length[fired] = t + 1
                 if (length <= t + 1).all():
                     break
