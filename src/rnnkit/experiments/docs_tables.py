@@ -116,6 +116,8 @@ TABLES: dict[str, dict[str, Callable[[dict], list[str]]]] = {
         "translate": t_translate, "translate-summary": t_translate_summary,
         "translate-wesnoth": lambda R: t_translate(R, "wesnoth"),
         "translate-wesnoth-summary": lambda R: t_translate_summary(R, "wesnoth"),
+        "translate-games": lambda R: t_translate(R, "games"),
+        "translate-games-summary": lambda R: t_translate_summary(R, "games"),
         "music": t_music, "handwriting": t_handwriting, "asr": t_asr, "tts": t_tts,
         "tts-ladder": t_measure("tts-ladder/tts-s1", "- "),
     },
