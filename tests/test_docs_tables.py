@@ -198,3 +198,29 @@ def test_bootstrap_record_names_each_comparison(tmp_path):
     text = rec["text"].format(**rec["values"])
     assert "seed 1: 10.95 vs 2.12, p = 0.0010 (`nrefs:1|bs:1000`)" in text
     assert "Attention against copying the source: seed 1: 10.95 vs 6.27, p = 0.0020." in text
+
+
+def test_recipe_groups_stay_apart_and_asr_keeps_its_learning_curve(tmp_path):
+    from rnnkit.experiments.docs_results_tables import runs_of, t_asr_best
+
+    words = write_run(tmp_path / "runs/words-seed1", "words", {"test_accuracy": 0.5})
+    dt.add_run(words, tmp_path, "x")
+    dt.add_run(words, tmp_path, "x", group="synthetic-voices")
+    R = dt.load_results(tmp_path)
+    assert [r is R["words/words-seed1"] for r in runs_of(R, "words")] == [True]
+    (grouped,) = runs_of(R, "words", "synthetic-voices")
+    assert grouped is R["words/synthetic-voices/words-seed1"]
+
+    run = write_run(tmp_path / "runs/asr-s1", "asr", {
+        "test_cer": 0.6, "test_wer": 1.05, "test_n": 195, "test_cer_greedy": 0.61,
+        "test_wer_greedy": 1.1, "test_cer_beam": 0.605, "test_wer_beam": 1.15})
+    (run / "config.toml").write_text('recipe = "asr"\n[data]\nlang = "nl+cs"\n')
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (
+        {"kind": "valid", "step": 500, "valid_cer": 0.9, "best": True},
+        {"kind": "train", "step": 600, "loss": 1.0},
+        {"kind": "valid", "step": 1000, "valid_cer": 0.7, "best": True})))
+    rec = json.loads(dt.add_run(run, tmp_path, "x", group="best").read_text())
+    assert rec["run_files"]["valid_cer_at"] == {"500": 0.9, "1000": 0.7}
+    lines = t_asr_best(dt.load_results(tmp_path))
+    assert "test CER **60.0%**" in lines[0] and "beam 60.5% / 115.0%" in lines[0]
+    assert lines[1] == "  validation CER by update: 500: 90.0%, 1,000: 70.0%"

@@ -502,6 +502,33 @@ def t_asr(R):
                  rows) + n.lines()
 
 
+def t_asr_best(R):
+    """Single runs outside the study (``asr/best/<run>``): test CER/WER by decoding, size,
+    cost, and validation CER at every evaluation (the learning curve)."""
+    n = Notes()
+    out = []
+    for rec in pick(R, "asr/best/"):
+        m, files = rec["metrics"], rec.get("run_files", {})
+        data = files.get("config", {}).get("data", {})
+        decodings = [(k, m[f"test_cer_{k}"], m[f"test_wer_{k}"])
+                     for k in ("greedy", "beam", "lm") if f"test_cer_{k}" in m]
+        out.append(f"- `{rec['run']}`{n(rec)} (language {data.get('lang') or 'nl'}, speed "
+                   f"perturbation {'on' if data.get('speed_perturb') else 'off'}; "
+                   f"{files.get('model', '?')}): test CER **{pct(m['test_cer'], rec, 1)}**, "
+                   f"WER {pct(m['test_wer'], rec, 1)} on {ints(m['test_n'])} utterances; "
+                   + ", ".join(f"{k} {pct(c, rec, 1)} / {pct(w, rec, 1)}"
+                               for k, c, w in decodings)
+                   + f" (CER / WER); {ints(rec['steps'])} updates, best at "
+                   f"{ints(files.get('best_step'))}; training CPU "
+                   f"{secs(rec.get('training_cpu_s') or rec['cpu_s'])} s")
+        curve = files.get("valid_cer_at", {})
+        if curve:
+            out.append("  validation CER by update: " + ", ".join(
+                f"{int(step):,}: {100 * cer:.1f}%"
+                for step, cer in sorted(curve.items(), key=lambda kv: int(kv[0]))))
+    return (out + n.lines()) if out else ["No runs recorded yet."]
+
+
 def t_tts(R):
     """Per voice-synthesis run (``tts/<run>``): quality, alignment, speed and, judged by a
     recogniser, CER on the teacher's audio against ours."""

@@ -71,6 +71,7 @@ from rnnkit.experiments.docs_results_tables import (
     CLASSIFY,
     GENOME,
     t_asr,
+    t_asr_best,
     t_charlm_full,
     t_charlm_sample,
     t_charlm_step_time,
@@ -118,7 +119,8 @@ TABLES: dict[str, dict[str, Callable[[dict], list[str]]]] = {
         "translate-wesnoth-summary": lambda R: t_translate_summary(R, "wesnoth"),
         "translate-games": lambda R: t_translate(R, "games"),
         "translate-games-summary": lambda R: t_translate_summary(R, "games"),
-        "music": t_music, "handwriting": t_handwriting, "asr": t_asr, "tts": t_tts,
+        "music": t_music, "handwriting": t_handwriting, "asr": t_asr,
+        "asr-best": t_asr_best, "tts": t_tts,
         "tts-ladder": t_measure("tts-ladder/tts-s1", "- "),
     },
     "docs/MEMORY.md": {
@@ -223,6 +225,8 @@ def run_files(run: Path) -> dict:
             out["best_step"] = best[-1]
         if out.get("config", {}).get("recipe") in ("charlm", "demo"):
             out["valid_loss_at"] = {str(r["step"]): r["valid_loss"] for r in valid}
+        if out.get("config", {}).get("recipe") == "asr":  # the learning curve
+            out["valid_cer_at"] = {str(r["step"]): r["valid_cer"] for r in valid}
     if (run / "samples.txt").is_file():
         parts = re.split(r"^--- temperature ([\d.]+) ---\n", (run / "samples.txt").read_text(),
                          flags=re.M)
