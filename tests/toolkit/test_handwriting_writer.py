@@ -233,3 +233,13 @@ def test_study_errors_name_the_flag(tmp_path, capsys):
     code, _, err = run_cli(["experiment", "handwriting", "--data", str(tmp_path), "--variants",
                             "lstm,cnn", "--runs-dir", str(tmp_path)], capsys)
     assert code != 0 and "--variants: unknown cnn" in err
+
+
+def test_the_run_knows_each_characters_stroke_count(trained):
+    from rnnkit.train.checkpoint import load
+
+    run, _ = trained
+    spec = load(run / "best.pt")["writer"]
+    counts = dict(zip(spec["characters"], spec["stroke_counts"], strict=True))
+    assert counts == {c: len(s) for c, s in CHARS.items()}
+    assert spec["max_strokes"] == 1 + max(counts.values())

@@ -221,15 +221,17 @@ class StrokeWriter(nn.Module):
 
     @torch.no_grad()
     def generate(self, chars: Tensor | None, max_points: int = 400, bias: float = 0.0,
-                 temperature: float = 1.0, seed: int | None = None, batch: int = 1
-                 ) -> list[Tensor]:
+                 temperature: float = 1.0, seed: int | None = None, batch: int = 1,
+                 strokes: Tensor | None = None) -> list[Tensor]:
         """One drawing per character of ``chars`` (B,) (``batch`` drawings when the model is
         unconditional and chars is None): a list of (T_i, 3) (dx, dy, pen) tensors.
 
         Points are sampled one at a time (``sample_point``) and fed back; a drawing ends at
         the first point whose stop bit fires together with a pen lift, or after
         ``max_points``. Its last point gets pen = 1 so that, as in the data, every stroke is
-        terminated. ``bias`` (Graves eqs. 61-62)
+        terminated. ``strokes`` (B,), the stroke count of each requested character, also
+        ends a drawing when its pen lifts for the last of them (the plan is then used up,
+        as Graves' window ends a line past its last letter). ``bias`` (Graves eqs. 61-62)
         and ``temperature`` sharpen or flatten the mixture; the same ``seed`` gives the same
         drawings. Runs in eval mode (no dropout), restoring the caller's mode after.
         """
@@ -251,6 +253,9 @@ class StrokeWriter(nn.Module):
             previous = weight.new_zeros(B, 3)                            # (B, 3) start point
             state, points = None, []
             length = torch.full((B,), max_points, dtype=torch.long)
+            lifts = torch.zeros(B, dtype=torch.long)                     # strokes finished
+            if strokes is not None and strokes.shape != (B,):
+                raise ValueError(f"expected strokes ({B},), got {tuple(strokes.shape)}")
             for t in range(max_points):
                 params, state = self.step(previous, chars, state, bias)
                 x = sample_point(params, gen, temperature)               # (B, 4)
@@ -258,7 +263,12 @@ class StrokeWriter(nn.Module):
                 # A drawing ends only where the pen lifts (as in the data, whose last
                 # point always has pen = 1): a stop bit fired mid-stroke, a small chance
                 # per point but likely over ~125 points, would cut a character short.
-                fired = ((x[:, 3] > 0.5) & (x[:, 2] > 0.5)).cpu() & (length == max_points)
+                lifted = (x[:, 2] > 0.5).cpu()
+                lifts += lifted.long()
+                done = (x[:, 3] > 0.5).cpu()
+                if strokes is not None:
+                    done |= lifts >= strokes.cpu()
+                fired = done & lifted & (length == max_points)
                 length[fired] = t + 1
                 if (length <= t + 1).all():
                     break

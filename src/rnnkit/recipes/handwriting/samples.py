@@ -58,8 +58,11 @@ def write(model, spec: dict, characters: list[str] | None = None, *, count: int 
         if characters is None:
             raise ConfigError("this model writes requested characters: give some")
         chars = character_ids(spec, characters)
+    counts = spec.get("stroke_counts")  # runs before it: the stop bit alone ends drawings
+    strokes = (torch.tensor([counts[int(k)] or 1_000_000 for k in chars])
+               if counts is not None and chars is not None else None)
     drawn = model.generate(chars, max_points or spec["max_points"], bias, temperature, seed,
-                           batch=count)
+                           batch=count, strokes=strokes)
     out = []
     for d in drawn:
         d = d.cpu().clone()                                             # (T, 3)

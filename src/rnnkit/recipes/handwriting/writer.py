@@ -144,6 +144,15 @@ def _split_characters(ds: LabelledSequences, seed: int) -> tuple[LabelledSequenc
                  for keep in map(set, parts))
 
 
+def stroke_counts(ds: LabelledSequences) -> list[int | None]:
+    """Per class, the median stroke count of its drawings (pen lifts; None without any)."""
+    by_class: dict[int, list[int]] = {}
+    for x, y in zip(ds.inputs, ds.labels.tolist(), strict=True):
+        by_class.setdefault(y, []).append(int(x[:, 2].sum()))
+    return [int(torch.tensor(by_class[k]).median()) if k in by_class else None
+            for k in range(len(ds.classes))]
+
+
 def as_offsets(ds: LabelledSequences, scale: float) -> LabelledSequences:
     """(x, y, pen) drawings -> (dx / scale, dy / scale, pen), labels kept."""
     out = []
@@ -211,6 +220,8 @@ def build(cfg: RunConfig) -> Setup:
             "max_points": math.ceil(MAX_POINTS * max(len(x) for x in aug.inputs)),
             # one plan entry per stroke of the longest drawing, and one for "all done"
             "max_strokes": 1 + max(int(x[:, 2].sum()) for x in aug.inputs),
+            # a requested character's strokes, as drawn in training (the sampler's end)
+            "stroke_counts": stroke_counts(train_pts) if conditional else None,
             "holdout": cfg.data.holdout}
     model = writer_from_spec(cfg.model, spec)
     shift = 2 * math.log(scale)
