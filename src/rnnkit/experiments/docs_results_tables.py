@@ -459,7 +459,8 @@ def t_handwriting(R):
         out += [f"- `{rec['run']}`{mark}: test NLL **{num(m['test_nll'], rec, '.3f')}** nats "
                 f"per point (validation {num(m['valid_nll'], rec, '.3f')}), "
                 f"{ints(rec['parameters'])} parameters, {ints(rec['steps'])} updates, "
-                f"{secs(rec['cpu_s'])} CPU s", ""]
+                # training's CPU summed over resumed sessions (cpu_s: the last process)
+                f"{secs(rec.get('training_cpu_s') or rec['cpu_s'])} training CPU s", ""]
         rows = [["real held-out drawings", pct(m.get("recognised_real"), rec, 1),
                  num(m.get("diversity_real"), rec, ".3f")]]
         biases = sorted(float(k.rsplit("_", 1)[1]) for k in m if k.startswith("diversity_bias_"))
