@@ -31,7 +31,8 @@ places: where a stroke starts depends on where the pen is and which stroke comes
 
 Where a drawing ends is learnt, not fixed: the head has a 4th Bernoulli, "this is the
 drawing's last point" (``stop_logit``, target 1 at t = length - 1), trained with the rest
-of the likelihood; sampling stops the drawing when it fires (or at ``max_points``).
+of the likelihood; sampling stops the drawing when it fires at a pen lift, or when the pen
+lifts for the requested character's last stroke, or at ``max_points`` (``generate``).
 """
 
 from __future__ import annotations
