@@ -83,3 +83,18 @@ def test_interrupted_write_leaves_old_file_intact(tmp_path, monkeypatch):
         ckpt_io.save_atomic({"format": ckpt_io.FORMAT, "x": torch.zeros(3)}, path)
     assert path.read_bytes() == good
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_a_state_dict_mismatch_is_one_line():
+    from torch import nn
+
+    from rnnkit.train.checkpoint import mismatch
+
+    with pytest.raises(RuntimeError) as e:
+        nn.Linear(3, 4).load_state_dict(nn.Linear(5, 4).state_dict())
+    line = mismatch(e.value)
+    assert "\n" not in line and "size mismatch for weight" in line
+    with pytest.raises(RuntimeError) as e:
+        nn.Sequential(nn.Linear(3, 4)).load_state_dict({})
+    assert mismatch(e.value) == 'Missing key(s) in state_dict: "0.weight", "0.bias".'
+    assert mismatch(RuntimeError("one\n  two\n  three")) == "two and 1 more"

@@ -244,7 +244,8 @@ def load_run(path: str | Path, kinds: tuple[str, ...] = tuple(MODEL_KINDS),
     try:
         model.load_state_dict(ck["model"])
     except RuntimeError as e:
-        raise CheckpointError(f"{file}: weights do not fit its config ({e})") from None
+        raise CheckpointError(f"{file}: weights do not fit its config "
+                              f"({ckpt_io.mismatch(e)})") from None
     model = model.to(resolve_device(device)).eval()
     if precision != "float32":
         try:
@@ -279,9 +280,8 @@ def init_weights(setup: Setup, path: str | Path) -> None:
     try:
         setup.model.load_state_dict(ck["model"])
     except RuntimeError as e:
-        first = str(e).strip().splitlines()
         raise CheckpointError(f"--init-from {file}: its weights do not fit this model "
-                              f"({first[1].strip() if len(first) > 1 else first[0]})") from None
+                              f"({ckpt_io.mismatch(e)})") from None
 
 
 def load_best(trainer: Trainer) -> None:

@@ -59,6 +59,17 @@ def prune(run_dir: Path, keep_last: int) -> None:
         old.unlink(missing_ok=True)
 
 
+def mismatch(e: Exception) -> str:
+    """torch's load_state_dict error in one line: its first specific problem, and how many
+    more there are (torch lists every missing key and shape on lines of its own)."""
+    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+    if not lines:
+        return type(e).__name__
+    detail = lines[1:] or lines[:1]
+    more = f" and {len(detail) - 1} more" if len(detail) > 1 else ""
+    return f"{detail[0]}{more}"
+
+
 def remove_stale_temps(run_dir: Path) -> None:
     """Temp files left by a killed process (never valid checkpoints)."""
     for tmp in run_dir.glob(".ckpt-*.tmp"):

@@ -161,7 +161,8 @@ class Trainer:
             if self.sched is not None and ck.get("scheduler") is not None:
                 self.sched.load_state_dict(ck["scheduler"])
         except (RuntimeError, ValueError, KeyError) as e:
-            raise ckpt_io.CheckpointError(f"{path}: does not match this model ({e})") from None
+            raise ckpt_io.CheckpointError(f"{path}: does not match this model "
+                                          f"({ckpt_io.mismatch(e)})") from None
         self.step = int(ck["step"])
         # Checkpoints from before tasks existed kept the LM's fields at the top level.
         self.task.load_state_dict(ck["task"] if "task" in ck else ck)
