@@ -126,6 +126,9 @@ def test_words_on_klettres_layout_and_user_folder(tmp_path, capsys):
             sf.write(folder / word / f"{i}.wav", tone(k, i), 16000)
     code, run, err = train("words", tmp_path / "b", "--data", folder, capsys=capsys)
     assert code == 0, err
+    code, _, err = train("words", tmp_path / "c", "--data", folder, "--synthetic-voices",
+                         "all", capsys=capsys)
+    assert code == 1 and "--synthetic-voices adds spoken letter names" in err
     assert json.loads((run / "test_report.json").read_text())["n"] == 2
     assert main(["predict", "words", "--data", str(folder / "yes" / "0.wav"), "--run",
                  str(run), "--min-prob", "0"]) == 0

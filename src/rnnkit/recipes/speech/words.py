@@ -14,7 +14,7 @@ import torch
 from rnnkit.data import sequences as seqs
 from rnnkit.data import speech
 from rnnkit.data.sequences import LabelledSequences, list_class_folder
-from rnnkit.errors import DataError
+from rnnkit.errors import ConfigError, DataError
 from rnnkit.recipes import baselines
 from rnnkit.recipes.base import Outcome, Setup
 from rnnkit.recipes.classify import (
@@ -98,6 +98,10 @@ def build_words(cfg: RunConfig) -> Setup:
             what += f"; trained with {which} too (x{WORD_COPIES + 1})"
     else:
         from rnnkit.data.audio import AUDIO_EXTENSIONS
+
+        if cfg.data.synthetic_voices:  # the synthesisers speak letter names, not your classes
+            raise ConfigError("--synthetic-voices adds spoken letter names to the klettres "
+                              "letters; it does not apply to a folder of your own clips")
 
         train_w, valid_w, test_w = seqs.stratified_split(
             _clips(list_class_folder(cfg.data.data, AUDIO_EXTENSIONS)), *USER_SPLIT,
