@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import sys
 import time
 from pathlib import Path
 
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
            "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
            "date": time.strftime("%Y-%m-%d"), "commit": git_commit(),
            "command": "python -m rnnkit.experiments.tts_ladder " + " ".join(
-               argv if argv is not None else os.sys.argv[1:])}
+               argv if argv is not None else sys.argv[1:])}
     out = args.out_dir / f"{args.run.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rec, indent=1) + "\n")

@@ -63,7 +63,7 @@ from rnnkit.train.task import BatchTask, ordered_batches
 COPIES, AUGMENT = strokes.CHAR_COPIES, strokes.CHAR_AUGMENT
 HOLDOUT_SEED = 0      # the same held-out drawings / characters in every run, whatever the seed
 CHAR_SPLIT = (0.1, 0.1)  # --holdout characters: valid, test fractions of the characters
-MAX_POINTS = 1.5      # a sample stops by its stop bit, at the latest 1.5x the longest drawing
+MAX_POINTS = 1.5      # a sample ends at a pen lift, at the latest 1.5x the longest drawing
 
 TARGET = Target("recognised", ">=", 0.70,
                 f"generated characters recognised at >= 70% at bias {CHOSEN_BIAS:g} by a "
