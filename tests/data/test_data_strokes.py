@@ -201,3 +201,20 @@ def test_kanjivg_files_and_stroke_lists(tmp_path):
         strokes.kanjivg_files(tmp_path)
     with pytest.raises(DataError, match="no KanjiVG .svg files"):
         strokes.kanjivg_files(tmp_path / "nothing")
+
+
+def test_stroke_shift_moves_each_stroke_as_a_whole():
+    from rnnkit.data.handwriting import augment_points
+    # two strokes of three points; pen = 1 on a stroke's last point
+    pts = torch.tensor([[0.0, 0.0, 0], [0.1, 0.0, 0], [0.2, 0.0, 1],
+                        [0.0, 0.5, 0], [0.0, 0.6, 0], [0.0, 0.7, 1]])
+    plain = augment_points(pts, torch.Generator().manual_seed(3))
+    again = augment_points(pts, torch.Generator().manual_seed(3), stroke_shift=0.0)
+    shifted = augment_points(pts, torch.Generator().manual_seed(3), stroke_shift=0.2)
+    assert torch.equal(plain, again)               # off: the copies are what they were
+    move = shifted[:, :2] - plain[:, :2]            # (6, 2): one shift per stroke
+    assert torch.allclose(move[:3], move[:1].expand(3, 2))
+    assert torch.allclose(move[3:], move[3:4].expand(3, 2))
+    assert not torch.allclose(move[0], move[3])     # the strokes move independently
+    assert move.abs().max() <= 0.2
+    assert torch.equal(shifted[:, 2], pts[:, 2])    # pen bits kept

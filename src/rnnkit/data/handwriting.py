@@ -50,9 +50,16 @@ def stroke_features(points: Tensor, step: float) -> Tensor:
 
 
 def augment_points(points: Tensor, g: torch.Generator, rotate_deg: float = 8.0,
-                   scale: float = 0.12, shear: float = 0.12, jitter: float = 0.01) -> Tensor:
+                   scale: float = 0.12, shear: float = 0.12, jitter: float = 0.01,
+                   stroke_shift: float = 0.0) -> Tensor:
     """A random affine distortion (rotation, per-axis scale, shear) plus smooth jitter of a
-    normalised drawing: a writer's slant, proportions and tremor, not a different shape."""
+    normalised drawing: a writer's slant, proportions and tremor, not a different shape.
+
+    ``stroke_shift`` > 0 also moves each stroke on its own by up to that much in x and y
+    (uniform): where a stroke starts then does not depend on where the one before ended, so
+    a writer trained on such copies learns to place strokes in the box rather than relative
+    to the previous, possibly misplaced, stroke.
+    """
 
     def u(a):  # uniform in [-a, a]
         return (torch.rand((), generator=g) * 2 - 1) * a
@@ -65,7 +72,13 @@ def augment_points(points: Tensor, g: torch.Generator, rotate_deg: float = 8.0,
     # Smooth jitter: noise low-passed by a moving average, so curves wobble, not zigzag.
     noise = torch.randn(len(xy) + 8, 2, generator=g) * jitter
     noise = torch.nn.functional.avg_pool1d(noise.T[None], 9, 1)[0].T * 3
-    return torch.cat([xy + noise[:len(xy)], points[:, 2:]], 1)
+    xy = xy + noise[:len(xy)]
+    if stroke_shift:  # drawn last: the copies made without it stay what they were
+        lifted = (points[:-1, 2] > 0.5).long()
+        stroke = torch.cat([lifted.new_zeros(1), lifted.cumsum(0)])            # (T,)
+        shifts = (torch.rand(int(stroke[-1]) + 1, 2, generator=g) * 2 - 1) * stroke_shift
+        xy = xy + shifts[stroke]
+    return torch.cat([xy, points[:, 2:]], 1)
 
 
 def hanzi_medians(path: Path) -> list[np.ndarray]:

@@ -132,6 +132,10 @@ class DataConfig:
                        "(the model writes a requested character) or whole characters (an "
                        "unconditional model, scored on characters it never saw)",
                        choices=("drawings", "characters"))
+    stroke_shift: float = opt(0.0, "handwriting: move each stroke of the training copies "
+                              "by up to this much on its own (box units, the box is 2 "
+                              "wide), so strokes are placed in the box, not relative to "
+                              "the stroke before", check=non_negative)
     recogniser: str | None = opt(None, "handwriting: a trained strokes run (folder or "
                                  "checkpoint) that reads the generated characters")
     lang: str | None = opt(None, "speech: language of the fillets-ng recordings (nl, cs; "

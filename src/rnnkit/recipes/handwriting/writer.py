@@ -198,6 +198,8 @@ def build(cfg: RunConfig) -> Setup:
     """Drawings -> scaled offsets -> the StrokeWriter and its BatchTask."""
     recogniser = load_recogniser(cfg) if cfg.data.recogniser else None
     train_pts, valid_pts, test_pts, source = load_drawings(cfg)
+    if cfg.data.stroke_shift:
+        source += f"; each stroke of a training copy moved by up to {cfg.data.stroke_shift:g}"
     if min(len(s) for s in (train_pts, valid_pts, test_pts)) == 0:
         raise DataError(f"{source}: the training, validation or test set is empty")
     conditional = cfg.data.holdout == "drawings"
@@ -208,7 +210,8 @@ def build(cfg: RunConfig) -> Setup:
         if not set(train_pts.classes) & set(recogniser.spec["classes"]):
             raise ConfigError(f"--recogniser {cfg.data.recogniser}: knows none of the "
                               f"{len(train_pts.classes)} characters of this data")
-    aug = seqs.augmented(train_pts, COPIES, lambda x, g: hw.augment_points(x, g, **AUGMENT),
+    distort = {**AUGMENT, "stroke_shift": cfg.data.stroke_shift}
+    aug = seqs.augmented(train_pts, COPIES, lambda x, g: hw.augment_points(x, g, **distort),
                          seed=cfg.train.seed)
     offsets = torch.cat([to_offsets(x)[:, :2] for x in aug.inputs])          # (N, 2)
     scale = float(offsets.std()) or 1.0
