@@ -26,9 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
-from rnnkit.recipes.result import git_commit, processor
+from rnnkit.recipes.result import measurement_fields
 
 OUT = Path("docs/results/perf/ddp-scaling.json")
 # name: (processes, threads per process)
@@ -93,13 +91,11 @@ def main(argv=None) -> int:
                        "steps": args.steps, "rounds": args.rounds},
             "text": f"{args.rounds} interleaved rounds of {args.steps} updates per "
                     "configuration, the charlm recipe's defaults, seed 1",
-            "seed": 1, "threads": max(t for _, t in CONFIGS.values()),
-            "processor": processor(), "cpu_count": os.cpu_count(),
-            "wall_s": time.perf_counter() - t0, "cpu_s": children_cpu_s(),
-            "torch": torch.__version__,
-            "commit": git_commit(), "date": time.strftime("%Y-%m-%d"),
-            "command": "python benchmarks/ddp_scaling.py " + " ".join(
-                argv if argv is not None else sys.argv[1:])}
+            **measurement_fields("python benchmarks/ddp_scaling.py " + " ".join(
+                argv if argv is not None else sys.argv[1:]), seed=1,
+                threads=max(t for _, t in CONFIGS.values())),
+            # the trainings ran in child processes
+            "wall_s": time.perf_counter() - t0, "cpu_s": children_cpu_s()}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(body, indent=1) + "\n")
     print(f"scaling efficiency {body['values']['scaling_efficiency']:.2f}; wrote {OUT}")

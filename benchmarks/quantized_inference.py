@@ -19,10 +19,9 @@ import argparse
 import copy
 import json
 import math
-import os
 import random
 import statistics
-import time
+import sys
 from pathlib import Path
 
 import torch
@@ -30,7 +29,7 @@ from torch import nn
 
 import rnnkit
 from rnnkit.bench.timing import interleaved
-from rnnkit.recipes.result import git_commit, processor
+from rnnkit.recipes.result import clock, measurement_fields
 
 OUT = Path("docs/results/quantize")
 PRECISIONS = ("float32", "int8", "bfloat16")
@@ -161,20 +160,16 @@ def main(argv=None) -> int:
     ap.add_argument("--splice")
     ap.add_argument("--vowels")
     args = ap.parse_args(argv)
-    t0, c0 = time.perf_counter(), time.process_time()
+    started = clock()
     if args.part == "layers":
         body = bench_layers(args)
     else:
         rows = bench_recipes(args)
         body = {"measurement": "rnnkit.quantize: trained runs scored at three precisions",
                 "values": {"recipes": rows},
-                "text": ", ".join(r["recipe"] for r in rows), "seed": args.seed}
-    body |= {"processor": processor(), "threads": 1, "cpu_count": os.cpu_count(),
-             "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
-             "torch": torch.__version__, "commit": git_commit(),
-             "date": time.strftime("%Y-%m-%d"),
-             "command": "python benchmarks/quantized_inference.py " + " ".join(
-                 argv if argv is not None else os.sys.argv[1:])}
+                "text": ", ".join(r["recipe"] for r in rows)}
+    body |= measurement_fields("python benchmarks/quantized_inference.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]), seed=args.seed, threads=1, since=started)
     OUT.mkdir(parents=True, exist_ok=True)
     out = OUT / f"{args.part}.json"
     out.write_text(json.dumps(body, indent=1) + "\n")

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from rnnkit.recipes.result import git_commit, processor
+from rnnkit.recipes.result import measurement_fields
 
 
 def free_port() -> int:
@@ -211,8 +211,6 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in load_after],
     }
-    from rnnkit import __version__
-
     lat, first = values["latency_ms"], values["first_token_ms"]
     result = {
         "measurement": f"rnnkit serve under load: {args.clients} clients on loopback for "
@@ -224,17 +222,11 @@ def main(argv: list[str] | None = None) -> int:
                 "{first_p99_ms} ms; server peak RSS {server_peak_rss_mb} MiB; {failed} "
                 "failed, {lost} lost of {requests}",
         "model": {k: model[k] for k in ("name", "recipe", "model", "parameters")},
-        "command": "python benchmarks/serve_load.py " + " ".join(
-            sys.argv[1:] if argv is None else argv),
-        "seed": args.seed,
+        **measurement_fields("python benchmarks/serve_load.py " + " ".join(
+            sys.argv[1:] if argv is None else argv), seed=args.seed, threads=args.threads),
         "seeds": "request k of client c: seed + 1000 * c + k",
-        "rnnkit": __version__,
-        "commit": git_commit(),
-        "processor": processor(),
-        "threads": args.threads,
         "wall_s": round(wall, 2),
         "cpu_s": round(client_cpu + server_cpu, 1),  # clients and server together
-        "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "errors": sorted({e for c in clients for e in c.errors})[:10],
     }
     print(result["text"].format(**result["values"]))

@@ -16,9 +16,8 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import statistics
-import time
+import sys
 from pathlib import Path
 
 import torch
@@ -27,7 +26,7 @@ from torch import nn
 import rnnkit
 from rnnkit.bench.suite import quantile, random_points
 from rnnkit.bench.timing import interleaved
-from rnnkit.recipes.result import git_commit, processor
+from rnnkit.recipes.result import clock, measurement_fields
 
 OUT = Path("docs/results/step/steps.json")
 NAMES = {"LSTM": "LSTM", "GRU": "GRU", "RNN_TANH": "RNN"}
@@ -86,7 +85,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    t0, c0 = time.perf_counter(), time.process_time()
+    started = clock()
     rows = []
     for p in random_points(args.seed, args.shapes):
         torch.manual_seed(len(rows))
@@ -102,13 +101,10 @@ def main(argv=None) -> int:
                        "cells_int8": summary(rows, "cell", "int8_speedup"),
                        "layers_int8": summary(rows, "layer", "int8_speedup"),
                        "steps_per_call": STEPS},
-            "text": f"{len(rows)} shapes drawn with seed {args.seed}", "seed": args.seed,
-            "processor": processor(), "threads": 1, "cpu_count": os.cpu_count(),
-            "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
-            "torch": torch.__version__, "commit": git_commit(),
-            "date": time.strftime("%Y-%m-%d"),
-            "command": "python benchmarks/step_inference.py " + " ".join(
-                argv if argv is not None else os.sys.argv[1:])}
+            "text": f"{len(rows)} shapes drawn with seed {args.seed}",
+            **measurement_fields("python benchmarks/step_inference.py " + " ".join(
+                argv if argv is not None else sys.argv[1:]), seed=args.seed, threads=1,
+                since=started)}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(body, indent=1) + "\n")
     print(f"wrote {OUT}")

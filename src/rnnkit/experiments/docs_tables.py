@@ -34,7 +34,6 @@ import argparse
 import json
 import re
 import sys
-import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -320,7 +319,7 @@ def add_bootstrap(experiment: Path, root: Path = ROOT, group: str | None = None)
     """docs/results/translate/[<group>/]paired-bootstrap.json from ``rnnkit experiment
     translation``'s results.json: each seed's attention vs no-attention BLEU and p-value,
     and attention vs copying the source where the study has it."""
-    from rnnkit.recipes.result import git_commit, processor
+    from rnnkit.recipes.result import measurement_fields
 
     res = json.loads((experiment / "results.json").read_text())
     tests, copies = res["paired_bootstrap"], res.get("paired_bootstrap_copy", [])
@@ -340,12 +339,10 @@ def add_bootstrap(experiment: Path, root: Path = ROOT, group: str | None = None)
             for t in copies) + "."
     rec = {"measurement": "translation: paired bootstrap, attention vs no attention",
            "values": values, "text": text,
-           "command": f"rnnkit experiment translation --seeds "
-                      f"{','.join(str(t['seed']) for t in tests)}"
-                      + (f" (study {experiment.name})" if group else ""),
-           "seed": None, "rnnkit": None, "commit": git_commit(), "processor": processor(),
-           "threads": 1, "wall_s": None, "cpu_s": None,
-           "date": time.strftime("%Y-%m-%d", time.gmtime())}
+           **measurement_fields(f"rnnkit experiment translation --seeds "
+                        f"{','.join(str(t['seed']) for t in tests)}"
+                        + (f" (study {experiment.name})" if group else ""),
+                        seed=None, threads=1)}
     dest = root / RESULTS / "translate" / (group or "") / "paired-bootstrap.json"
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(rec, indent=1) + "\n")
@@ -355,16 +352,14 @@ def add_bootstrap(experiment: Path, root: Path = ROOT, group: str | None = None)
 def measure_corpus(root: Path = ROOT) -> Path:
     """docs/results/charlm/shakespeare-corpus.json: the shipped corpus and the split the
     charlm and demo recipes use (rnnkit.recipes.text.charlm.build_corpus)."""
-    import time
-
     import torch
 
     from rnnkit.data import shakespeare
     from rnnkit.recipes.registry import resolve
-    from rnnkit.recipes.result import git_commit, processor
+    from rnnkit.recipes.result import clock, measurement_fields
     from rnnkit.recipes.text.charlm import build_corpus
 
-    t0, c0 = time.perf_counter(), time.process_time()
+    started = clock()
     cfg = resolve("charlm")
     corpus = build_corpus(cfg)
     text = shakespeare.load_text()
@@ -384,12 +379,8 @@ def measure_corpus(root: Path = ROOT) -> Path:
                    "baseline (add-one smoothed training counts): "
                    "{unigram_full:.3f} bpc on the whole validation set, {unigram_demo:.3f} on "
                    "its first {demo_tokens:,} characters.",
-           "command": "python -m rnnkit.experiments.docs_tables --measure-corpus",
-           "seed": None, "rnnkit": None, "commit": git_commit(), "processor": processor(),
-           "threads": torch.get_num_threads(), "wall_s": time.perf_counter() - t0,
-           "cpu_s": time.process_time() - c0, "date": time.strftime("%Y-%m-%d", time.gmtime())}
-    from rnnkit import __version__
-    rec["rnnkit"] = __version__
+           **measurement_fields("python -m rnnkit.experiments.docs_tables --measure-corpus",
+                        seed=None, threads=torch.get_num_threads(), since=started)}
     dest = root / RESULTS / "charlm" / "shakespeare-corpus.json"
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(rec, indent=1) + "\n")

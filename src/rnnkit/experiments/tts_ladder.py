@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -76,7 +75,7 @@ def ladder(run: Path, seed: int = 1) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: the run folder; writes the record."""
-    from rnnkit.recipes.result import git_commit, processor
+    from rnnkit.recipes.result import clock, measurement_fields
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path, help="a tts run folder scored with --recogniser")
@@ -85,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="where <run>.json goes [docs/results/tts-ladder]")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    t0, c0 = time.perf_counter(), time.process_time()
+    started = clock()
     values = ladder(args.run, args.seed)
     rec = {"measurement": "tts: the judge's CER from the teacher's audio to our synthesis",
            "values": values,
@@ -94,11 +93,9 @@ def main(argv: list[str] | None = None) -> int:
                    "through Griffin-Lim {teacher_frames_griffin_lim:.1%}; our model's frames "
                    "under teacher forcing, through Griffin-Lim {model_teacher_forced:.1%}; "
                    "our free-running synthesis {model_free_running:.1%}.",
-           "seed": args.seed, "processor": processor(), "threads": 1,
-           "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
-           "date": time.strftime("%Y-%m-%d"), "commit": git_commit(),
-           "command": "python -m rnnkit.experiments.tts_ladder " + " ".join(
-               argv if argv is not None else sys.argv[1:])}
+           **measurement_fields("python -m rnnkit.experiments.tts_ladder " + " ".join(
+               argv if argv is not None else sys.argv[1:]),
+               seed=args.seed, threads=1, since=started)}
     out = args.out_dir / f"{args.run.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rec, indent=1) + "\n")

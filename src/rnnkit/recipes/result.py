@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import platform
 import subprocess
 import time
@@ -86,6 +87,27 @@ def git_commit() -> str | None:
         return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def clock() -> tuple[float, float]:
+    """(wall, CPU) seconds now, for ``measurement_fields(since=...)``."""
+    return time.perf_counter(), time.process_time()
+
+
+def measurement_fields(command: str, *, seed: int | None, threads: int,
+               since: tuple[float, float] | None = None) -> dict:
+    """The fields a measurement record carries besides its values: the command that wrote
+    it, seed, processor, threads, versions, commit, UTC date, and the wall and CPU seconds
+    since ``since`` (a ``clock()``; None when the record times nothing)."""
+    from rnnkit import __version__
+
+    wall = cpu = None
+    if since is not None:
+        wall, cpu = time.perf_counter() - since[0], time.process_time() - since[1]
+    return {"command": command, "seed": seed, "processor": processor(), "threads": threads,
+            "cpu_count": os.cpu_count(), "wall_s": wall, "cpu_s": cpu,
+            "torch": torch.__version__, "rnnkit": __version__, "commit": git_commit(),
+            "date": time.strftime("%Y-%m-%d", time.gmtime())}
 
 
 def config_hash(cfg: RunConfig) -> str:
