@@ -289,3 +289,51 @@ def test_one_sentence_is_learned_and_aligned():
     assert syn.stop_step is not None and abs(syn.stop_step - 13) <= 1
     assert attention_reaches_end(syn.attention, S)
     assert syn.attention.max(-1).values.mean() > 0.5    # sharp, not a near-uniform argmax
+
+
+def test_speakers_give_each_voice_its_own_output_and_batch_alone_agree():
+    """Several voices: the speaker's vector changes the frames; an item in a batch equals
+    it alone (eval mode); teacher forcing still equals the step loop."""
+    model = make_model(reduction=3, num_speakers=3).eval()
+    text, tl, mels, ml = batch()
+    who = torch.tensor([0, 2, 1])
+    out = model(text, tl, mels, ml, speakers=who)
+    other = model(text, tl, mels, ml, speakers=torch.tensor([1, 2, 1]))
+    assert not torch.allclose(out.mels[0], other.mels[0])       # another voice
+    torch.testing.assert_close(out.mels[1:], other.mels[1:])     # the same voices
+    alone = model(text[1:2, :2], tl[1:2], mels[1:2, :4], ml[1:2], speakers=who[1:2])
+    torch.testing.assert_close(alone.mels[0], out.mels[1, :alone.mels.shape[1]])
+    state = model.encode(text, tl, who)
+    frame = torch.zeros(3, M)
+    frames = []
+    for n in range(out.stop_logits.shape[1]):
+        f, _, state, _ = model.decode_step(frame, state)
+        frames.append(f)
+        frame = mels[:, min(3 * n + 2, 6)]
+    torch.testing.assert_close(torch.cat(frames, 1), out.mels)
+    one = model.generate(text[0], max_frames=6, speakers=torch.tensor(2))
+    assert one.mels.shape[1] == M
+
+
+def test_speakers_are_checked():
+    text, tl, mels, ml = batch()
+    one, several = make_model(), make_model(num_speakers=2)
+    with pytest.raises(ValueError, match="one voice"):
+        one(text, tl, mels, ml, speakers=torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="pass speakers"):
+        several(text, tl, mels, ml)
+    with pytest.raises(ValueError, match=r"in \[0, 2\)"):
+        several(text, tl, mels, ml, speakers=torch.tensor([0, 1, 2]))
+    with pytest.raises(ValueError, match=r"must be \(3,\)"):
+        several(text, tl, mels, ml, speakers=torch.tensor([0, 1]))
+
+
+def test_spec_with_speakers_rebuilds_the_model():
+    cfg = ModelConfig(hidden_size=12, embed_size=8)
+    spec = tts_spec(cfg, V, M, 3, ["font_big", "font_small"], prenet_size=8,
+                    attention_size=8, location_filters=3, location_kernel=5,
+                    postnet_channels=8)
+    model = tts_model_from_spec(cfg, spec)
+    assert model.num_speakers == 2 and model.speaker_embed.weight.shape == (2, 12)
+    old = {k: v for k, v in spec.items() if k != "speakers"}  # a checkpoint from before
+    assert tts_model_from_spec(cfg, old).num_speakers is None

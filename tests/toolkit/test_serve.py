@@ -345,6 +345,8 @@ BAD = [
     ("/v1/models/tts/say", {"json": {"seed": 1}}, 422, "text: Field required"),
     ("/v1/models/tts/say", {"json": {"text": "a", "seed": -1}}, 422, "seed"),
     ("/v1/models/tts/say", {"json": {"text": "a", "voice": "x"}}, 422, "voice: unknown field"),
+    ("/v1/models/tts/say", {"json": {"text": "a", "speaker": "eel"}}, 422,
+     "speaker 'eel': this model has one voice"),
     ("/v1/models/lm/say", {"json": {"text": "a"}}, 404, "has no say endpoint"),
 ]
 

@@ -109,3 +109,40 @@ def test_tts_text_keeps_sentence_punctuation():
     assert tts_text("Hello, World 2!") == "hello, world two!"
     assert tts_text("“What?”  he said — twice.") == "what? he said twice."
     assert tts_text("...") == "..."
+
+
+def test_real_recordings_give_each_speaker_a_voice(tmp_path, monkeypatch, capsys):
+    """--lang nl: fake fillets-ng packages (two fish, six levels) train one model with a
+    voice per speaker; `say --speaker` picks one and refuses names it does not know."""
+    from test_asr_recipe import fake_fillets
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("RNNKIT_DATA", str(cache))
+    fake_fillets(cache)
+    code, _, err = run_cli(["train", "tts", "--smoke", "--lang", "nl", "--runs-dir",
+                            tmp_path / "runs", "--no-progress", "--name", "nl"], capsys)
+    assert code == 0, err
+    run = tmp_path / "runs" / "nl"
+    assert "2 voices (font_big, font_small)" in (run / "report.md").read_text()
+    text = known_texts(run)[0]
+    waves = []
+    for who in ("font_big", "font_small"):
+        out = tmp_path / f"{who}.wav"
+        code, _, err = run_cli(["say", run, text, "-o", out, "--speaker", who], capsys)
+        assert code == 0, err
+        waves.append(sf.read(out)[0])
+    assert len(waves[0]) != len(waves[1]) or waves[0].tolist() != waves[1].tolist()
+    code, _, err = run_cli(["say", run, text, "-o", tmp_path / "x.wav", "--speaker", "eel"],
+                           capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "unknown speaker 'eel' (choose from: font_big, font_small)" in err
+    code, _, err = run_cli(["train", "tts", "--smoke", "--lang", "xx", "--runs-dir",
+                            tmp_path / "runs", "--no-progress"], capsys)
+    assert code == 1 and "unknown voice language 'xx'" in err
+
+
+def test_say_refuses_a_speaker_for_a_one_voice_model(runs, tmp_path, capsys):
+    _, run = runs
+    code, _, err = run_cli(["say", run, known_texts(run)[0], "-o", tmp_path / "x.wav",
+                            "--speaker", "font_big"], capsys)
+    assert code == 1 and "one voice" in err

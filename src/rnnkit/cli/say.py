@@ -3,6 +3,7 @@
     rnnkit say runs/tts "Where is the exit?" -o exit.wav
     rnnkit say runs/tts --file lines.txt -o spoken/         # one WAV per line: 0001.wav, ...
     rnnkit say runs/tts "Hello." -o hello.wav --show hello.png   # + frames and attention
+    rnnkit say runs/tts-nl "Waar is de uitgang?" -o uit.wav --speaker font_big  # a voice
 
 Prints, per text, the file, its length, whether synthesis stopped by itself and the
 real-time factor (synthesis time / audio length, model and Griffin-Lim together).
@@ -28,6 +29,9 @@ def add_parser(sub) -> None:
                    help="WAV file (one text) or folder (--file)")
     p.add_argument("--seed", type=int, default=0, help="pre-net dropout and vocoder phase [0]")
     p.add_argument("--griffin-lim-iters", type=int, default=32, help="vocoder iterations [32]")
+    p.add_argument("--speaker", metavar="NAME",
+                   help="which voice of a model trained on several (default: the one with "
+                        "most training clips)")
     p.add_argument("--show", metavar="PNG", help="write the first text's frames and attention")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     p.set_defaults(run=run)
@@ -43,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if args.griffin_lim_iters < 1:
         raise ConfigError(f"--griffin-lim-iters must be >= 1 (got {args.griffin_lim_iters})")
     voice = Voice.load(args.checkpoint, args.device)
+    voice.speaker_index(args.speaker)  # a wrong name fails before any work
     if args.text is not None:
         jobs = [(args.text, Path(args.output), "text")]
     else:
@@ -55,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
                 for k, t in enumerate(lines) if t]
     for k, (text, path, where) in enumerate(jobs):
         spoken = voice.say(text, seed=args.seed, where=where,
-                           griffin_lim_iters=args.griffin_lim_iters)
+                           griffin_lim_iters=args.griffin_lim_iters, speaker=args.speaker)
         write_wav(path, spoken.wave, voice.sample_rate)
         seconds = len(spoken.wave) / voice.sample_rate
         print(f"{path}\t{seconds:.2f} s\t{'stopped' if spoken.stopped else 'cut at the limit'}"

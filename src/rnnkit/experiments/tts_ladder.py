@@ -61,11 +61,14 @@ def ladder(run: Path, seed: int = 1) -> dict:
         for r, wave in zip(rows, teacher, strict=True):
             ids = voice.encode(r["said"], where=r["id"], drop_unknown=True)
             frames = voice.frames(wave)                                      # (T, M)
+            speaker = by_id[r["id"]].speaker if voice.speakers else None
+            who = voice.speaker_index(speaker)
             out = voice.model(ids[None], torch.tensor([len(ids)]), frames[None],
-                              torch.tensor([len(frames)]))
+                              torch.tensor([len(frames)]),
+                              speakers=None if who is None else who[None])
             forced.append(vocode(out.mels_post[0, :len(frames)] * voice.std + voice.mean))
             free.append(voice.say(r["said"], seed=cfg.train.seed, where=r["id"],
-                                  drop_unknown=True).wave)
+                                  drop_unknown=True, speaker=speaker).wave)
         return {"teacher": cer(teacher),
                 "teacher_frames_griffin_lim": cer([vocode(voice.analysis(w)) for w in teacher]),
                 "model_teacher_forced": cer(forced), "model_free_running": cer(free),

@@ -2,6 +2,7 @@
 
     text (B, S) --Embedding--> (B, S, E) --3 x [Conv1d k5, BatchNorm, ReLU, dropout]-->
         --bidirectional RNN, lengths=--> memory (B, S, Dm)        Dm = 2 * (hidden_size // 2)
+        (several speakers: memory + speaker embedding (B, 1, Dm), so every context holds it)
     decoder step n (one step = r mel frames; the go frame y_{-1} = 0):
         p_n      = prenet(y_{nr-1})   2 x [Linear, ReLU, dropout 0.5, ALWAYS on]   (B, P)
         h_n      = attention RNN([p_n; c_{n-1}])                                   (B, H)
@@ -18,6 +19,11 @@ Choices, with reasons:
   variation; a noisy view of the last frame also keeps the decoder from leaning on it
   instead of on the attention, which would stall alignment). ``generate`` takes a
   ``torch.Generator`` for it (None: torch's global RNG, so ``torch.manual_seed`` fixes it).
+- Several speakers (``num_speakers``): a learned vector per speaker added to every memory
+  position. The attention weights sum to 1, so each context c_n carries the speaker's
+  vector whole into the decoder and the frame projection, at the cost of one table
+  (Jia et al. 2018 and multi-speaker Tacotrons concatenate it to the encoder outputs
+  instead; adding keeps every other size as the one-speaker model has it).
 - Reduction factor r (Tacotron, Wang et al. 2017 sec. 3.3): r frames per step make the
   decoder r times shorter, which speeds training and lets alignment form on little data.
 - L1 on the mels (Tacotron 1's loss; the issue's "mel L1" measure) before and after the
@@ -155,8 +161,10 @@ class Tacotron(nn.Module):
         prenet_size, prenet_dropout: P and the always-on dropout (Tacotron 2: 256, 0.5).
         attention_size, location_filters, location_kernel: ``LocationSensitiveAttention``.
         postnet_channels: the post-net's inner width (Tacotron 2: 512).
+        num_speakers: several voices, one learned vector each (None: one voice).
 
-    Inputs: text (B, S) int64, text_lengths (B,) in [1, S], mels (B, T, M), mel_lengths (B,).
+    Inputs: text (B, S) int64, text_lengths (B,) in [1, S], mels (B, T, M), mel_lengths (B,),
+    and with ``num_speakers`` speakers (B,) int64 in [0, num_speakers).
     Output: ``TTSOutput`` with N = ceil(T / r) steps; ``tts_loss`` scores it.
     """
 
@@ -165,7 +173,8 @@ class Tacotron(nn.Module):
                  num_layers: int = 1, dropout: float = 0.5, backend: str = "auto",
                  prenet_size: int = 128, prenet_dropout: float = 0.5,
                  attention_size: int = 128, location_filters: int = 32,
-                 location_kernel: int = 31, postnet_channels: int = 256):
+                 location_kernel: int = 31, postnet_channels: int = 256,
+                 num_speakers: int | None = None):
         super().__init__()
         if hidden_size % 2:
             raise ValueError(f"hidden_size must be even (the encoder has hidden_size // 2 "
@@ -174,6 +183,9 @@ class Tacotron(nn.Module):
             raise ValueError(f"reduction must be >= 1, got {reduction}")
         self.n_mels, self.reduction, self.hidden_size = n_mels, reduction, hidden_size
         self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=PAD)
+        self.num_speakers = num_speakers
+        if num_speakers is not None:
+            self.speaker_embed = nn.Embedding(num_speakers, hidden_size)
         self.encoder_convs = ConvStack([embed_size] * (ENCODER_CONVS + 1),
                                        ["relu"] * ENCODER_CONVS, dropout)
         self.encoder_rnn = make_recurrent(cell, embed_size, hidden_size // 2, 1, 0.0, backend,
@@ -191,16 +203,33 @@ class Tacotron(nn.Module):
         self.postnet = ConvStack([n_mels] + [C] * (POSTNET_CONVS - 1) + [n_mels],
                                  ["tanh"] * (POSTNET_CONVS - 1) + ["none"], dropout)
 
-    def encode(self, text: Tensor, text_lengths: Tensor) -> TTSState:
+    def encode(self, text: Tensor, text_lengths: Tensor,
+               speakers: Tensor | None = None) -> TTSState:
         """Read the text once: memory, mask, attention keys and the decoder's zero start."""
         _check_text(text, text_lengths)
+        self._check_speakers(speakers, text.shape[0])
         B, S = text.shape
         mask = length_mask(text_lengths.to(text.device), S)                  # (B, S)
         x = self.encoder_convs(self.embed(text).transpose(1, 2), mask)       # (B, E, S)
         memory, _ = self.encoder_rnn(x.transpose(1, 2), lengths=text_lengths.cpu())  # (B, S, H)
+        if speakers is not None:
+            memory = memory + self.speaker_embed(speakers.to(text.device)).unsqueeze(1)
         zeros = memory.new_zeros(B, S)
         return TTSState(memory, mask, self.attention.precompute(memory), None, None,
                         memory.new_zeros(B, self.hidden_size), zeros, zeros)
+
+    def _check_speakers(self, speakers: Tensor | None, batch: int) -> None:
+        if self.num_speakers is None:
+            if speakers is not None:
+                raise ValueError("this model has one voice: speakers must be None")
+            return
+        if speakers is None:
+            raise ValueError(f"this model speaks with {self.num_speakers} voices: pass "
+                             "speakers (B,), one index per text")
+        if (speakers.shape != (batch,) or speakers.dtype != torch.long
+                or not 0 <= int(speakers.min()) <= int(speakers.max()) < self.num_speakers):
+            raise ValueError(f"speakers must be ({batch},) int64 in [0, {self.num_speakers}),"
+                             f" got {tuple(speakers.shape)} {speakers.dtype}")
 
     def _step(self, p: Tensor, state: TTSState) -> tuple[Tensor, Tensor, TTSState, Tensor]:
         """One decoder step from the pre-net output p (B, P)."""
@@ -233,7 +262,8 @@ class Tacotron(nn.Module):
 
     def forward(self, text: Tensor, text_lengths: Tensor, mels: Tensor,
                 mel_lengths: Tensor, sampling: float = 0.0,
-                generator: torch.Generator | None = None) -> TTSOutput:
+                generator: torch.Generator | None = None,
+                speakers: Tensor | None = None) -> TTSOutput:
         """Teacher forcing: step n reads the target frame nr - 1 (the go frame for n = 0).
 
         ``sampling``: scheduled sampling (Bengio et al. 2015): each step of each sentence
@@ -246,7 +276,7 @@ class Tacotron(nn.Module):
             raise ValueError(f"sampling must be in [0, 1], got {sampling}")
         r = self.reduction
         N = -(-mels.shape[1] // r)                                          # ceil(T / r)
-        state = self.encode(text, text_lengths)
+        state = self.encode(text, text_lengths, speakers)
         # step n's input, frame nr - 1, is a real frame whenever step n is (nr - 1 < T_b)
         inputs = torch.cat([mels.new_zeros(mels.shape[0], 1, self.n_mels),
                             mels[:, r - 1:(N - 1) * r:r]], 1)               # (B, N, M)
@@ -276,19 +306,23 @@ class Tacotron(nn.Module):
     @torch.no_grad()
     def generate(self, text: Tensor, max_frames: int = 1000, stop_threshold: float = 0.5, *,
                  text_lengths: Tensor | None = None, generator: torch.Generator | None = None,
-                 require_end: bool = False) -> Synthesis | list[Synthesis]:
+                 require_end: bool = False,
+                 speakers: Tensor | None = None) -> Synthesis | list[Synthesis]:
         """Synthesise text (S,) -> one ``Synthesis``, or (B, S) (``text_lengths``, default
         all S) -> one per row. Steps until every row's stop probability exceeds
         ``stop_threshold`` (with ``require_end``, only once its attention's argmax is on one
         of the last ``END_MARGIN`` characters) or ``max_frames`` frames are made. Call
         ``eval()`` first (batch-norm statistics, no convolution dropout); the pre-net
-        dropout draws from ``generator`` (None: torch's global RNG)."""
+        dropout draws from ``generator`` (None: torch's global RNG). ``speakers``: as
+        ``forward``'s, (B,), or a 0-d index with a single text (S,)."""
         single = text.dim() == 1
         text = text.unsqueeze(0) if single else text
+        if single and speakers is not None and speakers.dim() == 0:
+            speakers = speakers.unsqueeze(0)
         B, S = text.shape
         if text_lengths is None:
             text_lengths = torch.full((B,), S, dtype=torch.long)
-        state = self.encode(text, text_lengths)
+        state = self.encode(text, text_lengths, speakers)
         frame = state.memory.new_zeros(B, self.n_mels)                     # the go frame
         stop_at: list[int | None] = [None] * B
         frames, attns = [], []
@@ -409,16 +443,19 @@ def attention_reaches_end(weights: Tensor, text_length: int, max_back: int = 1,
     return p[-1] >= text_length - end_margin
 
 
-def tts_spec(m, vocab_size: int, n_mels: int = 80, reduction: int = 3, **sizes) -> dict:
+def tts_spec(m, vocab_size: int, n_mels: int = 80, reduction: int = 3,
+             speakers: list[str] | None = None, **sizes) -> dict:
     """What fixes the model's shape beyond ModelConfig ``m`` (stored in checkpoints).
-    ``sizes``: any of prenet_size, prenet_dropout, attention_size, location_filters,
-    location_kernel, postnet_channels (defaults: ``Tacotron``'s)."""
+    ``speakers``: the voices' names, index order (None: one voice). ``sizes``: any of
+    prenet_size, prenet_dropout, attention_size, location_filters, location_kernel,
+    postnet_channels (defaults: ``Tacotron``'s)."""
     unknown = set(sizes) - set(SPEC_SIZES)
     if unknown:
         raise ValueError(f"unknown TTS sizes {sorted(unknown)} (choose from: "
                          f"{', '.join(SPEC_SIZES)})")
     return {"vocab_size": vocab_size, "n_mels": n_mels, "reduction": reduction,
-            "pad_id": PAD, **{k: sizes.get(k, v) for k, v in SPEC_SIZES.items()}}
+            "pad_id": PAD, "speakers": speakers,
+            **{k: sizes.get(k, v) for k, v in SPEC_SIZES.items()}}
 
 
 SPEC_SIZES = {"prenet_size": 128, "prenet_dropout": 0.5, "attention_size": 128,
@@ -430,5 +467,6 @@ def tts_model_from_spec(m, spec: dict) -> Tacotron:
     return Tacotron(spec["vocab_size"], spec["n_mels"], spec["reduction"],
                     embed_size=m.embed_size, hidden_size=m.hidden_size, cell=m.cell,
                     num_layers=m.num_layers, dropout=m.dropout, backend=m.backend,
+                    num_speakers=len(spec["speakers"]) if spec.get("speakers") else None,
                     **{k: spec[k] for k in SPEC_SIZES})
 

@@ -94,6 +94,8 @@ class SayRequest(Body):
                                   "'symbols'; upper case and numbers are read as words)")
     seed: int = Field(0, ge=0, lt=2**63, description="pre-net dropout and the vocoder's "
                                                      "phase: the same seed, the same audio")
+    speaker: str | None = Field(None, description="a voice of a model trained on several "
+                                                  "(its 'speakers'; default: the first)")
 
 
 # ---- errors ---------------------------------------------------------------------------------
@@ -353,8 +355,9 @@ def create_app(models: dict[str, Served], limits: Limits | None = None) -> FastA
     async def say(name: str, req: SayRequest) -> Response:
         """Speech from text, as ``rnnkit say`` makes it (one text per request)."""
         m: VoiceModel = served(name, "say", VoiceModel)
-        m.check(req.text)
-        wav, spoken = await within_timeout(asyncio.to_thread(m.say, req.text, req.seed))
+        m.check(req.text, req.speaker)
+        wav, spoken = await within_timeout(asyncio.to_thread(m.say, req.text, req.seed,
+                                                             req.speaker))
         seconds = len(spoken.wave) / m.voice.sample_rate
         return Response(wav, media_type="audio/wav", headers={
             "X-Real-Time-Factor": f"{spoken.seconds / max(seconds, 1e-9):.4f}",

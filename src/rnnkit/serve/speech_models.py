@@ -66,19 +66,21 @@ class VoiceModel(Served):
 
     def details(self) -> dict:
         return {"lang": self.run.spec.get("lang"), "sample_rate": self.voice.sample_rate,
-                "symbols": "".join(self.voice.symbols)}
+                "symbols": "".join(self.voice.symbols), "speakers": self.voice.speakers}
 
-    def check(self, text: str) -> None:
+    def check(self, text: str, speaker: str | None = None) -> None:
         """Before any work: RequestError 413 for a text above the limit, 422 for characters
-        the voice never learnt or nothing to say (the voice's own message)."""
+        the voice never learnt, nothing to say or an unknown speaker (the voice's own
+        message)."""
         check_limit("text", len(text), self.limits.max_say_chars, " characters")
         try:
+            self.voice.speaker_index(speaker)
             self.voice.encode(text)
         except RnnkitError as e:
             raise RequestError(str(e)) from None
 
-    def say(self, text: str, seed: int) -> tuple[bytes, Spoken]:
+    def say(self, text: str, seed: int, speaker: str | None = None) -> tuple[bytes, Spoken]:
         """(a 16-bit PCM WAV file's bytes, what the voice made)."""
         with self.lock:
-            spoken = self.voice.say(text, seed=seed)
+            spoken = self.voice.say(text, seed=seed, speaker=speaker)
         return wav_bytes(spoken.wave, self.voice.sample_rate), spoken

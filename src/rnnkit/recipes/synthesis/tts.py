@@ -6,9 +6,14 @@ Default data: the fillets-ng English dialogue (1,946 distinct sentences) spoken 
 ``rnnkit.data.teacher_voice``), 1.58 h at 16 kHz. Game levels are split whole into
 train / valid / test exactly as ``rnnkit train asr --lang en`` splits them (``asr.SPLIT``,
 ``asr.SPLIT_SEED``), so a recogniser trained that way never heard a test sentence.
+``--lang nl`` / ``--lang cs`` trains on the fillets-ng game's real recordings (Dutch: two
+speakers, the small and the big fish; Czech: the fish and 24 minor characters), split by
+level as ``rnnkit train asr`` splits them, with a learned vector per speaker (the dialog's
+font; ``Tacotron(num_speakers=...)``); test sentences are spoken by their own speaker.
 ``--data list.tsv`` trains on the user's recordings (``path<TAB>text``), split by utterance.
 
     rnnkit train tts                                 # flite slt teacher
+    rnnkit train tts --lang nl --recogniser runs/asr-nl   # real Dutch recordings, 2 voices
     rnnkit train asr --lang en --name judge          # the intelligibility judge
     rnnkit train tts --recogniser runs/judge         # + CER on teacher vs our audio
     rnnkit say runs/tts "Where is the exit?" -o exit.wav
@@ -32,7 +37,7 @@ import torch
 
 from rnnkit.data.sequences import pad_batch, split_groups
 from rnnkit.data.transcribed import Utterances, normalise_transcript, read_transcript_list
-from rnnkit.errors import ConfigError, DataError
+from rnnkit.errors import ConfigError, DataError, unknown_name
 from rnnkit.models.tts import (
     PAD,
     attention_reaches_end,
@@ -42,7 +47,7 @@ from rnnkit.models.tts import (
 )
 from rnnkit.recipes.base import Outcome, Setup, load_best
 from rnnkit.recipes.result import Target
-from rnnkit.recipes.speech.asr import SPLIT, SPLIT_SEED
+from rnnkit.recipes.speech.asr import LANGS, SPLIT, SPLIT_SEED
 from rnnkit.recipes.synthesis.voice import Voice, mel_analysis, tts_text
 from rnnkit.train.config import RunConfig
 from rnnkit.train.task import BatchTask
@@ -79,20 +84,39 @@ TARGET = Target("cer_ratio", "<=", 1.5, "judge's CER on our synthesis <= 1.5x on
 
 
 def load_voice_data(cfg: RunConfig) -> tuple[Utterances, bool]:
-    """(utterances, by_level): the user's recordings, else the teacher voice."""
+    """(utterances, by_level): the user's recordings, the fillets-ng recordings of
+    ``--lang nl`` or ``cs``, else (``en``, the default) the teacher voice."""
+    lang = cfg.data.lang or "en"
     if cfg.data.data:
-        return read_transcript_list(cfg.data.data, cfg.data.lang or "en"), False
+        return read_transcript_list(cfg.data.data, lang), False
+    if lang not in LANGS:
+        raise ConfigError("tts: " + unknown_name("voice language", lang, LANGS))
+    if lang != "en":
+        from rnnkit.data.transcribed import load_fillets_speech
+
+        return load_fillets_speech(lang), True
     from rnnkit.data.teacher_voice import teacher_corpus
 
     return teacher_corpus(), True
 
 
+def speaker_names(utts: Utterances, train_i: list[int]) -> list[str] | None:
+    """The training clips' speakers, most clips first (ties by name): a voice each; None
+    when there is one (the teacher, a user's list)."""
+    counts: dict[str, int] = {}
+    for i in train_i:
+        counts[utts.items[i].speaker] = counts.get(utts.items[i].speaker, 0) + 1
+    names = sorted(counts, key=lambda s: (-counts[s], s))
+    return names if len(names) > 1 else None
+
+
 def collate(batch):
-    """[(ids (S_i,), mels (T_i, M))] -> text (B, S), text_lengths, mels (B, T, M), lengths."""
-    ids, mels = zip(*batch, strict=True)
+    """[(ids (S_i,), mels (T_i, M), speaker)] -> text (B, S), text_lengths, mels
+    (B, T, M), lengths, speakers (B,)."""
+    ids, mels, speakers = zip(*batch, strict=True)
     text, text_lengths = pad_batch(ids, PAD)
     x, lengths = pad_batch(mels)
-    return text.long(), text_lengths, x, lengths
+    return text.long(), text_lengths, x, lengths, torch.tensor(speakers)
 
 
 def build(cfg: RunConfig) -> Setup:
@@ -113,9 +137,14 @@ def build(cfg: RunConfig) -> Setup:
     too_long = sum(len(raw[i]) > limit for i in train_i + valid_i)
     train_i = [i for i in train_i if len(raw[i]) <= limit]
     valid_i = [i for i in valid_i if len(raw[i]) <= limit]
-    if not train_i or not valid_i:
+    speakers = speaker_names(utts, train_i)
+    voices = {s: k for k, s in enumerate(speakers or [""])}
+    # a voice heard only in validation or test cannot be spoken: those clips are left out
+    unheard = {i for i in valid_i + test_i if speakers and utts.items[i].speaker not in voices}
+    valid_i, test_i = ([i for i in idx if i not in unheard] for idx in (valid_i, test_i))
+    if not train_i or not valid_i or not test_i:
         raise DataError(f"{utts.source}: no training or validation clip of at most "
-                        f"{MAX_SECONDS:g} s")
+                        f"{MAX_SECONDS:g} s, or no test clip of a voice heard in training")
     frames = torch.cat([raw[i] for i in train_i])
     mean, std = frames.mean(0), frames.std(0, unbiased=False) + 1e-5
     mels = [(x - mean) / std for x in raw]
@@ -123,30 +152,33 @@ def build(cfg: RunConfig) -> Setup:
     index = {c: k + 1 for k, c in enumerate(symbols)}
 
     def examples(idx):  # characters unseen in training are dropped (counted below)
-        return [(torch.tensor([index[c] for c in texts[i] if c in index]), mels[i])
-                for i in idx]
+        return [(torch.tensor([index[c] for c in texts[i] if c in index]), mels[i],
+                 voices[utts.items[i].speaker] if speakers else 0) for i in idx]
 
     unseen = sum(c not in index for i in valid_i + test_i for c in texts[i])
     features.update(mean=mean.tolist(), std=std.tolist())
     sizes = SMOKE_SIZES if cfg.model.hidden_size <= 16 else {}
     try:
-        spec = {**tts_spec(cfg.model, len(symbols) + 1, N_MELS, REDUCTION, **sizes),
+        spec = {**tts_spec(cfg.model, len(symbols) + 1, N_MELS, REDUCTION, speakers,
+                           **sizes),
                 "symbols": symbols, "features": features, "lang": lang}
         model = tts_model_from_spec(cfg.model, spec)
     except ValueError as e:
         raise ConfigError(f"tts: {e}") from None
 
     def loss(model, batch) -> torch.Tensor:
-        text, text_lengths, x, lengths = batch
+        text, text_lengths, x, lengths, who = batch
         sampling = cfg.train.scheduled_sampling if model.training else 0.0
-        return tts_loss(model(text, text_lengths, x, lengths, sampling), x, lengths,
-                        text_lengths)["loss"]
+        out = model(text, text_lengths, x, lengths, sampling,
+                    speakers=who if speakers else None)
+        return tts_loss(out, x, lengths, text_lengths)["loss"]
 
     def metrics(model, batches) -> dict[str, float]:
         sums: dict[str, float] = {}
         n = 0
-        for text, text_lengths, x, lengths in batches:
-            parts = tts_loss(model(text, text_lengths, x, lengths), x, lengths, text_lengths)
+        for text, text_lengths, x, lengths, who in batches:
+            out = model(text, text_lengths, x, lengths, speakers=who if speakers else None)
+            parts = tts_loss(out, x, lengths, text_lengths)
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * len(lengths)
             n += len(lengths)
@@ -167,6 +199,9 @@ def build(cfg: RunConfig) -> Setup:
                 + (f" from {len({groups[i] for i in train_i})} / "
                    f"{len({groups[i] for i in valid_i})} / "
                    f"{len({groups[i] for i in test_i})} levels" if by_level else "")
+                + (f"; {len(speakers)} voices ({', '.join(speakers)})" if speakers else "")
+                + (f"; {len(unheard)} validation/test clips of voices not in training left "
+                   "out" if unheard else "")
                 + f"; {len(symbols)} symbols; {N_MELS} log-mel bands / 10 ms, "
                   f"{REDUCTION} frames per decoder step"
                 + (f"; {unseen} valid/test characters unseen in training dropped"
@@ -189,7 +224,8 @@ def score_test(voice: Voice, utts: Utterances, texts, test_i, run_dir: Path,
     for k, i in enumerate(chosen):
         u = utts.items[i]
         try:  # characters unseen in training are left out, as in validation
-            spoken = voice.say(u.text, seed=cfg.train.seed, where=u.id, drop_unknown=True)
+            spoken = voice.say(u.text, seed=cfg.train.seed, where=u.id, drop_unknown=True,
+                               speaker=u.speaker if voice.speakers else None)
         except DataError:  # nothing left to say
             continue
         ref = load_audio(u.path, voice.sample_rate)

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from rnnkit.data.features import LogMel
 from rnnkit.data.transcribed import normalise_transcript
-from rnnkit.errors import DataError
+from rnnkit.errors import ConfigError, DataError, unknown_name
 
 PUNCTUATION = ",.?!"  # kept as symbols: pauses and the question's rise are in the audio
 MAX_SECONDS_PER_CHAR = 0.25  # synthesis stops at this many seconds per input character
@@ -63,7 +63,7 @@ class Voice:
     Args:
         model: a ``Tacotron``.
         spec: the checkpoint's ``tts`` metadata (``symbols``, ``features`` with ``mean``
-            and ``std`` per band, ``lang``).
+            and ``std`` per band, ``lang``, ``speakers``: the voices' names or None).
     """
 
     def __init__(self, model: nn.Module, spec: dict, device: str | torch.device = "cpu"):
@@ -74,6 +74,7 @@ class Voice:
         self.mean = torch.tensor(spec["features"]["mean"])
         self.std = torch.tensor(spec["features"]["std"])
         self.sample_rate = int(spec["features"]["sample_rate"])
+        self.speakers = list(spec.get("speakers") or [])  # most training clips first
 
     @classmethod
     def load(cls, path, device: str = "cpu") -> Voice:
@@ -103,20 +104,34 @@ class Voice:
                             f"{''.join(unknown)!r} (it knows {''.join(self.symbols)!r})")
         return torch.tensor([self.index[c] for c in chars])
 
+    def speaker_index(self, name: str | None) -> torch.Tensor | None:
+        """The index of voice ``name`` (None: the one with most training clips); None for a
+        one-voice model, which takes no name."""
+        if not self.speakers:
+            if name is not None:
+                raise ConfigError(f"speaker {name!r}: this model has one voice")
+            return None
+        name = self.speakers[0] if name is None else name
+        if name not in self.speakers:
+            raise ConfigError(unknown_name("speaker", name, self.speakers))
+        return torch.tensor(self.speakers.index(name), device=self.device)
+
     @torch.no_grad()
     def say(self, text: str, *, seed: int = 0, where: str = "text",
-            griffin_lim_iters: int = 32, drop_unknown: bool = False) -> Spoken:
+            griffin_lim_iters: int = 32, drop_unknown: bool = False,
+            speaker: str | None = None) -> Spoken:
         """Synthesise one text; the pre-net dropout and the vocoder's phase start from
-        ``seed``; ``drop_unknown`` as ``encode``."""
+        ``seed``; ``drop_unknown`` as ``encode``; ``speaker`` as ``speaker_index``."""
         from rnnkit.data.vocoder import griffin_lim
 
+        who = self.speaker_index(speaker)
         ids = self.encode(text, where, drop_unknown)
         t0 = time.perf_counter()
         frames_per_second = self.sample_rate / self.analysis.spectrogram.hop_length
         max_frames = int(MAX_SECONDS_PER_CHAR * len(ids) * frames_per_second)
         g = torch.Generator().manual_seed(seed)
         out = self.model.generate(ids.to(self.device), max_frames=max(max_frames, 10),
-                                  generator=g, require_end=True)
+                                  generator=g, require_end=True, speakers=who)
         mels = out.mels.float().cpu()                                     # (T, M)
         wave = griffin_lim(mels * self.std + self.mean, self.analysis, griffin_lim_iters,
                            seed=seed)
