@@ -17,9 +17,8 @@ from rnnkit.models.tts import (
     attention_reaches_end,
     guided_attention_loss,
     tts_loss,
-    tts_model_from_spec,
-    tts_spec,
 )
+from rnnkit.models.tts_spec import tts_model_from_spec, tts_spec
 from rnnkit.train.config import ModelConfig
 
 pytestmark = pytest.mark.usefixtures("torch_globals")

@@ -146,3 +146,28 @@ def test_say_refuses_a_speaker_for_a_one_voice_model(runs, tmp_path, capsys):
     code, _, err = run_cli(["say", run, known_texts(run)[0], "-o", tmp_path / "x.wav",
                             "--speaker", "font_big"], capsys)
     assert code == 1 and "one voice" in err
+
+
+def test_durations_model_learns_from_a_tacotron_aligner(runs, capsys):
+    """--arch durations --aligner RUN: durations from the smoke Tacotron's attention, every
+    measure reported, `say` speaks with it; wrong combinations are one line each."""
+    root, tacotron = runs
+    common = ["train", "tts", "--smoke", "--data", root / "corpus" / "list.tsv",
+              "--runs-dir", root / "runs", "--no-progress"]
+    code, _, err = run_cli([*common, "--arch", "durations", "--aligner", tacotron,
+                            "--name", "dur"], capsys)
+    assert code == 0, err
+    run = root / "runs" / "dur"
+    metrics = json.loads((run / "result.json").read_text())["metrics"]
+    assert {"test_mcd", "aligned_fraction", "real_time_factor"} <= set(metrics)
+    assert "durations from" in (run / "report.md").read_text()
+    code, _, err = run_cli(["say", run, known_texts(run)[0], "-o", root / "dur.wav"], capsys)
+    assert code == 0, err
+    for extra, why in ((["--arch", "durations"], "needs --aligner"),
+                       (["--aligner", tacotron], "--aligner gives durations"),
+                       (["--arch", "durations", "--aligner", run], "not an attention model"),
+                       (["--arch", "durations", "--aligner", tacotron,
+                         "--scheduled-sampling", "0.5"], "feeds no frame back"),
+                       (["--arch", "transformer"], "is for translation")):
+        code, _, err = run_cli([*common, *extra, "--name", "bad"], capsys)
+        assert code == 1 and why in err and len(err.strip().splitlines()) == 1, (extra, err)

@@ -33,6 +33,7 @@ def ladder(run: Path, seed: int = 1) -> dict:
     (``test_synthesis.json``), with the judge named in the run's config."""
     from rnnkit.data.audio import load_audio
     from rnnkit.data.vocoder import griffin_lim
+    from rnnkit.models.tts import Tacotron
     from rnnkit.recipes.speech.recogniser import Recogniser, error_rates
     from rnnkit.recipes.synthesis import tts
     from rnnkit.recipes.synthesis.voice import Voice
@@ -43,6 +44,9 @@ def ladder(run: Path, seed: int = 1) -> dict:
         raise ConfigError(f"{run}: trained without --recogniser, so there is no judge")
     rows = json.loads((run / "test_synthesis.json").read_text())["rows"]
     voice, judge = Voice.load(run / "best.pt"), Recogniser.load(cfg.data.recogniser)
+    if not isinstance(voice.model, Tacotron):
+        raise ConfigError(f"{run}: the ladder's teacher-forced rung needs an attention model "
+                          "(--arch rnn)")
     utts, _ = tts.load_voice_data(cfg)
     by_id = {u.id: u for u in utts.items}
     refs = [tts.normalise_transcript(r["said"], voice.spec["lang"]) for r in rows]

@@ -206,8 +206,8 @@ class Tacotron(nn.Module):
     def encode(self, text: Tensor, text_lengths: Tensor,
                speakers: Tensor | None = None) -> TTSState:
         """Read the text once: memory, mask, attention keys and the decoder's zero start."""
-        _check_text(text, text_lengths)
-        self._check_speakers(speakers, text.shape[0])
+        check_text(text, text_lengths)
+        check_speakers(self.num_speakers, speakers, text.shape[0])
         B, S = text.shape
         mask = length_mask(text_lengths.to(text.device), S)                  # (B, S)
         x = self.encoder_convs(self.embed(text).transpose(1, 2), mask)       # (B, E, S)
@@ -217,19 +217,6 @@ class Tacotron(nn.Module):
         zeros = memory.new_zeros(B, S)
         return TTSState(memory, mask, self.attention.precompute(memory), None, None,
                         memory.new_zeros(B, self.hidden_size), zeros, zeros)
-
-    def _check_speakers(self, speakers: Tensor | None, batch: int) -> None:
-        if self.num_speakers is None:
-            if speakers is not None:
-                raise ValueError("this model has one voice: speakers must be None")
-            return
-        if speakers is None:
-            raise ValueError(f"this model speaks with {self.num_speakers} voices: pass "
-                             "speakers (B,), one index per text")
-        if (speakers.shape != (batch,) or speakers.dtype != torch.long
-                or not 0 <= int(speakers.min()) <= int(speakers.max()) < self.num_speakers):
-            raise ValueError(f"speakers must be ({batch},) int64 in [0, {self.num_speakers}),"
-                             f" got {tuple(speakers.shape)} {speakers.dtype}")
 
     def _step(self, p: Tensor, state: TTSState) -> tuple[Tensor, Tensor, TTSState, Tensor]:
         """One decoder step from the pre-net output p (B, P)."""
@@ -348,7 +335,7 @@ class Tacotron(nn.Module):
         return out[0] if single else out
 
 
-def _check_text(text: Tensor, lengths: Tensor) -> None:
+def check_text(text: Tensor, lengths: Tensor) -> None:
     if text.dim() != 2 or text.dtype != torch.long:
         raise ValueError(f"text must be (B, S) int64, got {tuple(text.shape)} {text.dtype}")
     if lengths.shape != text.shape[:1]:
@@ -356,6 +343,22 @@ def _check_text(text: Tensor, lengths: Tensor) -> None:
     if len(lengths) and not 1 <= int(lengths.min()) <= int(lengths.max()) <= text.shape[1]:
         raise ValueError(f"text_lengths must be in [1, {text.shape[1]}] (an empty text has "
                          f"nothing to attend to), got {lengths.tolist()}")
+
+
+def check_speakers(num_speakers: int | None, speakers: Tensor | None, batch: int) -> None:
+    """ValueError unless ``speakers`` suits a model of ``num_speakers`` voices (None: one)
+    and a batch of ``batch`` texts."""
+    if num_speakers is None:
+        if speakers is not None:
+            raise ValueError("this model has one voice: speakers must be None")
+        return
+    if speakers is None:
+        raise ValueError(f"this model speaks with {num_speakers} voices: pass speakers "
+                         "(B,), one index per text")
+    if (speakers.shape != (batch,) or speakers.dtype != torch.long
+            or not 0 <= int(speakers.min()) <= int(speakers.max()) < num_speakers):
+        raise ValueError(f"speakers must be ({batch},) int64 in [0, {num_speakers}), got "
+                         f"{tuple(speakers.shape)} {speakers.dtype}")
 
 
 def guided_attention_loss(attention: Tensor, step_lengths: Tensor, text_lengths: Tensor,
@@ -441,32 +444,3 @@ def attention_reaches_end(weights: Tensor, text_length: int, max_back: int = 1,
             return False
         furthest = max(furthest, pt)
     return p[-1] >= text_length - end_margin
-
-
-def tts_spec(m, vocab_size: int, n_mels: int = 80, reduction: int = 3,
-             speakers: list[str] | None = None, **sizes) -> dict:
-    """What fixes the model's shape beyond ModelConfig ``m`` (stored in checkpoints).
-    ``speakers``: the voices' names, index order (None: one voice). ``sizes``: any of
-    prenet_size, prenet_dropout, attention_size, location_filters, location_kernel,
-    postnet_channels (defaults: ``Tacotron``'s)."""
-    unknown = set(sizes) - set(SPEC_SIZES)
-    if unknown:
-        raise ValueError(f"unknown TTS sizes {sorted(unknown)} (choose from: "
-                         f"{', '.join(SPEC_SIZES)})")
-    return {"vocab_size": vocab_size, "n_mels": n_mels, "reduction": reduction,
-            "pad_id": PAD, "speakers": speakers,
-            **{k: sizes.get(k, v) for k, v in SPEC_SIZES.items()}}
-
-
-SPEC_SIZES = {"prenet_size": 128, "prenet_dropout": 0.5, "attention_size": 128,
-              "location_filters": 32, "location_kernel": 31, "postnet_channels": 256}
-
-
-def tts_model_from_spec(m, spec: dict) -> Tacotron:
-    """The model for ModelConfig ``m`` and a checkpoint's TTS metadata."""
-    return Tacotron(spec["vocab_size"], spec["n_mels"], spec["reduction"],
-                    embed_size=m.embed_size, hidden_size=m.hidden_size, cell=m.cell,
-                    num_layers=m.num_layers, dropout=m.dropout, backend=m.backend,
-                    num_speakers=len(spec["speakers"]) if spec.get("speakers") else None,
-                    **{k: spec[k] for k in SPEC_SIZES})
-

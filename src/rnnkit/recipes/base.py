@@ -33,7 +33,7 @@ from rnnkit.models.language import TokenLM, count_parameters
 from rnnkit.models.music import music_model_from_spec
 from rnnkit.models.sequence import classifier_from_spec, tagger_from_spec
 from rnnkit.models.translation import model_from_spec as translation_model_from_spec
-from rnnkit.models.tts import tts_model_from_spec
+from rnnkit.models.tts_spec import tts_model_from_spec
 from rnnkit.recipes.result import Target, write_result
 from rnnkit.train import checkpoint as ckpt_io
 from rnnkit.train.config import RunConfig, to_toml

@@ -11,11 +11,15 @@ speakers, the small and the big fish; Czech: the fish and 24 minor characters), 
 level as ``rnnkit train asr`` splits them, with a learned vector per speaker (the dialog's
 font; ``Tacotron(num_speakers=...)``); test sentences are spoken by their own speaker.
 ``--data list.tsv`` trains on the user's recordings (``path<TAB>text``), split by utterance.
+``--arch durations --aligner RUN`` trains ``DurationTTS`` instead (no attention and no
+frame fed back at synthesis): each character's frames come from the trained Tacotron RUN's
+teacher-forced attention on the training and validation clips (``durations_from_attention``).
 
     rnnkit train tts                                 # flite slt teacher
     rnnkit train tts --lang nl --recogniser runs/asr-nl   # real Dutch recordings, 2 voices
     rnnkit train asr --lang en --name judge          # the intelligibility judge
     rnnkit train tts --recogniser runs/judge         # + CER on teacher vs our audio
+    rnnkit train tts --arch durations --aligner runs/tts   # durations from its attention
     rnnkit say runs/tts "Where is the exit?" -o exit.wav
 
 Text: characters of ``tts_text`` (lower case, numbers spelt out, ``,.?!`` kept). Frames:
@@ -34,17 +38,19 @@ import statistics
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from rnnkit.data.sequences import pad_batch, split_groups
 from rnnkit.data.transcribed import Utterances, normalise_transcript, read_transcript_list
 from rnnkit.errors import ConfigError, DataError, unknown_name
+from rnnkit.models.duration_tts import duration_loss, durations_from_attention
 from rnnkit.models.tts import (
     PAD,
+    Tacotron,
     attention_reaches_end,
     tts_loss,
-    tts_model_from_spec,
-    tts_spec,
 )
+from rnnkit.models.tts_spec import tts_model_from_spec, tts_spec
 from rnnkit.recipes.base import Outcome, Setup, load_best
 from rnnkit.recipes.result import Target
 from rnnkit.recipes.speech.asr import LANGS, SPLIT, SPLIT_SEED
@@ -55,6 +61,7 @@ from rnnkit.train.task import BatchTask
 SAMPLE_RATE, N_FFT, HOP, N_MELS = 16000, 400, 160, 80
 REDUCTION = 3          # mel frames per decoder step
 SCORED = 40            # test sentences synthesised in the finish step (time)
+ALIGN_BATCH = 16       # clips per teacher-forced pass of an --aligner
 # Longer training/validation clips are left out (counted): teacher forcing keeps every
 # decoder step's attention for the backward pass, and the 45 teacher clips over 8 s
 # (2% of the sentences, up to 21.6 s) made single batches take gigabytes and minutes.
@@ -111,18 +118,51 @@ def speaker_names(utts: Utterances, train_i: list[int]) -> list[str] | None:
 
 
 def collate(batch):
-    """[(ids (S_i,), mels (T_i, M), speaker)] -> text (B, S), text_lengths, mels
-    (B, T, M), lengths, speakers (B,)."""
-    ids, mels, speakers = zip(*batch, strict=True)
+    """[(ids (S_i,), mels (T_i, M), speaker[, durations (S_i,)])] -> text (B, S),
+    text_lengths, mels (B, T, M), lengths, speakers (B,)[, durations (B, S), 0-padded]."""
+    ids, mels, speakers, *durations = zip(*batch, strict=True)
     text, text_lengths = pad_batch(ids, PAD)
     x, lengths = pad_batch(mels)
-    return text.long(), text_lengths, x, lengths, torch.tensor(speakers)
+    out = (text.long(), text_lengths, x, lengths, torch.tensor(speakers))
+    return out + (pad_batch(durations[0], 0)[0].long(),) if durations else out
+
+
+def aligner_durations(path: str, spec: dict, examples: list[tuple], device) -> list[Tensor]:
+    """Each example's character durations (S_i,) in frames, from the trained Tacotron at
+    ``path`` under teacher forcing (``durations_from_attention``); its symbols and voices
+    must be this run's. Frames are re-normalised with its own band statistics."""
+    voice = Voice.load(path, device)
+    if not isinstance(voice.model, Tacotron):
+        raise ConfigError(f"--aligner {path}: not an attention model (train one with "
+                          "`rnnkit train tts`, --arch rnn)")
+    if voice.symbols != spec["symbols"] or (voice.speakers or None) != spec["speakers"]:
+        raise ConfigError(f"--aligner {path}: trained on other symbols or voices than this "
+                          "data (train it on the same --data / --lang)")
+    mean, std = (torch.tensor(spec["features"][k]) for k in ("mean", "std"))
+    out: list[Tensor | None] = [None] * len(examples)
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i][1]))
+    with torch.no_grad(), torch.random.fork_rng():
+        torch.manual_seed(0)  # the pre-net's dropout stays on under teacher forcing
+        for k in range(0, len(order), ALIGN_BATCH):  # padding changes nothing in eval mode
+            chunk = order[k:k + ALIGN_BATCH]
+            text, text_lengths, x, lengths, who = collate(
+                [(examples[i][0], (examples[i][1] * std + mean - voice.mean) / voice.std,
+                  examples[i][2]) for i in chunk])
+            attn = voice.model(text.to(device), text_lengths, x.to(device), lengths,
+                               speakers=who.to(device) if voice.speakers else None).attention
+            r = voice.model.reduction
+            for b, i in enumerate(chunk):
+                n, s = int(lengths[b]), int(text_lengths[b])
+                out[i] = durations_from_attention(attn[b, :-(-n // r), :s].cpu(), n, r)
+    return out
 
 
 def build(cfg: RunConfig) -> Setup:
-    """Sentences -> split -> log-mel -> symbols -> Tacotron and a bucketed BatchTask."""
+    """Sentences -> split -> log-mel -> symbols -> Tacotron (or DurationTTS with the
+    aligner's durations) and a bucketed BatchTask."""
     from rnnkit.data.audio import load_audio
 
+    by_durations = check_arch(cfg)
     utts, by_level = load_voice_data(cfg)
     lang = utts.lang or "en"
     texts = [tts_text(u.text, lang) for u in utts.items]
@@ -155,6 +195,8 @@ def build(cfg: RunConfig) -> Setup:
         return [(torch.tensor([index[c] for c in texts[i] if c in index]), mels[i],
                  voices[utts.items[i].speaker] if speakers else 0) for i in idx]
 
+    train, valid = examples(train_i), examples(valid_i)
+
     unseen = sum(c not in index for i in valid_i + test_i for c in texts[i])
     features.update(mean=mean.tolist(), std=std.tolist())
     sizes = SMOKE_SIZES if cfg.model.hidden_size <= 16 else {}
@@ -165,27 +207,38 @@ def build(cfg: RunConfig) -> Setup:
         model = tts_model_from_spec(cfg.model, spec)
     except ValueError as e:
         raise ConfigError(f"tts: {e}") from None
+    if by_durations:
+        cfg.data.aligner = str(Path(cfg.data.aligner).expanduser().resolve())
+        spec["aligner"] = cfg.data.aligner
+        train, valid = ([(*e, d) for e, d in zip(part, aligner_durations(
+            cfg.data.aligner, spec, part, "cpu"), strict=True)]
+            for part in (train, valid))
+
+    def parts(model, batch, sampling: float = 0.0) -> dict[str, torch.Tensor]:
+        text, text_lengths, x, lengths, who, *durations = batch
+        who = who if speakers else None
+        if by_durations:
+            return duration_loss(model(text, text_lengths, durations[0], who), x, lengths,
+                                 durations[0], text_lengths)
+        out = model(text, text_lengths, x, lengths, sampling, speakers=who)
+        return tts_loss(out, x, lengths, text_lengths)
 
     def loss(model, batch) -> torch.Tensor:
-        text, text_lengths, x, lengths, who = batch
-        sampling = cfg.train.scheduled_sampling if model.training else 0.0
-        out = model(text, text_lengths, x, lengths, sampling,
-                    speakers=who if speakers else None)
-        return tts_loss(out, x, lengths, text_lengths)["loss"]
+        return parts(model, batch, cfg.train.scheduled_sampling if model.training else 0.0
+                     )["loss"]
 
     def metrics(model, batches) -> dict[str, float]:
         sums: dict[str, float] = {}
         n = 0
-        for text, text_lengths, x, lengths, who in batches:
-            out = model(text, text_lengths, x, lengths, speakers=who if speakers else None)
-            parts = tts_loss(out, x, lengths, text_lengths)
-            for k, v in parts.items():
+        for batch in batches:
+            lengths = batch[3]
+            for k, v in parts(model, batch).items():
                 sums[k] = sums.get(k, 0.0) + float(v) * len(lengths)
             n += len(lengths)
         return {k: v / max(n, 1) for k, v in sums.items()}
 
-    task = BatchTask(examples(train_i), examples(valid_i), cfg.train.batch_size, collate,
-                     loss, seed=cfg.train.seed, metrics=metrics,
+    task = BatchTask(train, valid, cfg.train.batch_size, collate, loss, seed=cfg.train.seed,
+                     metrics=metrics,
                      lengths=[len(mels[i]) for i in train_i])
 
     def finish(trainer, fit) -> Outcome:
@@ -203,12 +256,32 @@ def build(cfg: RunConfig) -> Setup:
                 + (f"; {len(unheard)} validation/test clips of voices not in training left "
                    "out" if unheard else "")
                 + f"; {len(symbols)} symbols; {N_MELS} log-mel bands / 10 ms, "
-                  f"{REDUCTION} frames per decoder step"
+                + (f"characters held for durations from {cfg.data.aligner}" if by_durations
+                   else f"{REDUCTION} frames per decoder step")
                 + (f"; {unseen} valid/test characters unseen in training dropped"
                    if unseen else "")
                 + (f"; {too_long} training/validation clips over {MAX_SECONDS:g} s left out"
                    if too_long else ""))
     return Setup(model, task, meta={"tts": spec}, describe=describe, finish=finish)
+
+
+def check_arch(cfg: RunConfig) -> bool:
+    """Whether the run trains ``DurationTTS`` (``--arch durations``); ConfigError for an
+    arch of another recipe, or options that do not go together."""
+    if cfg.model.arch not in ("rnn", "durations"):
+        raise ConfigError(f"tts: --arch {cfg.model.arch} is for translation (tts: rnn or "
+                          "durations)")
+    if cfg.model.arch == "rnn":
+        if cfg.data.aligner:
+            raise ConfigError("--aligner gives durations to --arch durations")
+        return False
+    if not cfg.data.aligner:
+        raise ConfigError("tts --arch durations needs --aligner RUN: a trained tts run "
+                          "(Tacotron) whose attention gives each character's duration")
+    if cfg.train.scheduled_sampling:
+        raise ConfigError("--scheduled-sampling is for the attention decoder (--arch rnn): "
+                          "--arch durations feeds no frame back")
+    return True
 
 
 def score_test(voice: Voice, utts: Utterances, texts, test_i, run_dir: Path,
@@ -257,8 +330,12 @@ def score_test(voice: Voice, utts: Utterances, texts, test_i, run_dir: Path,
     lines = [f"- test MCD **{metrics['test_mcd']:.2f} dB**, DTW-aligned mel L1 "
              f"{metrics['test_mel_l1']:.3f} (normalised bands; {len(rows)} test sentences, "
              "free running, Griffin-Lim 32 iterations)",
-             f"- attention reaches the end of the text in {metrics['aligned_fraction']:.0%}; "
-             f"the stop token ended {metrics['stopped_fraction']:.0%}",
+             (f"- attention reaches the end of the text in {metrics['aligned_fraction']:.0%}; "
+              f"the stop token ended {metrics['stopped_fraction']:.0%}"
+              if isinstance(voice.model, Tacotron) else
+              f"- the predicted durations read the text in order to its end (no 3 characters "
+              f"in a row left without a frame) in {metrics['aligned_fraction']:.0%}; "
+              f"{metrics['stopped_fraction']:.0%} ended within the length limit"),
              f"- real-time factor {metrics['real_time_factor']:.3f} (model + vocoder, "
              f"{torch.get_num_threads()} thread(s))"]
     if cfg.data.recogniser:

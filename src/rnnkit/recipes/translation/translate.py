@@ -197,6 +197,9 @@ def build(cfg: RunConfig) -> Setup:
     """Pairs -> scene split -> tokenisers (training side) -> ids -> model and BatchTask."""
     if cfg.data.level == "word":
         raise ConfigError("translate: --level is subword or char")
+    if cfg.model.arch not in ("rnn", "transformer"):
+        raise ConfigError(f"translate: --arch {cfg.model.arch} is for tts (translate: rnn or "
+                          "transformer)")
     if cfg.model.copy and cfg.model.arch != "rnn":
         raise ConfigError("translate: --copy is for the recurrent model (--arch rnn)")
     pairs = load_pairs(cfg)
