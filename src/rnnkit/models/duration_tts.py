@@ -34,6 +34,7 @@ from rnnkit.models.tts import (
     POSTNET_CONVS,
     ConvStack,
     Synthesis,
+    as_batch,
     check_speakers,
     check_text,
 )
@@ -145,12 +146,8 @@ class DurationTTS(nn.Module):
         one-hot alignment (T, S); ``stop_step`` is None where the durations ran past
         ``max_frames`` and were cut. A text gets at least ``MIN_FRAMES`` frames."""
         single = text.dim() == 1
-        text = text.unsqueeze(0) if single else text
-        if single and speakers is not None and speakers.dim() == 0:
-            speakers = speakers.unsqueeze(0)
+        text, text_lengths, speakers = as_batch(text, text_lengths, speakers)
         B, S = text.shape
-        if text_lengths is None:
-            text_lengths = torch.full((B,), S, dtype=torch.long)
         h, mask, log_d = self.encode(text, text_lengths, speakers)
         durations = (torch.expm1(log_d).round().clamp(min=0).long() * mask)  # (B, S)
         short = (MIN_FRAMES - durations.sum(1)).clamp(min=0)                 # (B,)

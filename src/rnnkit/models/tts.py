@@ -303,12 +303,8 @@ class Tacotron(nn.Module):
         dropout draws from ``generator`` (None: torch's global RNG). ``speakers``: as
         ``forward``'s, (B,), or a 0-d index with a single text (S,)."""
         single = text.dim() == 1
-        text = text.unsqueeze(0) if single else text
-        if single and speakers is not None and speakers.dim() == 0:
-            speakers = speakers.unsqueeze(0)
+        text, text_lengths, speakers = as_batch(text, text_lengths, speakers)
         B, S = text.shape
-        if text_lengths is None:
-            text_lengths = torch.full((B,), S, dtype=torch.long)
         state = self.encode(text, text_lengths, speakers)
         frame = state.memory.new_zeros(B, self.n_mels)                     # the go frame
         stop_at: list[int | None] = [None] * B
@@ -343,6 +339,19 @@ def check_text(text: Tensor, lengths: Tensor) -> None:
     if len(lengths) and not 1 <= int(lengths.min()) <= int(lengths.max()) <= text.shape[1]:
         raise ValueError(f"text_lengths must be in [1, {text.shape[1]}] (an empty text has "
                          f"nothing to attend to), got {lengths.tolist()}")
+
+
+def as_batch(text: Tensor, text_lengths: Tensor | None, speakers: Tensor | None
+             ) -> tuple[Tensor, Tensor, Tensor | None]:
+    """A ``generate`` call's text (S,) or (B, S) as a batch: (text (B, S), text_lengths (B,)
+    (default: all S), speakers (B,) (a 0-d index with one text becomes (1,)))."""
+    if text.dim() == 1:
+        text = text.unsqueeze(0)
+        if speakers is not None and speakers.dim() == 0:
+            speakers = speakers.unsqueeze(0)
+    if text_lengths is None:
+        text_lengths = torch.full((text.shape[0],), text.shape[1], dtype=torch.long)
+    return text, text_lengths, speakers
 
 
 def check_speakers(num_speakers: int | None, speakers: Tensor | None, batch: int) -> None:
