@@ -243,3 +243,17 @@ def test_the_run_knows_each_characters_stroke_count(trained):
     counts = dict(zip(spec["characters"], spec["stroke_counts"], strict=True))
     assert counts == {c: len(s) for c, s in CHARS.items()}
     assert spec["max_strokes"] == 1 + max(counts.values())
+
+
+def test_copies_and_stroke_shift_shape_the_training_drawings(tmp_path, capsys):
+    """--copies sets the distorted copies per KanjiVG drawing (the report counts them);
+    --stroke-shift is said in the report, and a negative one is a one-line error."""
+    data = char_sources(tmp_path / "sources")
+    run, _ = train(capsys, tmp_path / "runs", "c", "handwriting", "--data", data,
+                   "--copies", "3", "--stroke-shift", "0.1")
+    report = (run / "report.md").read_text()
+    assert "KanjiVG (x4 with distortions)" in report
+    assert "each stroke of a training copy moved by up to 0.1" in report
+    code, _, err = run_cli(["train", "handwriting", "--smoke", "--data", data, "--runs-dir",
+                            tmp_path / "runs", "--no-progress", "--stroke-shift", "-1"], capsys)
+    assert code != 0 and "stroke" in err and len(err.strip().splitlines()) == 1

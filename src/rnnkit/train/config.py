@@ -134,6 +134,9 @@ class DataConfig:
                        "(the model writes a requested character) or whole characters (an "
                        "unconditional model, scored on characters it never saw)",
                        choices=("drawings", "characters"))
+    copies: int | None = opt(None, "strokes, handwriting: distorted copies of each training "
+                             "drawing (default: the recipe's; 24 of each KanjiVG character)",
+                             check=non_negative)
     stroke_shift: float = opt(0.0, "handwriting: move each stroke of the training copies "
                               "by up to this much on its own (box units, the box is 2 "
                               "wide), so strokes are placed in the box, not relative to "

@@ -52,6 +52,11 @@ def _user_strokes(root: str, spacing: float, seed: int) -> tuple[LabelledSequenc
     return seqs.stratified_split(load_stroke_folder(root, spacing=spacing), *USER_SPLIT, seed)
 
 
+def copies_of(cfg: RunConfig, default: int) -> int:
+    """Distorted copies per training drawing: ``--copies``, else the recipe's ``default``."""
+    return default if cfg.data.copies is None else cfg.data.copies
+
+
 def _features(ds: LabelledSequences, step: float) -> LabelledSequences:
     return LabelledSequences([hw.stroke_features(x, step) for x in ds.inputs], ds.labels,
                              list(ds.classes), list(ds.ids))
@@ -61,7 +66,9 @@ def _handwriting_setup(cfg: RunConfig, train_pts, valid_pts, test_pts, *, step: 
                        copies: int, augment: dict, baseline, meta: dict, flip_y: bool,
                        describe: str = "") -> Setup:
     """Augment the training drawings, build features and the classifier; the finish adds
-    examples.png (one drawing per class) and mistakes.png (misread test drawings)."""
+    examples.png (one drawing per class) and mistakes.png (misread test drawings);
+    ``--copies`` overrides ``copies``."""
+    copies = copies_of(cfg, copies)
     aug = seqs.augmented(train_pts, copies, lambda x, g: hw.augment_points(x, g, **augment),
                        seed=cfg.train.seed)
     train, valid, test = (_features(d, step) for d in (aug, valid_pts, test_pts))
@@ -192,7 +199,8 @@ def build_strokes(cfg: RunConfig) -> Setup:
                              seed=cfg.train.seed + 1)
         valid = valid.subset(range(len(train), len(valid)))  # distortions only
         copies, flip = CHAR_COPIES, True
-        what = f"{len(train)} characters: KanjiVG (x{CHAR_COPIES + 1}) -> hanzi-writer"
+        what = (f"{len(train)} characters: KanjiVG (x{copies_of(cfg, copies) + 1}) -> "
+                "hanzi-writer")
     base = baselines.nearest_neighbour_accuracy(_features(train, STROKE_SPACING),
                                          _features(test, STROKE_SPACING))
     # Readers get the user's files in SVG orientation (y down), as KanjiVG is.

@@ -114,6 +114,7 @@ def load_drawings(cfg: RunConfig) -> tuple[LabelledSequences, LabelledSequences,
         raise DataError("the handwriting recipe validates and tests on hanzi-writer-data's "
                         f"drawings, as {strokes.HANZI_HELP}")
     kanji, hanzi = strokes.load_characters(Path(where), strokes.CHARACTERS)
+    copies = strokes.copies_of(cfg, COPIES)
     n = len(kanji.classes)
     if by_chars:
         both = kanji.joined(hanzi)
@@ -122,11 +123,11 @@ def load_drawings(cfg: RunConfig) -> tuple[LabelledSequences, LabelledSequences,
         return train, valid, test, (
             f"{n} characters; held out: whole characters ({len(valid) // 2} validation, "
             f"{len(test) // 2} test: their KanjiVG and hanzi-writer drawings, shuffle seed "
-            f"{HOLDOUT_SEED}); trained on KanjiVG (x{COPIES + 1} with distortions)")
+            f"{HOLDOUT_SEED}); trained on KanjiVG (x{copies + 1} with distortions)")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(HOLDOUT_SEED)).tolist()
     valid, test = hanzi.subset(sorted(order[:n // 2])), hanzi.subset(sorted(order[n // 2:]))
     return kanji, valid, test, (
-        f"{n} characters: trained on KanjiVG (x{COPIES + 1} with distortions); held out: "
+        f"{n} characters: trained on KanjiVG (x{copies + 1} with distortions); held out: "
         f"hanzi-writer's drawings of the same characters ({len(valid)} validation / "
         f"{len(test)} test, shuffle seed {HOLDOUT_SEED})")
 
@@ -211,7 +212,8 @@ def build(cfg: RunConfig) -> Setup:
             raise ConfigError(f"--recogniser {cfg.data.recogniser}: knows none of the "
                               f"{len(train_pts.classes)} characters of this data")
     distort = {**AUGMENT, "stroke_shift": cfg.data.stroke_shift}
-    aug = seqs.augmented(train_pts, COPIES, lambda x, g: hw.augment_points(x, g, **distort),
+    copies = strokes.copies_of(cfg, COPIES)
+    aug = seqs.augmented(train_pts, copies, lambda x, g: hw.augment_points(x, g, **distort),
                          seed=cfg.train.seed)
     offsets = torch.cat([to_offsets(x)[:, :2] for x in aug.inputs])          # (N, 2)
     scale = float(offsets.std()) or 1.0
