@@ -15,6 +15,7 @@ from rnnkit.models.ctc import (
     CTCModel,
     collapse,
     ctc_loss,
+    forced_align,
     greedy_ctc_decode,
     prefix_beam_search,
     prefix_beam_search_batch,
@@ -218,3 +219,30 @@ def test_batch_search_respects_lengths():
     assert out[0] == prefix_beam_search(log_probs[0], beam_size=4)
     assert out[1] == prefix_beam_search(log_probs[1, :3], beam_size=4)
     assert BLANK == 0
+
+
+def test_forced_align_by_hand():
+    # blank, a, a, blank, b, b: "a" starts at frame 1, "b" at frame 4
+    lp = log_probs_from([[.8, .1, .1], [.1, .8, .1], [.2, .7, .1], [.7, .2, .1],
+                         [.1, .1, .8], [.2, .1, .7]])
+    assert forced_align(lp, [1, 2]) == [1, 4]
+    # "a a" everywhere likely: the path must put a blank between the two a's
+    lp = log_probs_from([[.1, .9], [.3, .7], [.1, .9]])
+    assert forced_align(lp, [1, 1]) == [0, 2]
+    with pytest.raises(ValueError, match="cannot hold 2 labels with 1 repeats"):
+        forced_align(lp[:1], [1, 1])
+
+
+def test_forced_align_is_the_best_path_by_brute_force():
+    g = torch.Generator().manual_seed(0)
+    for targets in ([1], [1, 2], [2, 2], [1, 2, 1]):
+        lp = torch.randn(6, 3, generator=g, dtype=torch.float64).log_softmax(-1)
+        best, best_path = -math.inf, None
+        for path in itertools.product(range(3), repeat=6):
+            if collapse(list(path)) == targets:
+                score = sum(float(lp[t, p]) for t, p in enumerate(path))
+                if score > best:
+                    best, best_path = score, path
+        starts = [t for t, p in enumerate(best_path)  # where each of its labels begins
+                  if p != BLANK and (t == 0 or p != best_path[t - 1])]
+        assert forced_align(lp, targets) == starts, targets

@@ -8,7 +8,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnnkit.models.duration_tts import DurationTTS, duration_loss, durations_from_attention
+from rnnkit.models.duration_tts import (
+    DurationTTS,
+    duration_loss,
+    durations_from_attention,
+    durations_from_starts,
+)
 from rnnkit.models.tts_spec import tts_model_from_spec, tts_spec
 from rnnkit.train.config import ModelConfig
 
@@ -35,6 +40,16 @@ def test_durations_from_attention_by_hand():
     assert durations_from_attention(attn, 8, 2).sum() == 8
     with pytest.raises(ValueError, match="N \\* 2 >= 9"):
         durations_from_attention(attn, 9, 2)
+
+
+def test_durations_from_starts_by_hand():
+    # the first character also takes the frames before it, the last those after it
+    assert durations_from_starts([2, None, 5, 9], 12).tolist() == [5, 0, 4, 3]
+    assert durations_from_starts([None, 0, 0, 3], 3).tolist() == [0, 0, 3, 0]
+    with pytest.raises(ValueError, match="must not decrease"):
+        durations_from_starts([4, 2], 6)
+    with pytest.raises(ValueError, match="no character"):
+        durations_from_starts([None], 6)
 
 
 def test_shapes_padding_and_a_lone_item():

@@ -157,6 +157,9 @@ def test_durations_model_learns_from_a_tacotron_aligner(runs, capsys):
     code, _, err = run_cli([*common, "--arch", "durations", "--aligner", tacotron,
                             "--name", "dur"], capsys)
     assert code == 0, err
+    code, _, err = run_cli([*common, "--arch", "durations", "--aligner", root / "runs" / "judge",
+                            "--name", "dur-ctc"], capsys)
+    assert code == 0, err  # durations from the CTC recogniser's forced alignment
     run = root / "runs" / "dur"
     metrics = json.loads((run / "result.json").read_text())["metrics"]
     assert {"test_mcd", "aligned_fraction", "real_time_factor"} <= set(metrics)
@@ -166,6 +169,7 @@ def test_durations_model_learns_from_a_tacotron_aligner(runs, capsys):
     for extra, why in ((["--arch", "durations"], "needs --aligner"),
                        (["--aligner", tacotron], "--aligner gives durations"),
                        (["--arch", "durations", "--aligner", run], "not an attention model"),
+                       (["--arch", "durations", "--aligner", root / "nope"], "--aligner: "),
                        (["--arch", "durations", "--aligner", tacotron,
                          "--scheduled-sampling", "0.5"], "feeds no frame back"),
                        (["--arch", "transformer"], "is for translation")):

@@ -189,6 +189,47 @@ def collapse(path: list[int]) -> list[int]:
 
 
 @torch.no_grad()
+def forced_align(log_probs: Tensor, targets: list[int]) -> list[int]:
+    """Viterbi alignment (the most likely CTC path that spells ``targets``): for each target
+    label, the frame where that path first emits it. log_probs (T, V+1) of one utterance;
+    ValueError when T frames cannot hold the labels (a repeat needs a blank between).
+
+    States: blank, y_1, blank, y_2, ..., y_L, blank (s = 0..2L); a path stays, moves one
+    state on, or skips a blank between two different labels (Graves et al. 2006 sec. 4.1),
+    and ends on y_L or the last blank."""
+    T, L = log_probs.shape[0], len(targets)
+    repeats = sum(a == b for a, b in zip(targets, targets[1:], strict=False))
+    if T < L + repeats:
+        raise ValueError(f"{T} frames cannot hold {L} labels with {repeats} repeats")
+    ext = torch.full((2 * L + 1,), BLANK, dtype=torch.long)
+    ext[1::2] = torch.tensor(targets, dtype=torch.long)
+    lp = log_probs.double()[:, ext]                                     # (T, S)
+    S = len(ext)
+    can_skip = torch.zeros(S, dtype=torch.bool)
+    can_skip[3::2] = ext[3::2] != ext[1:-2:2]                          # y_k != y_(k-1)
+    none = torch.tensor([-math.inf], dtype=torch.double)
+    score = torch.full((S,), -math.inf, dtype=torch.double)
+    score[:2] = lp[0, :2]
+    back = torch.zeros(T, S, dtype=torch.long)                         # states moved on
+    for t in range(1, T):
+        one = torch.cat([none, score[:-1]])
+        two = torch.cat([none, none, score[:-2]]).masked_fill(~can_skip, -math.inf)
+        best, back[t] = torch.stack([score, one, two]).max(0)
+        score = best + lp[t]
+    s = S - 1 if L == 0 or score[S - 1] >= score[S - 2] else S - 2
+    states = [0] * T
+    for t in range(T - 1, 0, -1):
+        states[t] = s
+        s -= int(back[t, s])
+    states[0] = s
+    first: dict[int, int] = {}
+    for t, st in enumerate(states):
+        if st % 2:
+            first.setdefault(st // 2, t)
+    return [first[k] for k in range(L)]
+
+
+@torch.no_grad()
 def greedy_ctc_decode(log_probs: Tensor, lengths: Tensor | None = None) -> list[list[int]]:
     """Best-path decoding (Graves et al. 2006 sec. 3.2): the most likely output at every frame,
     collapsed. log_probs (B, T, V+1), lengths (B,) (None: all T) -> B label lists. Frames at

@@ -180,6 +180,24 @@ def durations_from_attention(attention: Tensor, n_frames: int, reduction: int) -
     return torch.bincount(per_frame, minlength=attention.shape[1])
 
 
+def durations_from_starts(starts: list[int | None], n_frames: int) -> Tensor:
+    """Durations (S,) int64 summing to ``n_frames`` from the frame where each character
+    starts (a CTC forced alignment's; None: a character the aligner has no label for, such
+    as punctuation, which gets 0 frames). A character lasts until the next one starts; the
+    first also takes the frames before it, the last those after it."""
+    known = [(k, f) for k, f in enumerate(starts) if f is not None]
+    if not known:
+        raise ValueError("no character has a start frame")
+    frames = [min(max(f, 0), n_frames) for _, f in known]
+    if any(b < a for a, b in zip(frames, frames[1:], strict=False)):
+        raise ValueError(f"start frames must not decrease, got {frames}")
+    edges = [0] + frames[1:] + [n_frames]
+    out = torch.zeros(len(starts), dtype=torch.long)
+    for (k, _), a, b in zip(known, edges, edges[1:], strict=False):
+        out[k] = b - a
+    return out
+
+
 def duration_loss(out: DurationOutput, mels: Tensor, mel_lengths: Tensor,
                   durations: Tensor, text_lengths: Tensor) -> dict[str, Tensor]:
     """The parts of the training loss and their sum ``loss``, each a scalar: ``mel`` and

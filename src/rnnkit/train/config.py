@@ -74,8 +74,8 @@ class ModelConfig:
     forget_bias: float | None = opt(None, "LSTM: initial forget-gate bias (e.g. 1.0)",
                                     check=non_negative)
     arch: str = opt("rnn", "translation: recurrent encoder-decoder or the Transformer "
-                    "baseline; tts: Tacotron (rnn) or characters held for durations learnt "
-                    "from a Tacotron's alignment (durations, with --aligner)",
+                    "baseline; tts: Tacotron (rnn) or characters held for durations from an "
+                    "aligner (durations, with --aligner)",
                     choices=("rnn", "transformer", "durations"))
     attention: str = opt("bahdanau", "translation: decoder attention over the source",
                          choices=("bahdanau", "luong_general", "luong_dot", "none"))
@@ -143,8 +143,9 @@ class DataConfig:
                               "the stroke before", check=non_negative)
     recogniser: str | None = opt(None, "handwriting: a trained strokes run (folder or "
                                  "checkpoint) that reads the generated characters")
-    aligner: str | None = opt(None, "tts --arch durations: a trained tts run (Tacotron) "
-                              "whose attention gives each character's duration")
+    aligner: str | None = opt(None, "tts --arch durations: a trained asr run (CTC forced "
+                              "alignment) or tts run (Tacotron attention) that gives each "
+                              "character's duration")
     lang: str | None = opt(None, "speech: language of the fillets-ng recordings (nl, cs; "
                            "en: flite's voice; nl+cs: Czech as extra training data)")
     lm: str | None = opt(None, "speech recognition: a charlm run (folder or checkpoint) for "

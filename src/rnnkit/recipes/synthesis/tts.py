@@ -12,14 +12,15 @@ level as ``rnnkit train asr`` splits them, with a learned vector per speaker (th
 font; ``Tacotron(num_speakers=...)``); test sentences are spoken by their own speaker.
 ``--data list.tsv`` trains on the user's recordings (``path<TAB>text``), split by utterance.
 ``--arch durations --aligner RUN`` trains ``DurationTTS`` instead (no attention and no
-frame fed back at synthesis): each character's frames come from the trained Tacotron RUN's
-teacher-forced attention on the training and validation clips (``durations_from_attention``).
+frame fed back at synthesis): each character's frames on the training and validation clips
+come from RUN, a CTC recogniser (``asr`` run: a forced alignment, ``ctc_durations``) or a
+Tacotron (``tts`` run: its teacher-forced attention, ``durations_from_attention``).
 
     rnnkit train tts                                 # flite slt teacher
     rnnkit train tts --lang nl --recogniser runs/asr-nl   # real Dutch recordings, 2 voices
     rnnkit train asr --lang en --name judge          # the intelligibility judge
     rnnkit train tts --recogniser runs/judge         # + CER on teacher vs our audio
-    rnnkit train tts --arch durations --aligner runs/tts   # durations from its attention
+    rnnkit train tts --arch durations --aligner runs/judge # durations by forced alignment
     rnnkit say runs/tts "Where is the exit?" -o exit.wav
 
 Text: characters of ``tts_text`` (lower case, numbers spelt out, ``,.?!`` kept). Frames:
@@ -42,8 +43,13 @@ from torch import Tensor
 
 from rnnkit.data.sequences import pad_batch, split_groups
 from rnnkit.data.transcribed import Utterances, normalise_transcript, read_transcript_list
-from rnnkit.errors import ConfigError, DataError, unknown_name
-from rnnkit.models.duration_tts import duration_loss, durations_from_attention
+from rnnkit.errors import CheckpointError, ConfigError, DataError, unknown_name
+from rnnkit.models.ctc import forced_align
+from rnnkit.models.duration_tts import (
+    duration_loss,
+    durations_from_attention,
+    durations_from_starts,
+)
 from rnnkit.models.tts import (
     PAD,
     Tacotron,
@@ -127,11 +133,20 @@ def collate(batch):
     return out + (pad_batch(durations[0], 0)[0].long(),) if durations else out
 
 
-def aligner_durations(path: str, spec: dict, examples: list[tuple], device) -> list[Tensor]:
-    """Each example's character durations (S_i,) in frames, from the trained Tacotron at
-    ``path`` under teacher forcing (``durations_from_attention``); its symbols and voices
-    must be this run's. Frames are re-normalised with its own band statistics."""
-    voice = Voice.load(path, device)
+def aligner_durations(path: str, spec: dict, examples: list[tuple], audio: list,
+                      device) -> list[Tensor]:
+    """Each example's character durations (S_i,) in frames from the trained aligner at
+    ``path``: a ``tts`` run (Tacotron: its teacher-forced attention) or an ``asr`` run (a
+    CTC recogniser: a forced alignment of the audio, ``audio`` the examples' files)."""
+    from rnnkit.recipes.base import load_run
+
+    try:
+        run = load_run(path, ("tts", "recogniser"), device)
+    except CheckpointError as e:
+        raise ConfigError(f"--aligner: {e}") from None
+    if run.kind == "recogniser":
+        return ctc_durations(run, spec, examples, audio)
+    voice = Voice(run.model, run.spec, device)
     if not isinstance(voice.model, Tacotron):
         raise ConfigError(f"--aligner {path}: not an attention model (train one with "
                           "`rnnkit train tts`, --arch rnn)")
@@ -154,6 +169,40 @@ def aligner_durations(path: str, spec: dict, examples: list[tuple], device) -> l
             for b, i in enumerate(chunk):
                 n, s = int(lengths[b]), int(text_lengths[b])
                 out[i] = durations_from_attention(attn[b, :-(-n // r), :s].cpu(), n, r)
+    return out
+
+
+def ctc_durations(run, spec: dict, examples: list[tuple], audio: list) -> list[Tensor]:
+    """Durations from a CTC recogniser's forced alignment: a character starts at the frame
+    where the best path spelling the text first emits it (converted from the recogniser's
+    frame rate to ours); characters it has no label for (punctuation) get 0 frames
+    (``durations_from_starts``)."""
+    from rnnkit.data.audio import load_audio
+    from rnnkit.recipes.speech.recogniser import Recogniser
+
+    judge = Recogniser(run.model, run.spec)
+    symbols = spec["symbols"]
+    if not set(judge.alphabet.chars) & set(symbols):
+        raise ConfigError(f"--aligner {run.file}: its alphabet shares no character with "
+                          "this data's")
+    ours = spec["features"]  # our frames per recogniser output frame:
+    per_frame = (run.model.subsample * judge.features.spec["hop_ms"] / 1000
+                 * ours["sample_rate"] / ours["hop_length"])
+    with torch.no_grad():
+        log_probs = judge.log_probs([judge.features(load_audio(a, judge.sample_rate))
+                                     for a in audio])
+    out = []
+    for (ids, mels, *_), lp, where in zip(examples, log_probs, audio, strict=True):
+        chars = [symbols[int(i) - 1] for i in ids]
+        labelled = [k for k, c in enumerate(chars) if c in judge.alphabet.index]
+        try:
+            first = forced_align(lp, [judge.alphabet.index[chars[k]] for k in labelled])
+        except ValueError as e:
+            raise DataError(f"{where}: cannot align its text ({e})") from None
+        starts: list[int | None] = [None] * len(chars)
+        for k, j in zip(labelled, first, strict=True):
+            starts[k] = round(j * per_frame)
+        out.append(durations_from_starts(starts, len(mels)))
     return out
 
 
@@ -211,8 +260,8 @@ def build(cfg: RunConfig) -> Setup:
         cfg.data.aligner = str(Path(cfg.data.aligner).expanduser().resolve())
         spec["aligner"] = cfg.data.aligner
         train, valid = ([(*e, d) for e, d in zip(part, aligner_durations(
-            cfg.data.aligner, spec, part, "cpu"), strict=True)]
-            for part in (train, valid))
+            cfg.data.aligner, spec, part, [utts.items[i].path for i in idx], "cpu"),
+            strict=True)] for part, idx in ((train, train_i), (valid, valid_i)))
 
     def parts(model, batch, sampling: float = 0.0) -> dict[str, torch.Tensor]:
         text, text_lengths, x, lengths, who, *durations = batch
@@ -276,8 +325,9 @@ def check_arch(cfg: RunConfig) -> bool:
             raise ConfigError("--aligner gives durations to --arch durations")
         return False
     if not cfg.data.aligner:
-        raise ConfigError("tts --arch durations needs --aligner RUN: a trained tts run "
-                          "(Tacotron) whose attention gives each character's duration")
+        raise ConfigError("tts --arch durations needs --aligner RUN: a trained asr run "
+                          "(CTC: a forced alignment) or tts run (Tacotron: its attention) "
+                          "that gives each character's duration")
     if cfg.train.scheduled_sampling:
         raise ConfigError("--scheduled-sampling is for the attention decoder (--arch rnn): "
                           "--arch durations feeds no frame back")
