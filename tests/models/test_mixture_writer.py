@@ -292,6 +292,10 @@ def test_generate_stops_when_the_stop_bit_fires_with_a_pen_lift():
         m.head.proj.bias[-1] = -30.0  # the stop bit never fires, the pen lifts every point
     out = m.generate(torch.tensor([0, 1]), max_points=50, seed=0, strokes=torch.tensor([2, 3]))
     assert [len(d) for d in out] == [2, 3]  # ended by the characters' stroke counts
+    with torch.no_grad():
+        m.head.proj.bias[-1] = 30.0   # the stop bit fires at every lift: ignored with counts
+    out = m.generate(torch.tensor([0, 1]), max_points=50, seed=0, strokes=torch.tensor([2, 3]))
+    assert [len(d) for d in out] == [2, 3]
     with pytest.raises(ValueError, match="strokes"):
         m.generate(torch.tensor([0, 1]), strokes=torch.tensor([2]))
     assert m.training  # the caller's mode is restored

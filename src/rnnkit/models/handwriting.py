@@ -230,9 +230,11 @@ class StrokeWriter(nn.Module):
         Points are sampled one at a time (``sample_point``) and fed back; a drawing ends at
         the first point whose stop bit fires together with a pen lift, or after
         ``max_points``. Its last point gets pen = 1 so that, as in the data, every stroke is
-        terminated. ``strokes`` (B,), the stroke count of each requested character, also
-        ends a drawing when its pen lifts for the last of them (the plan is then used up,
-        as Graves' window ends a line past its last letter). ``bias`` (Graves eqs. 61-62)
+        terminated. ``strokes`` (B,), the stroke count of each requested character, ends a
+        drawing instead when its pen lifts for the last of them (the plan is then used up,
+        as Graves' window ends a line past its last letter), and only then: a stop bit
+        drawn at an earlier lift would leave the character without its last strokes.
+        ``bias`` (Graves eqs. 61-62)
         and ``temperature`` sharpen or flatten the mixture; the same ``seed`` gives the same
         drawings. Runs in eval mode (no dropout), restoring the caller's mode after.
         """
@@ -266,9 +268,7 @@ class StrokeWriter(nn.Module):
                 # per point but likely over ~125 points, would cut a character short.
                 lifted = (x[:, 2] > 0.5).cpu()
                 lifts += lifted.long()
-                done = (x[:, 3] > 0.5).cpu()
-                if strokes is not None:
-                    done |= lifts >= strokes.cpu()
+                done = (x[:, 3] > 0.5).cpu() if strokes is None else lifts >= strokes.cpu()
                 fired = done & lifted & (length == max_points)
                 length[fired] = t + 1
                 if (length <= t + 1).all():
