@@ -254,6 +254,9 @@ def test_copies_and_stroke_shift_shape_the_training_drawings(tmp_path, capsys):
     report = (run / "report.md").read_text()
     assert "KanjiVG (x4 with distortions)" in report
     assert "each stroke of a training copy moved by up to 0.1" in report
+    # one KanjiVG drawing per character: the model is chosen on 2 fresh distortions of each
+    assert "the model is chosen on 6 other distortions of the training drawings" in report
+    assert "not used to choose the model" in report
     code, _, err = run_cli(["train", "handwriting", "--smoke", "--data", data, "--runs-dir",
                             tmp_path / "runs", "--no-progress", "--stroke-shift", "-1"], capsys)
     assert code != 0 and "stroke" in err and len(err.strip().splitlines()) == 1
