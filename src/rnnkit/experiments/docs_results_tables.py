@@ -539,7 +539,9 @@ def t_tts(R):
         n(rec)
         m = rec["metrics"]
         judged = "cer_ratio" in m
-        rows.append([rec["run"], f"{m['test_mcd']:.2f}", f"{m['test_mel_l1']:.3f}",
+        arch = rec.get("run_files", {}).get("config", {}).get("model", {}).get("arch")
+        rows.append([rec["run"], "durations" if arch == "durations" else "Tacotron",
+                     f"{m['test_mcd']:.2f}", f"{m['test_mel_l1']:.3f}",
                      f"{m['aligned_fraction']:.0%}", f"{m['stopped_fraction']:.0%}",
                      f"{m['real_time_factor']:.3f}",
                      f"{100 * m['cer_teacher']:.1f}" if judged else "-",
@@ -549,8 +551,9 @@ def t_tts(R):
                      secs(rec.get("training_cpu_s") or rec["cpu_s"])])
     if not rows:
         return ["No runs recorded yet."]
-    return table(["run", "test MCD dB", "mel L1", "attention reaches end", "stop token ends",
-                  "real-time factor", "judge CER teacher %", "judge CER ours %", "ratio",
-                  "test sentences", "parameters", "updates", "training CPU s"],
-                 ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:",
-                  "---:", "---:", "---:"], rows) + n.lines()
+    return table(["run", "model", "test MCD dB", "mel L1", "alignment reaches end",
+                  "ends by itself", "real-time factor", "judge CER teacher %",
+                  "judge CER ours %", "ratio", "test sentences", "parameters", "updates",
+                  "training CPU s"],
+                 ["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:",
+                  "---:", "---:", "---:", "---:"], rows) + n.lines()
