@@ -222,7 +222,10 @@ def build(cfg: RunConfig) -> Setup:
                               f"{len(train_pts.classes)} characters of this data")
     distort = {**AUGMENT, "stroke_shift": cfg.data.stroke_shift}
     copies = strokes.copies_of(cfg, COPIES)
-    make = lambda x, g: hw.augment_points(x, g, **distort)  # noqa: E731
+
+    def make(x, g):  # one distorted copy
+        return hw.augment_points(x, g, **distort)
+
     aug = seqs.augmented(train_pts, copies, make, seed=cfg.train.seed)
     # KanjiVG's one drawing per character: choose on other distortions of it (docstring)
     on_distortions = conditional and all(i.startswith("kanjivg/") for i in train_pts.ids)
