@@ -1,6 +1,7 @@
 """Text to speech with no attention at synthesis: each character's encoder state is held
 for as many frames as the character lasts (FastSpeech's length regulator, Ren et al. 2019,
-here with recurrent layers), the durations taken from a trained Tacotron's alignment.
+here with recurrent layers), the durations taken from an aligner: a CTC recogniser's
+forced alignment (``durations_from_starts``) or a Tacotron's attention.
 
     text (B, S) --Embedding--> --3 x [Conv1d k5, BatchNorm, ReLU, dropout]-->
         --bidirectional RNN, lengths=--> h (B, S, H)          (+ speaker vector, as Tacotron)
@@ -13,9 +14,9 @@ here with recurrent layers), the durations taken from a trained Tacotron's align
 Why: free-running Tacotron feeds its own frames back, and a small model trained on an hour
 of speech drifts on them (docs/RESULTS.md: the judge reads its frames under teacher forcing
 far better than free-running ones). Here no output is fed back; the alignment is a
-character's duration, learnt from the Tacotron's teacher-forced attention
-(``durations_from_attention``) and predicted at synthesis. Training uses the recorded
-durations (they sum to the clip's frames), synthesis the predicted ones, rounded.
+character's duration, read from the training clips by the aligner and predicted at
+synthesis. Training uses the recorded durations (they sum to the clip's frames), synthesis
+the predicted ones, rounded. The encoder and the post-net are Tacotron's (``TextEncoder``).
 """
 
 from __future__ import annotations
@@ -28,15 +29,12 @@ from torch import Tensor, nn
 from rnnkit.models.language import make_recurrent
 from rnnkit.models.sequence import length_mask
 from rnnkit.models.tts import (
-    CONV_KERNEL,
-    ENCODER_CONVS,
-    PAD,
-    POSTNET_CONVS,
     ConvStack,
     Synthesis,
+    TextEncoder,
     as_batch,
-    check_speakers,
-    check_text,
+    frames_l1,
+    make_postnet,
 )
 
 DURATION_CONVS, DURATION_KERNEL = 2, 3  # FastSpeech's duration predictor: 2 convs, width 3
@@ -49,7 +47,7 @@ class DurationOutput(NamedTuple):
     log_durations: Tensor  # (B, S) predicted log(1 + frames) per character
 
 
-class DurationTTS(nn.Module):
+class DurationTTS(TextEncoder):
     """Characters -> mel frames through durations; see the module docstring.
 
     Args:
@@ -67,17 +65,9 @@ class DurationTTS(nn.Module):
                  dropout: float = 0.5, backend: str = "auto", postnet_channels: int = 256,
                  num_speakers: int | None = None):
         super().__init__()
-        if hidden_size % 2:
-            raise ValueError(f"hidden_size must be even (the bidirectional RNNs have "
-                             f"hidden_size // 2 per direction), got {hidden_size}")
-        self.n_mels, self.hidden_size, self.num_speakers = n_mels, hidden_size, num_speakers
-        self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=PAD)
-        self.encoder_convs = ConvStack([embed_size] * (ENCODER_CONVS + 1),
-                                       ["relu"] * ENCODER_CONVS, dropout)
-        self.encoder_rnn = make_recurrent(cell, embed_size, hidden_size // 2, 1, 0.0, backend,
-                                          bidirectional=True, batch_first=True)
-        if num_speakers is not None:
-            self.speaker_embed = nn.Embedding(num_speakers, hidden_size)
+        self._build_encoder(vocab_size, embed_size, hidden_size, cell, dropout, backend,
+                            num_speakers)
+        self.n_mels = n_mels
         self.duration_convs = ConvStack([hidden_size] * (DURATION_CONVS + 1),
                                         ["relu"] * DURATION_CONVS, dropout, DURATION_KERNEL)
         self.duration_proj = nn.Linear(hidden_size, 1)
@@ -85,21 +75,12 @@ class DurationTTS(nn.Module):
                                           dropout, backend, bidirectional=True,
                                           batch_first=True)
         self.frame_proj = nn.Linear(hidden_size, n_mels)
-        C = postnet_channels
-        self.postnet = ConvStack([n_mels] + [C] * (POSTNET_CONVS - 1) + [n_mels],
-                                 ["tanh"] * (POSTNET_CONVS - 1) + ["none"], dropout,
-                                 CONV_KERNEL)
+        self.postnet = make_postnet(n_mels, postnet_channels, dropout)
 
     def encode(self, text: Tensor, text_lengths: Tensor,
                speakers: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """(h (B, S, H), mask (B, S), predicted log(1 + d) (B, S), 0 on padding)."""
-        check_text(text, text_lengths)
-        check_speakers(self.num_speakers, speakers, text.shape[0])
-        mask = length_mask(text_lengths.to(text.device), text.shape[1])      # (B, S)
-        x = self.encoder_convs(self.embed(text).transpose(1, 2), mask)       # (B, E, S)
-        h, _ = self.encoder_rnn(x.transpose(1, 2), lengths=text_lengths.cpu())  # (B, S, H)
-        if speakers is not None:
-            h = h + self.speaker_embed(speakers.to(text.device)).unsqueeze(1)
+        h, mask = self.encode_text(text, text_lengths, speakers)             # (B, S, H)
         d = self.duration_convs(h.transpose(1, 2), mask).transpose(1, 2)     # (B, S, H)
         log_d = self.duration_proj(d).squeeze(-1) * mask                     # (B, S)
         return h, mask, log_d
@@ -122,8 +103,7 @@ class DurationTTS(nn.Module):
         y, _ = self.decoder_rnn(x, lengths=lengths.clamp(min=1).cpu())      # (B, T, H)
         mask = length_mask(lengths.to(h.device), T)                         # (B, T)
         dec = self.frame_proj(y) * mask.unsqueeze(-1).to(y.dtype)           # (B, T, M)
-        residual = self.postnet(dec.transpose(1, 2), mask).transpose(1, 2)
-        return dec, (dec + residual) * mask.unsqueeze(-1).to(y.dtype), lengths
+        return dec, self.postnet_mels(dec, lengths), lengths
 
     def forward(self, text: Tensor, text_lengths: Tensor, durations: Tensor,
                 speakers: Tensor | None = None) -> DurationOutput:
@@ -204,16 +184,10 @@ def duration_loss(out: DurationOutput, mels: Tensor, mel_lengths: Tensor,
     ``post``, L1 of the decoder's and the post-net's frames against mels (B, T, M) over the
     real frames and bands (as ``tts_loss``); ``duration``, the squared error of the
     predicted log(1 + d) over the real characters."""
-    B, T, M = mels.shape
-    frame_mask = length_mask(mel_lengths.to(mels.device), T).unsqueeze(-1).to(mels.dtype)
-    count = frame_mask.sum() * M
-
-    def l1(pred):
-        return ((pred[:, :T] - mels).abs() * frame_mask).sum() / count
-
     char_mask = length_mask(text_lengths.to(mels.device), durations.shape[1]).to(mels.dtype)
     target = torch.log1p(durations.to(mels.dtype))
     duration = (((out.log_durations - target) ** 2) * char_mask).sum() / char_mask.sum()
-    parts = {"mel": l1(out.mels), "post": l1(out.mels_post), "duration": duration}
+    parts = {"mel": frames_l1(out.mels, mels, mel_lengths),
+             "post": frames_l1(out.mels_post, mels, mel_lengths), "duration": duration}
     parts["loss"] = parts["mel"] + parts["post"] + parts["duration"]
     return parts

@@ -144,7 +144,62 @@ class Synthesis(NamedTuple):
     stop_step: int | None   # the decoder step whose stop token fired; None: ran to max
 
 
-class Tacotron(nn.Module):
+class TextEncoder(nn.Module):
+    """What both text-to-speech models share (``Tacotron``, ``duration_tts.DurationTTS``):
+    the text encoder (embedding, ``ENCODER_CONVS`` convolutions, a bidirectional RNN of
+    hidden_size // 2 per direction, a learned vector per speaker added to its output) and
+    the post-net's residual. Subclasses call ``_build_encoder`` first in ``__init__`` and
+    set ``self.postnet`` (``make_postnet``)."""
+
+    def _build_encoder(self, vocab_size: int, embed_size: int, hidden_size: int, cell: str,
+                       dropout: float, backend: str, num_speakers: int | None) -> None:
+        if hidden_size % 2:
+            raise ValueError(f"hidden_size must be even (the encoder has hidden_size // 2 "
+                             f"per direction), got {hidden_size}")
+        self.hidden_size, self.num_speakers = hidden_size, num_speakers
+        self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=PAD)
+        self.encoder_convs = ConvStack([embed_size] * (ENCODER_CONVS + 1),
+                                       ["relu"] * ENCODER_CONVS, dropout)
+        self.encoder_rnn = make_recurrent(cell, embed_size, hidden_size // 2, 1, 0.0, backend,
+                                          bidirectional=True, batch_first=True)
+        if num_speakers is not None:
+            self.speaker_embed = nn.Embedding(num_speakers, hidden_size)
+
+    def encode_text(self, text: Tensor, text_lengths: Tensor,
+                    speakers: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """(memory (B, S, H) with the speakers' vectors added, mask (B, S) True on real
+        characters)."""
+        check_text(text, text_lengths)
+        check_speakers(self.num_speakers, speakers, text.shape[0])
+        mask = length_mask(text_lengths.to(text.device), text.shape[1])      # (B, S)
+        x = self.encoder_convs(self.embed(text).transpose(1, 2), mask)       # (B, E, S)
+        memory, _ = self.encoder_rnn(x.transpose(1, 2), lengths=text_lengths.cpu())  # (B, S, H)
+        if speakers is not None:
+            memory = memory + self.speaker_embed(speakers.to(text.device)).unsqueeze(1)
+        return memory, mask
+
+    def postnet_mels(self, mels: Tensor, lengths: Tensor) -> Tensor:
+        """Decoder frames (B, T, M) -> post-net frames (B, T, M), 0 past each length."""
+        mask = length_mask(lengths.to(mels.device), mels.shape[1])          # (B, T)
+        residual = self.postnet(mels.transpose(1, 2), mask).transpose(1, 2)
+        return (mels + residual) * mask.unsqueeze(-1).to(mels.dtype)
+
+
+def make_postnet(n_mels: int, channels: int, dropout: float) -> ConvStack:
+    """Tacotron 2's post-net: ``POSTNET_CONVS`` convolutions, tanh but on the last."""
+    return ConvStack([n_mels] + [channels] * (POSTNET_CONVS - 1) + [n_mels],
+                     ["tanh"] * (POSTNET_CONVS - 1) + ["none"], dropout)
+
+
+def frames_l1(pred: Tensor, mels: Tensor, mel_lengths: Tensor) -> Tensor:
+    """L1 of predicted frames (B, >= T, M) against mels (B, T, M), the mean over the real
+    frames (t < mel_lengths) and bands."""
+    B, T, M = mels.shape
+    frame_mask = length_mask(mel_lengths.to(mels.device), T).unsqueeze(-1).to(mels.dtype)
+    return ((pred[:, :T] - mels).abs() * frame_mask).sum() / (frame_mask.sum() * M)
+
+
+class Tacotron(TextEncoder):
     """Characters (or phonemes) -> mel frames; see the module docstring for the equations.
 
     Args:
@@ -176,20 +231,11 @@ class Tacotron(nn.Module):
                  location_kernel: int = 31, postnet_channels: int = 256,
                  num_speakers: int | None = None):
         super().__init__()
-        if hidden_size % 2:
-            raise ValueError(f"hidden_size must be even (the encoder has hidden_size // 2 "
-                             f"per direction), got {hidden_size}")
         if reduction < 1:
             raise ValueError(f"reduction must be >= 1, got {reduction}")
-        self.n_mels, self.reduction, self.hidden_size = n_mels, reduction, hidden_size
-        self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=PAD)
-        self.num_speakers = num_speakers
-        if num_speakers is not None:
-            self.speaker_embed = nn.Embedding(num_speakers, hidden_size)
-        self.encoder_convs = ConvStack([embed_size] * (ENCODER_CONVS + 1),
-                                       ["relu"] * ENCODER_CONVS, dropout)
-        self.encoder_rnn = make_recurrent(cell, embed_size, hidden_size // 2, 1, 0.0, backend,
-                                          bidirectional=True, batch_first=True)
+        self._build_encoder(vocab_size, embed_size, hidden_size, cell, dropout, backend,
+                            num_speakers)
+        self.n_mels, self.reduction = n_mels, reduction
         self.prenet = Prenet(n_mels, prenet_size, prenet_dropout)
         self.attention_rnn = make_recurrent(cell, prenet_size + hidden_size, hidden_size, 1,
                                             0.0, backend, batch_first=True)
@@ -199,21 +245,13 @@ class Tacotron(nn.Module):
                                           dropout, backend, batch_first=True)
         self.frame_proj = nn.Linear(2 * hidden_size, reduction * n_mels)
         self.stop_proj = nn.Linear(2 * hidden_size, 1)
-        C = postnet_channels
-        self.postnet = ConvStack([n_mels] + [C] * (POSTNET_CONVS - 1) + [n_mels],
-                                 ["tanh"] * (POSTNET_CONVS - 1) + ["none"], dropout)
+        self.postnet = make_postnet(n_mels, postnet_channels, dropout)
 
     def encode(self, text: Tensor, text_lengths: Tensor,
                speakers: Tensor | None = None) -> TTSState:
         """Read the text once: memory, mask, attention keys and the decoder's zero start."""
-        check_text(text, text_lengths)
-        check_speakers(self.num_speakers, speakers, text.shape[0])
+        memory, mask = self.encode_text(text, text_lengths, speakers)       # (B, S, H)
         B, S = text.shape
-        mask = length_mask(text_lengths.to(text.device), S)                  # (B, S)
-        x = self.encoder_convs(self.embed(text).transpose(1, 2), mask)       # (B, E, S)
-        memory, _ = self.encoder_rnn(x.transpose(1, 2), lengths=text_lengths.cpu())  # (B, S, H)
-        if speakers is not None:
-            memory = memory + self.speaker_embed(speakers.to(text.device)).unsqueeze(1)
         zeros = memory.new_zeros(B, S)
         return TTSState(memory, mask, self.attention.precompute(memory), None, None,
                         memory.new_zeros(B, self.hidden_size), zeros, zeros)
@@ -240,12 +278,6 @@ class Tacotron(nn.Module):
         """prev_frame (B, M) (the go frame: zeros) -> frames (B, r, M), stop logits (B,),
         the new state and this step's attention weights (B, S)."""
         return self._step(self.prenet(prev_frame, generator), state)
-
-    def postnet_mels(self, mels: Tensor, lengths: Tensor) -> Tensor:
-        """Decoder frames (B, T, M) -> post-net frames (B, T, M), 0 past each length."""
-        mask = length_mask(lengths.to(mels.device), mels.shape[1])          # (B, T)
-        residual = self.postnet(mels.transpose(1, 2), mask).transpose(1, 2)
-        return (mels + residual) * mask.unsqueeze(-1).to(mels.dtype)
 
     def forward(self, text: Tensor, text_lengths: Tensor, mels: Tensor,
                 mel_lengths: Tensor, sampling: float = 0.0,
@@ -405,14 +437,7 @@ def tts_loss(out: TTSOutput, mels: Tensor, mel_lengths: Tensor, text_lengths: Te
     - ``guided``: ``guided_attention_loss`` with g = ``guided_sigma``;
     - ``loss`` = mel + post + stop + guided_weight * guided.
     """
-    B, T, M = mels.shape
     r = out.mels.shape[1] // out.stop_logits.shape[1]
-    frame_mask = length_mask(mel_lengths.to(mels.device), T).unsqueeze(-1).to(mels.dtype)
-    count = frame_mask.sum() * M
-
-    def l1(pred):
-        return ((pred[:, :T] - mels).abs() * frame_mask).sum() / count
-
     steps = (mel_lengths.to(mels.device) + r - 1) // r                 # (B,) N_b
     N = out.stop_logits.shape[1]
     step_mask = length_mask(steps, N)                                   # (B, N)
@@ -420,7 +445,8 @@ def tts_loss(out: TTSOutput, mels: Tensor, mel_lengths: Tensor, text_lengths: Te
     stop = F.binary_cross_entropy_with_logits(
         out.stop_logits[step_mask], target[step_mask],
         pos_weight=torch.tensor(stop_pos_weight, dtype=mels.dtype, device=mels.device))
-    parts = {"mel": l1(out.mels), "post": l1(out.mels_post), "stop": stop,
+    parts = {"mel": frames_l1(out.mels, mels, mel_lengths),
+             "post": frames_l1(out.mels_post, mels, mel_lengths), "stop": stop,
              "guided": guided_attention_loss(out.attention, steps, text_lengths, guided_sigma)}
     parts["loss"] = parts["mel"] + parts["post"] + parts["stop"] + guided_weight * parts["guided"]
     return parts
