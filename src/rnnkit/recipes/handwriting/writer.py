@@ -14,9 +14,9 @@ Splits (``--holdout``):
   characters (another font, another tracer), half of them by a fixed shuffle; the other
   half is reported as validation. The model is chosen (best checkpoint, early stopping) on
   fresh distortions of the KanjiVG drawings (``VALID_COPIES``), the hand it learns to
-  write: chosen on hanzi-writer's likelihood, a run stopped at 1,250 updates, whose
-  samples the recogniser read at 55%, where the same run's samples at 2,750 updates read at
-  97% (hanzi-writer's likelihood falls as the model fits KanjiVG's strokes more closely);
+  write: chosen on hanzi-writer's likelihood, runs stopped at 1,000-1,250 updates with
+  samples far less legible than their later ones (hanzi-writer's likelihood falls as the
+  model fits KanjiVG's strokes more closely; docs/RESULTS.md);
 - ``characters``: whole characters held out (``CHAR_SPLIT``, fixed shuffle), both sources'
   drawings of them; the model is unconditional (it cannot be asked for a character it
   never saw), so its test NLL is the likelihood of drawings of unseen characters;
@@ -87,7 +87,7 @@ DEFAULTS = {
     "model": {"cell": "lstm", "hidden_size": 256, "num_layers": 3, "embed_size": 64,
               "dropout": 0.1},
     # each stroke moved on its own, up to 0.1 of the 2-wide box: strokes are placed in the
-    # box, not relative to an earlier misplaced one (19% -> 48% recognised, docs/RESULTS.md)
+    # box, not relative to an earlier misplaced one (19% -> 55% recognised, docs/RESULTS.md)
     "data": {"stroke_shift": 0.1},
     "train": {"batch_size": 32, "optimizer": "adam", "lr": 1e-3, "schedule": "cosine",
               "warmup_steps": 100, "max_steps": 5000, "eval_every": 250, "early_stop": 6,

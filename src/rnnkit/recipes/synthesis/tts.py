@@ -57,7 +57,7 @@ from rnnkit.models.tts import (
     tts_loss,
 )
 from rnnkit.models.tts_spec import tts_model_from_spec, tts_spec
-from rnnkit.recipes.base import Outcome, Setup, load_best
+from rnnkit.recipes.base import LoadedRun, Outcome, Setup, load_best, load_run
 from rnnkit.recipes.result import Target
 from rnnkit.recipes.speech.asr import LANGS, SPLIT, SPLIT_SEED
 from rnnkit.recipes.synthesis.voice import Voice, mel_analysis, tts_text
@@ -133,19 +133,22 @@ def collate(batch):
     return out + (pad_batch(durations[0], 0)[0].long(),) if durations else out
 
 
-def aligner_durations(path: str, spec: dict, examples: list[tuple], audio: list,
-                      device) -> list[Tensor]:
-    """Each example's character durations (S_i,) in frames from the trained aligner at
-    ``path``: a ``tts`` run (Tacotron: its teacher-forced attention) or an ``asr`` run (a
-    CTC recogniser: a forced alignment of the audio, ``audio`` the examples' files)."""
-    from rnnkit.recipes.base import load_run
-
+def load_aligner(path: str, device) -> LoadedRun:
+    """The ``--aligner`` run: a ``tts`` run (Tacotron) or an ``asr`` run (CTC)."""
     try:
-        run = load_run(path, ("tts", "recogniser"), device)
+        return load_run(path, ("tts", "recogniser"), device)
     except CheckpointError as e:
         raise ConfigError(f"--aligner: {e}") from None
+
+
+def aligner_durations(run: LoadedRun, spec: dict, examples: list[tuple], audio: list,
+                      device) -> list[Tensor]:
+    """Each example's character durations (S_i,) in frames from the aligner ``run``
+    (``load_aligner``): a Tacotron's teacher-forced attention, or a CTC recogniser's forced
+    alignment of the audio (``audio``: the examples' files)."""
     if run.kind == "recogniser":
         return ctc_durations(run, spec, examples, audio)
+    path = run.file
     voice = Voice(run.model, run.spec, device)
     if not isinstance(voice.model, Tacotron):
         raise ConfigError(f"--aligner {path}: not an attention model (train one with "
@@ -259,9 +262,10 @@ def build(cfg: RunConfig) -> Setup:
     if by_durations:
         cfg.data.aligner = str(Path(cfg.data.aligner).expanduser().resolve())
         spec["aligner"] = cfg.data.aligner
+        aligner = load_aligner(cfg.data.aligner, "cpu")  # once, for both parts
         train, valid = ([(*e, d) for e, d in zip(part, aligner_durations(
-            cfg.data.aligner, spec, part, [utts.items[i].path for i in idx], "cpu"),
-            strict=True)] for part, idx in ((train, train_i), (valid, valid_i)))
+            aligner, spec, part, [utts.items[i].path for i in idx], "cpu"), strict=True)]
+            for part, idx in ((train, train_i), (valid, valid_i)))
 
     def parts(model, batch, sampling: float = 0.0) -> dict[str, torch.Tensor]:
         text, text_lengths, x, lengths, who, *durations = batch
