@@ -140,7 +140,8 @@ class DataConfig:
     stroke_shift: float = opt(0.0, "handwriting: move each stroke of the training copies "
                               "by up to this much on its own (box units, the box is 2 "
                               "wide), so strokes are placed in the box, not relative to "
-                              "the stroke before", check=non_negative)
+                              "the stroke before (the handwriting recipe's default: 0.1)",
+                              check=non_negative)
     recogniser: str | None = opt(None, "handwriting: a trained strokes run (folder or "
                                  "checkpoint) that reads the generated characters")
     aligner: str | None = opt(None, "tts --arch durations: a trained asr run (CTC forced "
