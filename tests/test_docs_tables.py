@@ -224,3 +224,25 @@ def test_recipe_groups_stay_apart_and_asr_keeps_its_learning_curve(tmp_path):
     lines = t_asr_best(dt.load_results(tmp_path))
     assert "test CER **60.0%**" in lines[0] and "beam 60.5% / 115.0%" in lines[0]
     assert lines[1] == "  validation CER by update: 500: 90.0%, 1,000: 70.0%"
+
+
+def test_handwriting_ablations_are_averaged_over_seeds_and_kept_out_of_the_single_runs(tmp_path):
+    from rnnkit.experiments.docs_results_tables import t_handwriting, t_handwriting_ablation
+
+    def writer(name, nll, read=None):
+        return write_run(tmp_path / "runs" / name, "handwriting", {
+            "test_nll": nll, "valid_nll": nll + 0.5,
+            **({"recognised_bias_1": read, "diversity_bias_1": 0.25} if read else {})})
+
+    dt.add_run(writer("handwriting-v", -3.0, 0.9), tmp_path, "x")
+    for name, nll, read in (("lstm-seed1", -4.0, 0.5), ("lstm-seed2", -3.0, 0.7),
+                            ("window-seed1", -2.0, None)):
+        dt.add_run(writer(name, nll, read), tmp_path, "x", group="study")
+    R = dt.load_results(tmp_path)
+    rows = [line for line in t_handwriting_ablation(R) if line.startswith("| ")][1:]
+    assert rows[0].startswith("| LSTM, 20 normals (the recipe) | 5 | **-3.500** ± 0.707 | "
+                              "-3.000 | 2 | 60.0% | 0.250 | 10 |")
+    assert rows[1].startswith("| no recurrence (16-point window), 20 normals | 5 | "
+                              "**-2.000** ± 0.000 | -1.500 | 1 | - | - |")
+    singles = "\n".join(t_handwriting(R))
+    assert "`handwriting-v`" in singles and "seed" not in singles

@@ -19,6 +19,7 @@ from rnnkit.experiments.docs_format import (
     secs,
     table,
 )
+from rnnkit.experiments.handwriting import WINDOW
 from rnnkit.train.scoring import mean_and_spread
 
 
@@ -448,12 +449,20 @@ def t_music(R):
 
 
 # ---------------------------------------------------------------- handwriting generation
+ABLATION_STUDY = "handwriting/study/"  # docs_tables --add RUN --group study
+HANDWRITING_ABLATIONS = {"lstm": "LSTM, 20 normals (the recipe)", "lstm-1": "LSTM, 1 normal",
+                         "window": f"no recurrence ({WINDOW}-point window), 20 normals",
+                         "gru": "GRU, 20 normals", "rnn_tanh": "tanh RNN, 20 normals"}
+
+
 def t_handwriting(R):
     """Per writer run: held-out NLL per point, then recognition and diversity of the real
     held-out drawings and of generated ones at each sampling bias."""
     n = Notes()
     out = []
-    for rec in pick(R, "handwriting/"):
+    singles = [k for k in sorted(R) if k.startswith("handwriting/")
+               and not k.startswith(ABLATION_STUDY)]
+    for rec in (R[k] for k in singles):
         m = rec["metrics"]
         mark = n(rec)
         out += [f"- `{rec['run']}`{mark}: test NLL **{num(m['test_nll'], rec, '.3f')}** nats "
@@ -470,6 +479,46 @@ def t_handwriting(R):
         out += table(["drawings", "recognised", "diversity"], ["---", "---:", "---:"], rows)
         out.append("")
     return out[:-1] + n.lines() if out else ["(no runs yet)"]
+
+
+def ablation_records(R) -> dict[str, list[dict]]:
+    """``rnnkit experiment handwriting``'s runs (``handwriting/study/<variant>-seed<N>``)
+    by variant, in the table's order, each list by seed."""
+    groups: dict[str, list[dict]] = {}
+    for rec in pick(R, ABLATION_STUDY):
+        groups.setdefault(rec["run"].rsplit("-seed", 1)[0], []).append(rec)
+    return {v: sorted(groups[v], key=lambda r: r["seed"])
+            for v in HANDWRITING_ABLATIONS if v in groups}
+
+
+def t_handwriting_ablation(R):
+    """Per ablation of the writer: held-out NLL per point (mean ± std over seeds), and the
+    share of generated characters recognised at the chosen bias, at one budget."""
+    from rnnkit.recipes.handwriting.samples import CHOSEN_BIAS
+
+    n = Notes()
+    rows = []
+    for variant, recs in ablation_records(R).items():
+        for rec in recs:
+            n(rec)
+        nll = mean_and_spread([r["metrics"]["test_nll"] for r in recs])
+        valid = mean_and_spread([r["metrics"]["valid_nll"] for r in recs])
+        read = [r["metrics"].get(f"recognised_bias_{CHOSEN_BIAS:g}") for r in recs]
+        div = [r["metrics"].get(f"diversity_bias_{CHOSEN_BIAS:g}") for r in recs]
+        rows.append([HANDWRITING_ABLATIONS[variant], ints(recs[0]["parameters"]),
+                     f"**{nll['mean']:.3f}** ± {nll['std']:.3f}", f"{valid['mean']:.3f}",
+                     str(nll["n"]),
+                     "-" if None in read else f"{100 * sum(read) / len(read):.1f}%",
+                     "-" if None in div else f"{sum(div) / len(div):.3f}",
+                     ints(sum(r["steps"] for r in recs) / len(recs)),
+                     secs(sum(r.get("training_cpu_s") or r["cpu_s"] for r in recs) / len(recs))])
+    if not rows:
+        return ["No runs recorded yet."]
+    return table(["model", "parameters", "test NLL (nats/point)", "valid NLL", "seeds",
+                  f"recognised (bias {CHOSEN_BIAS:g})", "diversity", "updates",
+                  "training CPU s per run"],
+                 ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"],
+                 rows) + n.lines()
 
 
 # ---------------------------------------------------------------- speech recognition
