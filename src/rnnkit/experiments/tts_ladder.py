@@ -65,7 +65,7 @@ def ladder(run: Path, seed: int = 1) -> dict:
         for r, wave in zip(rows, teacher, strict=True):
             ids = voice.encode(r["said"], where=r["id"], drop_unknown=True)
             frames = voice.frames(wave)                                      # (T, M)
-            speaker = by_id[r["id"]].speaker if voice.speakers else None
+            speaker = voice.clip_speaker(by_id[r["id"]].speaker)
             who = voice.speaker_index(speaker)
             out = voice.model(ids[None], torch.tensor([len(ids)]), frames[None],
                               torch.tensor([len(frames)]),

@@ -352,7 +352,7 @@ def score_test(voice: Voice, utts: Utterances, texts, test_i, run_dir: Path,
         u = utts.items[i]
         try:  # characters unseen in training are left out, as in validation
             spoken = voice.say(u.text, seed=cfg.train.seed, where=u.id, drop_unknown=True,
-                               speaker=u.speaker if voice.speakers else None)
+                               speaker=voice.clip_speaker(u.speaker))
         except DataError:  # nothing left to say
             continue
         ref = load_audio(u.path, voice.sample_rate)

@@ -116,6 +116,11 @@ class Voice:
             raise ConfigError(unknown_name("speaker", name, self.speakers))
         return torch.tensor(self.speakers.index(name), device=self.device)
 
+    def clip_speaker(self, name: str | None) -> str | None:
+        """The voice to say a recorded clip's sentence in: the clip's speaker ``name``
+        where the model has several voices, None (its one voice) where it has one."""
+        return name if self.speakers else None
+
     @torch.no_grad()
     def say(self, text: str, *, seed: int = 0, where: str = "text",
             griffin_lim_iters: int = 32, drop_unknown: bool = False,
