@@ -172,18 +172,9 @@ def run(args: argparse.Namespace) -> int:
                 setattr(spec, key, value)
         if args.lags is not None:
             spec.lags = int_list(args.lags, "--lags")
-        if args.steps is not None:
-            spec.steps = args.steps
-        if args.hidden_size is not None:
-            spec.hidden_size = args.hidden_size
-        if args.lr is not None:
-            spec.lr = args.lr
-        if args.forget_bias is not None:
-            spec.forget_bias = args.forget_bias
-        if args.schedule is not None:
-            spec.schedule = args.schedule
-        if args.min_lr_ratio is not None:
-            spec.min_lr_ratio = args.min_lr_ratio
+        for key in ("steps", "hidden_size", "lr", "forget_bias", "schedule", "min_lr_ratio"):
+            if getattr(args, key) is not None:
+                setattr(spec, key, getattr(args, key))
         if args.chrono is not None:
             spec.chrono = () if args.chrono.strip() == "none" else names(args.chrono)
         rows = mx.run_memory(out_dir, spec, progress=args.progress)
