@@ -113,6 +113,12 @@ def secs(x) -> str:
     return "-" if missing(x) else f"{x:,.0f}"
 
 
+def training_cpu(rec: dict) -> float:
+    """A recipe run's training CPU seconds, summed over resumed sessions where recorded
+    (``cpu_s`` is the last process's alone: training, then scoring)."""
+    return rec.get("training_cpu_s") or rec["cpu_s"]
+
+
 class Notes:
     """Daggers for transcribed rows and their footnotes (one per distinct provenance and
     machine), plus a line naming the seeds, processors and threads of a table's rows."""

@@ -18,6 +18,7 @@ from rnnkit.experiments.docs_format import (
     sample_block,
     secs,
     table,
+    training_cpu,
 )
 from rnnkit.experiments.handwriting import WINDOW
 from rnnkit.train.scoring import mean_and_spread
@@ -372,8 +373,7 @@ def t_translate(R, group: str = ""):
                      num(rec["baseline"]["metrics"]["test_chrf"], rec, ".2f"),
                      ints(rec["parameters"]), ints(rec["steps"]),
                      ints(rec.get("run_files", {}).get("best_step")),
-                     # training's CPU summed over resumed sessions (cpu_s: the last process)
-                     secs(rec.get("training_cpu_s") or rec["cpu_s"])])
+                          secs(training_cpu(rec))])
     return table(["model", "seed", "BLEU beam 5", "BLEU greedy", "chrF beam", "chrF greedy",
                   "copy BLEU", "copy chrF", "parameters", "updates", "best at",
                   "training CPU s"],
@@ -468,8 +468,7 @@ def t_handwriting(R):
         out += [f"- `{rec['run']}`{mark}: test NLL **{num(m['test_nll'], rec, '.3f')}** nats "
                 f"per point (validation {num(m['valid_nll'], rec, '.3f')}), "
                 f"{ints(rec['parameters'])} parameters, {ints(rec['steps'])} updates, "
-                # training's CPU summed over resumed sessions (cpu_s: the last process)
-                f"{secs(rec.get('training_cpu_s') or rec['cpu_s'])} training CPU s", ""]
+                f"{secs(training_cpu(rec))} training CPU s", ""]
         rows = [["real held-out drawings", pct(m.get("recognised_real"), rec, 1),
                  num(m.get("diversity_real"), rec, ".3f")]]
         biases = sorted(float(k.rsplit("_", 1)[1]) for k in m if k.startswith("diversity_bias_"))
@@ -511,7 +510,7 @@ def t_handwriting_ablation(R):
                      "-" if None in read else f"{100 * sum(read) / len(read):.1f}%",
                      "-" if None in div else f"{sum(div) / len(div):.3f}",
                      ints(sum(r["steps"] for r in recs) / len(recs)),
-                     secs(sum(r.get("training_cpu_s") or r["cpu_s"] for r in recs) / len(recs))])
+                     secs(sum(training_cpu(r) for r in recs) / len(recs))])
     if not rows:
         return ["No runs recorded yet."]
     return table(["model", "parameters", "test NLL (nats/point)", "valid NLL", "seeds",
@@ -545,9 +544,9 @@ def t_asr(R):
                      cols["test_wer"], cols["test_cer_greedy"], cols["test_cer_beam"],
                      str(len(recs)), ints(recs[0]["parameters"]),
                      ints(sum(r["steps"] for r in recs) / len(recs)),
-                     secs(sum(r["cpu_s"] for r in recs) / len(recs))])
+                     secs(sum(training_cpu(r) for r in recs) / len(recs))])
     return table(["data", "model", "test CER %", "test WER %", "greedy CER %", "beam CER %",
-                  "seeds", "parameters", "updates", "CPU s per run"],
+                  "seeds", "parameters", "updates", "training CPU s per run"],
                  ["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"],
                  rows) + n.lines()
 
@@ -570,7 +569,7 @@ def t_asr_best(R):
                                for k, c, w in decodings)
                    + f" (CER / WER); {ints(rec['steps'])} updates, best at "
                    f"{ints(files.get('best_step'))}; training CPU "
-                   f"{secs(rec.get('training_cpu_s') or rec['cpu_s'])} s")
+                   f"{secs(training_cpu(rec))} s")
         curve = files.get("valid_cer_at", {})
         if curve:
             out.append("  validation CER by update: " + ", ".join(
@@ -597,7 +596,7 @@ def t_tts(R):
                      f"**{100 * m['cer_ours']:.1f}**" if judged else "-",
                      f"{m['cer_ratio']:.2f}x" if judged else "-",
                      str(int(m["test_n"])), ints(rec["parameters"]), ints(rec["steps"]),
-                     secs(rec.get("training_cpu_s") or rec["cpu_s"])])
+                     secs(training_cpu(rec))])
     if not rows:
         return ["No runs recorded yet."]
     return table(["run", "model", "test MCD dB", "mel L1", "alignment reaches end",
