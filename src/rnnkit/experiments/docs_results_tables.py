@@ -373,7 +373,7 @@ def t_translate(R, group: str = ""):
                      num(rec["baseline"]["metrics"]["test_chrf"], rec, ".2f"),
                      ints(rec["parameters"]), ints(rec["steps"]),
                      ints(rec.get("run_files", {}).get("best_step")),
-                          secs(training_cpu(rec))])
+                     secs(training_cpu(rec))])
     return table(["model", "seed", "BLEU beam 5", "BLEU greedy", "chrF beam", "chrF greedy",
                   "copy BLEU", "copy chrF", "parameters", "updates", "best at",
                   "training CPU s"],
