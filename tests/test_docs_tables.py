@@ -230,9 +230,14 @@ def test_handwriting_ablations_are_averaged_over_seeds_and_kept_out_of_the_singl
     from rnnkit.experiments.docs_results_tables import t_handwriting, t_handwriting_ablation
 
     def writer(name, nll, read=None):
-        return write_run(tmp_path / "runs" / name, "handwriting", {
+        run = write_run(tmp_path / "runs" / name, "handwriting", {
             "test_nll": nll, "valid_nll": nll + 0.5,
             **({"recognised_bias_1": read, "diversity_bias_1": 0.25} if read else {})})
+        (run / "config.toml").write_text('recipe = "handwriting"\n')
+        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (
+            {"kind": "valid", "step": 5, "valid_nll": nll - 1, "best": True},
+            {"kind": "valid", "step": 10, "valid_nll": nll - 2, "best": False})))
+        return run
 
     dt.add_run(writer("handwriting-v", -3.0, 0.9), tmp_path, "x")
     for name, nll, read in (("lstm-seed1", -4.0, 0.5), ("lstm-seed2", -3.0, 0.7),
@@ -240,9 +245,10 @@ def test_handwriting_ablations_are_averaged_over_seeds_and_kept_out_of_the_singl
         dt.add_run(writer(name, nll, read), tmp_path, "x", group="study")
     R = dt.load_results(tmp_path)
     rows = [line for line in t_handwriting_ablation(R) if line.startswith("| ")][1:]
+    # the NLL on the set that chose the model: at the best step (5), not the last
     assert rows[0].startswith("| LSTM, 20 normals (the recipe) | 5 | **-3.500** ± 0.707 | "
-                              "-3.000 | 2 | 60.0% | 0.250 | 10 |")
+                              "-4.500 | 2 | 60.0% | 0.250 | 10 |")
     assert rows[1].startswith("| no recurrence (16-point window), 20 normals | 5 | "
-                              "**-2.000** ± 0.000 | -1.500 | 1 | - | - |")
+                              "**-2.000** ± 0.000 | -3.000 | 1 | - | - |")
     singles = "\n".join(t_handwriting(R))
     assert "`handwriting-v`" in singles and "seed" not in singles

@@ -228,6 +228,8 @@ def run_files(run: Path) -> dict:
             out["valid_loss_at"] = {str(r["step"]): r["valid_loss"] for r in valid}
         if out.get("config", {}).get("recipe") == "asr":  # the learning curve
             out["valid_cer_at"] = {str(r["step"]): r["valid_cer"] for r in valid}
+        if out.get("config", {}).get("recipe") == "handwriting":  # the set that chose it
+            out["valid_nll_at"] = {str(r["step"]): r["valid_nll"] for r in valid}
     if (run / "samples.txt").is_file():
         parts = re.split(r"^--- temperature ([\d.]+) ---\n", (run / "samples.txt").read_text(),
                          flags=re.M)
