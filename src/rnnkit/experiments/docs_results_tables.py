@@ -512,7 +512,7 @@ def t_handwriting_ablation(R):
         read = [r["metrics"].get(f"recognised_bias_{CHOSEN_BIAS:g}") for r in recs]
         div = [r["metrics"].get(f"diversity_bias_{CHOSEN_BIAS:g}") for r in recs]
         rows.append([HANDWRITING_ABLATIONS[variant], ints(recs[0]["parameters"]),
-                     f"**{nll['mean']:.3f}** ± {nll['std']:.3f}",
+                     f"**{nll['mean']:.3f}**" + (f" ± {nll['std']:.3f}" if nll["n"] > 1 else ""),
                      "-" if None in chose else f"{sum(chose) / len(chose):.3f}", str(nll["n"]),
                      "-" if None in read else f"{100 * sum(read) / len(read):.1f}%",
                      "-" if None in div else f"{sum(div) / len(div):.3f}",
@@ -520,8 +520,8 @@ def t_handwriting_ablation(R):
                      secs(sum(training_cpu(r) for r in recs) / len(recs))])
     if not rows:
         return ["No runs recorded yet."]
-    return table(["model", "parameters", "test NLL (nats/point)", "NLL, fresh distortions",
-                  "seeds",
+    return table(["model", "parameters", "test NLL, hanzi-writer (nats/point)",
+                  "NLL, fresh KanjiVG distortions", "seeds",
                   f"recognised (bias {CHOSEN_BIAS:g})", "diversity", "updates",
                   "training CPU s per run"],
                  ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"],
