@@ -113,6 +113,12 @@ def secs(x) -> str:
     return "-" if missing(x) else f"{x:,.0f}"
 
 
+def mean_pm(s: dict, fmt: str = ".3f", scale: float = 1.0) -> str:
+    """A ``mean_and_spread`` summary as "mean ± std", the mean alone for one value."""
+    mean = format(scale * s["mean"], fmt)
+    return mean if s["n"] == 1 else f"{mean} ± {format(scale * s['std'], fmt)}"
+
+
 def training_cpu(rec: dict) -> float:
     """A recipe run's training CPU seconds, summed over resumed sessions where recorded
     (``cpu_s`` is the last process's alone: training, then scoring)."""

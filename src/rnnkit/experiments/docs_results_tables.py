@@ -11,6 +11,7 @@ from rnnkit.experiments.docs_format import (
     Notes,
     exact,
     ints,
+    mean_pm,
     measurement,
     num,
     pct,
@@ -438,8 +439,8 @@ def t_music(R):
                if corpus == "jsb" and kind == ("independent" if output == "independent"
                                                else "nade")
                and (output != "independent" or model == name)]
-        rows.append([MUSIC_CORPORA[corpus], name, output, f"**{s['mean']:.3f}** ± "
-                     f"{s['std']:.3f}", str(s["n"]), "; ".join(ref) or "-",
+        rows.append([MUSIC_CORPORA[corpus], name, output, f"**{mean_pm(s)}**",
+                     str(s["n"]), "; ".join(ref) or "-",
                      ints(recs[0]["parameters"]), ints(sum(r["steps"] for r in recs) / len(recs)),
                      secs(sum(r["cpu_s"] for r in recs) / len(recs))])
     return table(["data", "model", "output", "test NLL (nats/frame)", "seeds", "published",
@@ -512,7 +513,7 @@ def t_handwriting_ablation(R):
         read = [r["metrics"].get(f"recognised_bias_{CHOSEN_BIAS:g}") for r in recs]
         div = [r["metrics"].get(f"diversity_bias_{CHOSEN_BIAS:g}") for r in recs]
         rows.append([HANDWRITING_ABLATIONS[variant], ints(recs[0]["parameters"]),
-                     f"**{nll['mean']:.3f}**" + (f" ± {nll['std']:.3f}" if nll["n"] > 1 else ""),
+                     f"**{mean_pm(nll)}**",
                      "-" if None in chose else f"{sum(chose) / len(chose):.3f}", str(nll["n"]),
                      "-" if None in read else f"{100 * sum(read) / len(read):.1f}%",
                      "-" if None in div else f"{sum(div) / len(div):.3f}",
@@ -547,7 +548,7 @@ def t_asr(R):
             n(rec)
         stat = {k: mean_and_spread([r["metrics"][k] for r in recs])
                 for k in ("test_cer", "test_wer", "test_cer_greedy", "test_cer_beam")}
-        cols = {k: f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f}" for k, s in stat.items()}
+        cols = {k: mean_pm(s, ".1f", 100) for k, s in stat.items()}
         rows.append([ASR_CORPORA[corpus], ASR_CELLS[cell], f"**{cols['test_cer']}**",
                      cols["test_wer"], cols["test_cer_greedy"], cols["test_cer_beam"],
                      str(len(recs)), ints(recs[0]["parameters"]),
