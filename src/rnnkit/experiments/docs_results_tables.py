@@ -439,8 +439,8 @@ def t_music(R):
                if corpus == "jsb" and kind == ("independent" if output == "independent"
                                                else "nade")
                and (output != "independent" or model == name)]
-        rows.append([MUSIC_CORPORA[corpus], name, output, f"**{mean_pm(s)}**",
-                     str(s["n"]), "; ".join(ref) or "-",
+        rows.append([MUSIC_CORPORA[corpus], name, output, f"**{s['mean']:.3f}** ± "
+                     f"{s['std']:.3f}", str(s["n"]), "; ".join(ref) or "-",
                      ints(recs[0]["parameters"]), ints(sum(r["steps"] for r in recs) / len(recs)),
                      secs(sum(r["cpu_s"] for r in recs) / len(recs))])
     return table(["data", "model", "output", "test NLL (nats/frame)", "seeds", "published",
