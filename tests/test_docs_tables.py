@@ -246,7 +246,7 @@ def test_handwriting_ablations_are_averaged_over_seeds_and_kept_out_of_the_singl
     R = dt.load_results(tmp_path)
     rows = [line for line in t_handwriting_ablation(R) if line.startswith("| ")][1:]
     # the NLL on the set that chose the model: at the best step (5), not the last
-    assert rows[0].startswith("| LSTM, 20 normals (the recipe) | 5 | **-3.500** ± 0.707 | "
+    assert rows[0].startswith("| LSTM, 20 normals (the recipe) | 5 | **-3.500 ± 0.707** | "
                               "-4.500 | 2 | 60.0% | 0.250 | 10 |")
     assert rows[1].startswith("| no recurrence (16-point window), 20 normals | 5 | "
                               "**-2.000** | -3.000 | 1 | - | - |")
