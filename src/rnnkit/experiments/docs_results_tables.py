@@ -21,7 +21,7 @@ from rnnkit.experiments.docs_format import (
     table,
     training_cpu,
 )
-from rnnkit.experiments.handwriting import WINDOW
+from rnnkit.experiments.handwriting import DIVERSITY, RECOGNISED, WINDOW
 from rnnkit.train.scoring import mean_and_spread
 
 
@@ -498,6 +498,11 @@ def chosen_on_nll(rec: dict) -> float | None:
     return files.get("valid_nll_at", {}).get(str(files.get("best_step")))
 
 
+def mean_or_dash(values: list, fmt: str = ".3f") -> str:
+    """The mean of ``values`` formatted, "-" where any run lacks the value."""
+    return "-" if None in values else format(sum(values) / len(values), fmt)
+
+
 def t_handwriting_ablation(R):
     """Per ablation of the writer: held-out NLL per point (mean ± std over seeds), and the
     share of generated characters recognised at the chosen bias, at one budget."""
@@ -509,14 +514,11 @@ def t_handwriting_ablation(R):
         for rec in recs:
             n(rec)
         nll = mean_and_spread([r["metrics"]["test_nll"] for r in recs])
-        chose = [chosen_on_nll(r) for r in recs]
-        read = [r["metrics"].get(f"recognised_bias_{CHOSEN_BIAS:g}") for r in recs]
-        div = [r["metrics"].get(f"diversity_bias_{CHOSEN_BIAS:g}") for r in recs]
         rows.append([HANDWRITING_ABLATIONS[variant], ints(recs[0]["parameters"]),
-                     f"**{mean_pm(nll)}**",
-                     "-" if None in chose else f"{sum(chose) / len(chose):.3f}", str(nll["n"]),
-                     "-" if None in read else f"{100 * sum(read) / len(read):.1f}%",
-                     "-" if None in div else f"{sum(div) / len(div):.3f}",
+                     f"**{mean_pm(nll)}**", mean_or_dash([chosen_on_nll(r) for r in recs]),
+                     str(nll["n"]),
+                     mean_or_dash([r["metrics"].get(RECOGNISED) for r in recs], ".1%"),
+                     mean_or_dash([r["metrics"].get(DIVERSITY) for r in recs]),
                      ints(sum(r["steps"] for r in recs) / len(recs)),
                      secs(sum(training_cpu(r) for r in recs) / len(recs))])
     if not rows:
