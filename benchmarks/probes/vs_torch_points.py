@@ -3,7 +3,8 @@
     python benchmarks/probes/vs_torch_points.py                      # docs/PERFORMANCE.md 3c
     python benchmarks/probes/vs_torch_points.py --threads 2 --points LSTM:1024:1:50,GRU:512:4:8
 
-A point is CELL:H:B:T (input size = H). Prints native's time and its speed-up over torch.nn
+A point is CELL:H:B:T[:LAYERS[:bi]] (input size = H; `rnnkit bench --grid random` lists its
+slowest shapes as such, e.g. LSTM:45:5:217:2:bi). Prints native's time and its speed-up over torch.nn
 (> 1 = native faster), interleaved medians. To compare two builds, run it from each checkout
 with its own RNNKIT_NATIVE_CACHE and PYTHONPATH=<checkout>/src, alternating.
 """
@@ -32,11 +33,13 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     for spec in args.points.split(","):
-        cell, H, B, T = spec.split(":")
+        cell, H, B, T, *rest = spec.split(":")
         H, B, T = int(H), int(B), int(T)
+        layers = int(rest[0]) if rest else 1
+        bi = rest[1:] == ["bi"]
         torch.manual_seed(0)
-        theirs = getattr(torch.nn, cell)(H, H)
-        ours = getattr(rnnkit, cell)(H, H, backend="native")
+        theirs = getattr(torch.nn, cell)(H, H, layers, bidirectional=bi)
+        ours = getattr(rnnkit, cell)(H, H, layers, bidirectional=bi, backend="native")
         ours.load_state_dict(theirs.state_dict())
         x = torch.randn(T, B, H)
 
@@ -44,7 +47,7 @@ def main() -> None:
         r = interleaved({"ti": ti, "ni": ni, "tt": tt, "nt": nt}, rounds=args.rounds)
         t = {k: v["median_s"] for k, v in r.items()}
         print(
-            f"{cell} H={H} B={B} T={T}: infer {t['ni'] * 1e3:.2f} ms (x{t['ti'] / t['ni']:.2f}"
+            f"{cell} H={H} B={B} T={T} L={layers}{' bi' if bi else ''}: infer {t['ni'] * 1e3:.2f} ms (x{t['ti'] / t['ni']:.2f}"
             f" torch.nn)  train {t['nt'] * 1e3:.2f} ms (x{t['tt'] / t['nt']:.2f})",
             flush=True,
         )

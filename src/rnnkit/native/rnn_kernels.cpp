@@ -58,19 +58,40 @@ bool fuse_input_step(int64_t mode, bool save, bool proj, int64_t B, int64_t step
          PackedWeights::pays(steps, rows, cols) && !settings().no_fuse;
 }
 
-// The gates of one batch row, one step (inference and the training forward alike).
-// LSTM: a = [i f g o] pre-activations (G*H); c' = f c + i g, h' = o tanh(c'). With save the
-// activations overwrite a and tanh(c') goes to tc (backward reads them); h' goes to out.
+// The gates of one batch row, one step (inference and the training forward alike). Each
+// row function runs its columns in two parts: whole vectors of kLanes in place (``*_cols``
+// with the count n), then the last H % kLanes columns through the same code on zero-padded
+// copies with the count fixed at kLanes, so that they too run as whole vectors. GCC's own
+// epilogue ran them one at a time: at H = 45 (5 exps per LSTM column, 13 left over) that
+// scalar tail was half of the gate loop's time (perf), and users' H are rarely multiples
+// of 16. float64 (libm, not vectorised) runs all columns in place.
+constexpr int64_t kLanes = 16;
+
 template <typename T>
-inline void lstm_row(T* __restrict a, const T* __restrict cp, T* __restrict cn,
-                     T* __restrict tc, T* __restrict out, int64_t H, bool save) {
+inline int64_t vector_cols(int64_t H) {
+  return std::is_same_v<T, float> ? H - H % kLanes : H;
+}
+
+// Copies n columns of each of g gates, gate stride ss in src and ds in dst.
+template <typename T>
+inline void copy_gates(T* dst, int64_t ds, const T* src, int64_t ss, int64_t g, int64_t n) {
+  for (int64_t k = 0; k < g; ++k) std::memcpy(dst + k * ds, src + k * ss, sizeof(T) * n);
+}
+
+// LSTM: a = [i f g o] pre-activations, gate stride gs; c' = f c + i g, h' = o tanh(c'). With
+// save the activations overwrite a and tanh(c') goes to tc (backward reads them); h' goes
+// to out. N > 0 fixes the column count at compile time (the padded tail).
+template <typename T, int64_t N = 0>
+inline void lstm_cols(T* __restrict a, int64_t gs, const T* __restrict cp, T* __restrict cn,
+                      T* __restrict tc, T* __restrict out, int64_t n, bool save) {
   using A = Act<T>;
   T* __restrict ai = a;
-  T* __restrict af = a + H;
-  T* __restrict ag = a + 2 * H;
-  T* __restrict ao = a + 3 * H;
+  T* __restrict af = a + gs;
+  T* __restrict ag = a + 2 * gs;
+  T* __restrict ao = a + 3 * gs;
+  const int64_t m = N > 0 ? N : n;
 #pragma omp simd
-  for (int64_t j = 0; j < H; ++j) {
+  for (int64_t j = 0; j < m; ++j) {
     const T i = A::sigmoid(ai[j]), f = A::sigmoid(af[j]);
     const T g = A::tanh(ag[j]), o = A::sigmoid(ao[j]);
     const T cv = f * cp[j] + i * g;
@@ -87,23 +108,41 @@ inline void lstm_row(T* __restrict a, const T* __restrict cp, T* __restrict cn,
   }
 }
 
-// GRU: a = W_ih x + b_ih for [r z n], s = W_hh h (G*H), b_hh or null; h' = n + z (h - n).
-// With save: activations into a, W_hn h + b_hn into hn.
 template <typename T>
-inline void gru_row(T* __restrict a, const T* __restrict s, const T* __restrict bhh,
-                    const T* __restrict hp, T* __restrict hn, T* __restrict out, int64_t H,
-                    bool save) {
+inline void lstm_row(T* a, const T* cp, T* cn, T* tc, T* out, int64_t H, bool save) {
+  const int64_t v = vector_cols<T>(H), r = H - v;
+  lstm_cols<T>(a, H, cp, cn, tc, out, v, save);
+  if (r == 0) return;
+  alignas(64) T pa[4 * kLanes] = {}, pc[kLanes] = {}, pn[kLanes], pt[kLanes], po[kLanes];
+  copy_gates(pa, kLanes, a + v, H, 4, r);
+  std::memcpy(pc, cp + v, sizeof(T) * r);
+  lstm_cols<T, kLanes>(pa, kLanes, pc, pn, pt, po, kLanes, save);
+  if (save) {
+    copy_gates(a + v, H, pa, kLanes, 4, r);
+    std::memcpy(tc + v, pt, sizeof(T) * r);
+  }
+  std::memcpy(cn + v, pn, sizeof(T) * r);
+  std::memcpy(out + v, po, sizeof(T) * r);
+}
+
+// GRU: a = W_ih x + b_ih for [r z n], s = W_hh h, b_hh (or null), gate stride gs;
+// h' = n + z (h - n). With save: activations into a, W_hn h + b_hn into hn.
+template <typename T, int64_t N = 0>
+inline void gru_cols(T* __restrict a, const T* __restrict s, const T* __restrict bhh,
+                     int64_t gs, const T* __restrict hp, T* __restrict hn,
+                     T* __restrict out, int64_t n, bool save) {
   using A = Act<T>;
   T* __restrict xr = a;
-  T* __restrict xz = a + H;
-  T* __restrict xn = a + 2 * H;
+  T* __restrict xz = a + gs;
+  T* __restrict xn = a + 2 * gs;
   const T* __restrict sr = s;
-  const T* __restrict sz = s + H;
-  const T* __restrict sn = s + 2 * H;
+  const T* __restrict sz = s + gs;
+  const T* __restrict sn = s + 2 * gs;
+  const int64_t m = N > 0 ? N : n;
 #pragma omp simd
-  for (int64_t j = 0; j < H; ++j) {
-    const T br = bhh ? bhh[j] : T(0), bz = bhh ? bhh[H + j] : T(0);
-    const T bn = bhh ? bhh[2 * H + j] : T(0);
+  for (int64_t j = 0; j < m; ++j) {
+    const T br = bhh ? bhh[j] : T(0), bz = bhh ? bhh[gs + j] : T(0);
+    const T bn = bhh ? bhh[2 * gs + j] : T(0);
     const T r = A::sigmoid(xr[j] + sr[j] + br);
     const T z = A::sigmoid(xz[j] + sz[j] + bz);
     const T hv = sn[j] + bn;
@@ -118,17 +157,50 @@ inline void gru_row(T* __restrict a, const T* __restrict s, const T* __restrict 
   }
 }
 
-// Elman: h' = act(a), also written back into a (backward reads the activation).
 template <typename T>
-inline void rnn_row(int64_t mode, T* __restrict a, T* __restrict out, int64_t H) {
+inline void gru_row(T* a, const T* s, const T* bhh, const T* hp, T* hn, T* out, int64_t H,
+                    bool save) {
+  const int64_t v = vector_cols<T>(H), r = H - v;
+  gru_cols<T>(a, s, bhh, H, hp, hn, out, v, save);
+  if (r == 0) return;
+  alignas(64) T pa[3 * kLanes] = {}, ps[3 * kLanes] = {}, pb[3 * kLanes] = {};
+  alignas(64) T ph[kLanes] = {}, pn[kLanes], po[kLanes];
+  copy_gates(pa, kLanes, a + v, H, 3, r);
+  copy_gates(ps, kLanes, s + v, H, 3, r);
+  if (bhh) copy_gates(pb, kLanes, bhh + v, H, 3, r);
+  std::memcpy(ph, hp + v, sizeof(T) * r);
+  gru_cols<T, kLanes>(pa, ps, bhh ? pb : nullptr, kLanes, ph, pn, po, kLanes, save);
+  if (save) {
+    copy_gates(a + v, H, pa, kLanes, 3, r);
+    std::memcpy(hn + v, pn, sizeof(T) * r);
+  }
+  std::memcpy(out + v, po, sizeof(T) * r);
+}
+
+// Elman: h' = act(a), also written back into a (backward reads the activation).
+template <typename T, int64_t N = 0>
+inline void rnn_cols(int64_t mode, T* __restrict a, T* __restrict out, int64_t n) {
   using A = Act<T>;
+  const int64_t m = N > 0 ? N : n;
   if (mode == RNN_TANH) {
 #pragma omp simd
-    for (int64_t j = 0; j < H; ++j) out[j] = a[j] = A::tanh(a[j]);
+    for (int64_t j = 0; j < m; ++j) out[j] = a[j] = A::tanh(a[j]);
   } else {
 #pragma omp simd
-    for (int64_t j = 0; j < H; ++j) out[j] = a[j] = a[j] > T(0) ? a[j] : T(0);
+    for (int64_t j = 0; j < m; ++j) out[j] = a[j] = a[j] > T(0) ? a[j] : T(0);
   }
+}
+
+template <typename T>
+inline void rnn_row(int64_t mode, T* a, T* out, int64_t H) {
+  const int64_t v = vector_cols<T>(H), r = H - v;
+  rnn_cols<T>(mode, a, out, v);
+  if (r == 0) return;
+  alignas(64) T pa[kLanes] = {}, po[kLanes];
+  std::memcpy(pa, a + v, sizeof(T) * r);
+  rnn_cols<T, kLanes>(mode, pa, po, kLanes);
+  std::memcpy(a + v, pa, sizeof(T) * r);
+  std::memcpy(out + v, po, sizeof(T) * r);
 }
 
 // One inference step's entries (step_kept, step_lowp): x (B, I) and h (B, H) float32 on the
