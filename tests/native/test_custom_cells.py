@@ -99,10 +99,11 @@ def test_other_backends_refuse_a_custom_cell_and_say_so():
 
 @pytest.mark.parametrize(("cell", "torch_cls"), [(gated_lstm, nn.LSTM), (gated_gru, nn.GRU)])
 @pytest.mark.parametrize("backend", ["reference", pytest.param("native", marks=needs_native)])
-def test_builtin_cells_written_as_gated_cells_match_torch_nn(cell, torch_cls, backend):
+@pytest.mark.parametrize("H", [8, 21])  # float32 rows: 16 columns as a vector, 5 padded
+def test_builtin_cells_written_as_gated_cells_match_torch_nn(cell, torch_cls, backend, H):
     torch.manual_seed(0)
-    theirs = torch_cls(6, 8, num_layers=2, bidirectional=True, batch_first=True)
-    ours = rnnkit.CustomRNN(cell(), 6, 8, num_layers=2, bidirectional=True, batch_first=True,
+    theirs = torch_cls(6, H, num_layers=2, bidirectional=True, batch_first=True)
+    ours = rnnkit.CustomRNN(cell(), 6, H, num_layers=2, bidirectional=True, batch_first=True,
                             backend=backend)
     ours.load_state_dict(theirs.state_dict())
     x = torch.randn(3, 9, 6)
@@ -111,7 +112,7 @@ def test_builtin_cells_written_as_gated_cells_match_torch_nn(cell, torch_cls, ba
         xi = x.clone().requires_grad_()
         y, state = m(xi)
         states = state if isinstance(state, tuple) else (state,)
-        loss = (y * torch.linspace(-1, 1, 16)).sum() + sum(s.square().sum() for s in states)
+        loss = (y * torch.linspace(-1, 1, 2 * H)).sum() + sum(s.square().sum() for s in states)
         loss.backward()
         results.append((y.detach(), [s.detach() for s in states], xi.grad,
                         [p.grad for p in m.parameters()]))

@@ -179,14 +179,16 @@ struct Cell {{
   static constexpr int G = {G}, S = {S};
   static constexpr bool FUSED = {fused};
 
-  template <typename T>
+  // Columns [0, H); Nc > 0 fixes their count at compile time (custom_loop.h's padded tail).
+  template <typename T, int64_t Nc = 0>
   static inline void forward_row(const T* const* X, const T* const* R, const T* const* P,
                                  T* const* N, int64_t H) {{
     using A = Act<T>;
     (void)R;
 {block(fwd, 4)}
+    const int64_t m = Nc > 0 ? Nc : H;
 #pragma omp simd
-    for (int64_t j = 0; j < H; ++j) {{
+    for (int64_t j = 0; j < m; ++j) {{
 {block(f_body, 6)}
     }}
   }}

@@ -36,6 +36,44 @@
 
 namespace {
 
+// K arrays' columns [v, v + r) in zero-padded scratch kLanes wide: the rows' last H % kLanes
+// columns run through the cell's code as whole vectors (activations.h says why).
+template <typename T, int K>
+struct PaddedCols {
+  alignas(64) T buf[K * kLanes] = {};
+  T* ptr[K];
+  void load(const T* const* src, int64_t v, int64_t r) {  // inputs (null stays null)
+    for (int k = 0; k < K; ++k) {
+      ptr[k] = src[k] ? buf + k * kLanes : nullptr;
+      if (src[k]) std::memcpy(ptr[k], src[k] + v, sizeof(T) * r);
+    }
+  }
+  void point(T* const* dst) {  // outputs
+    for (int k = 0; k < K; ++k) ptr[k] = dst[k] ? buf + k * kLanes : nullptr;
+  }
+  void store(T* const* dst, int64_t v, int64_t r) const {
+    for (int k = 0; k < K; ++k)
+      if (dst[k]) std::memcpy(dst[k] + v, buf + k * kLanes, sizeof(T) * r);
+  }
+};
+
+// Cell::forward_row over H columns: whole vectors in place, then the padded tail.
+template <typename Cell, typename T>
+inline void forward_cols(const T* const* X, const T* const* R, const T* const* P,
+                         T* const* N, int64_t H) {
+  const int64_t v = vector_cols<T>(H), r = H - v;
+  Cell::template forward_row<T>(X, R, P, N, v);
+  if (r == 0) return;
+  PaddedCols<T, Cell::G> x, rx;
+  PaddedCols<T, Cell::S> p, n;
+  x.load(X, v, r);
+  rx.load(R, v, r);
+  p.load(P, v, r);
+  n.point(N);
+  Cell::template forward_row<T, kLanes>(x.ptr, rx.ptr, p.ptr, n.ptr, kLanes);
+  n.store(N, v, r);
+}
+
 template <typename Cell, typename T>
 std::vector<Tensor> custom_forward_impl(const Tensor& x, const Tensor& s0, const Tensor& w_ih,
                                         const Tensor& w_hh, const Tensor& b_ih,
@@ -120,7 +158,7 @@ std::vector<Tensor> custom_forward_impl(const Tensor& x, const Tensor& s0, const
           P[k] = cur_p + k * BH + b * H;
           N[k] = nxt_p + k * BH + b * H;
         }
-        Cell::template forward_row<T>(X, R, P, N, H);
+        forward_cols<Cell, T>(X, R, P, N, H);
       }
     });
     // Commit: a padded step outputs zero and carries every state through unchanged.

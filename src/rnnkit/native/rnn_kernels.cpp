@@ -59,24 +59,8 @@ bool fuse_input_step(int64_t mode, bool save, bool proj, int64_t B, int64_t step
 }
 
 // The gates of one batch row, one step (inference and the training forward alike). Each
-// row function runs its columns in two parts: whole vectors of kLanes in place (``*_cols``
-// with the count n), then the last H % kLanes columns through the same code on zero-padded
-// copies with the count fixed at kLanes, so that they too run as whole vectors. GCC's own
-// epilogue ran them one at a time: at H = 45 (5 exps per LSTM column, 13 left over) that
-// scalar tail was half of the gate loop's time (perf), and users' H are rarely multiples
-// of 16. float64 (libm, not vectorised) runs all columns in place.
-constexpr int64_t kLanes = 16;
-
-template <typename T>
-inline int64_t vector_cols(int64_t H) {
-  return std::is_same_v<T, float> ? H - H % kLanes : H;
-}
-
-// Copies n columns of each of g gates, gate stride ss in src and ds in dst.
-template <typename T>
-inline void copy_gates(T* dst, int64_t ds, const T* src, int64_t ss, int64_t g, int64_t n) {
-  for (int64_t k = 0; k < g; ++k) std::memcpy(dst + k * ds, src + k * ss, sizeof(T) * n);
-}
+// row function runs its whole vectors of columns in place (``*_cols``), then the last
+// H % kLanes through the same code on zero-padded copies (activations.h says why).
 
 // LSTM: a = [i f g o] pre-activations, gate stride gs; c' = f c + i g, h' = o tanh(c'). With
 // save the activations overwrite a and tanh(c') goes to tc (backward reads them); h' goes
