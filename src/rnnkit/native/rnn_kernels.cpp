@@ -50,11 +50,18 @@ enum Mode { RNN_TANH = 0, RNN_RELU = 1, LSTM = 2, GRU = 3 };
 // input projection wrote and re-read a (T, B, 4H) buffer and, on this AMD machine, ran on
 // MKL's generic path at I < 128; one panel GEMM per step with K = I + H + 1 (the bias as a
 // column of ones) measured faster (docs/PERFORMANCE.md). Below batch 16 each step would
-// stream W_ih as well for too few rows. RNNKIT_NATIVE_NO_FUSE turns it off (A/B timing).
+// stream W_ih as well for too few rows. Nor past kFuseMaxBytes of [W_ih, W_hh, b]: streaming
+// them every step then cost more than one batched projection (AMD EPYC Zen 4, 1 MB L2 and
+// 32 MB L3, T = 22, B = 20-128, quiet machine, benchmarks/probes/env_ab.py
+// RNNKIT_NATIVE_NO_FUSE=1: fused 2-12% faster up to H = 640, 13 MB; 5-10% slower at H = 700,
+// 15.7 MB; 1.5x slower at H = 1024, B = 20). RNNKIT_NATIVE_NO_FUSE turns it off (A/B timing).
+constexpr int64_t kFuseMaxBytes = int64_t(14) << 20;
+
 template <typename T>
 bool fuse_input_step(int64_t mode, bool save, bool proj, int64_t B, int64_t steps,
                      int64_t rows, int64_t cols) {
   return std::is_same_v<T, float> && mode == LSTM && !save && !proj && B >= 16 && panels_on() &&
+         rows * cols * int64_t(sizeof(float)) <= kFuseMaxBytes &&
          PackedWeights::pays(steps, rows, cols) && !settings().no_fuse;
 }
 
