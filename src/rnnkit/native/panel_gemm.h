@@ -32,6 +32,14 @@ constexpr int MR = 12;  // 24 accumulators + 2 weight vectors + 1 broadcast of 3
 // rows at a time, k-major (ap[kk * MR + r]). The copy is needed for row strides that are a
 // multiple of 4 KB: MR rows 4 KB apart all fall into one L1 set (seen in the LSTM
 // backward, lda = 4H = 1024, slower than MKL until packed).
+// A vector GCC must hold in a register: at 1-4 rows it folded each weight load into every
+// row's FMA (a memory operand), loading each weight vector R times; on Zen 4 that made
+// the step's GEMM load-bound (LSTM B = 4, H = 256: 0.75x oneDNN's step).
+inline __m512 in_register(__m512 v) {
+  asm("" : "+v"(v));
+  return v;
+}
+
 template <int R, bool PACKED>
 inline void tile(const float* a, int lda, const float* p, int K, float* c, int ldc,
                  __mmask16 m0, __mmask16 m1, bool acc_in) {
@@ -44,8 +52,9 @@ inline void tile(const float* a, int lda, const float* p, int K, float* c, int l
     for (int r = 0; r < R; ++r) odd0[r] = odd1[r] = _mm512_setzero_ps();
     for (; k + 2 <= K; k += 2) {
       const float* q = p + k * NR;
-      const __m512 w0 = _mm512_load_ps(q), w1 = _mm512_load_ps(q + 16);
-      const __m512 v0 = _mm512_load_ps(q + NR), v1 = _mm512_load_ps(q + NR + 16);
+      const __m512 w0 = in_register(_mm512_load_ps(q)), w1 = in_register(_mm512_load_ps(q + 16));
+      const __m512 v0 = in_register(_mm512_load_ps(q + NR));
+      const __m512 v1 = in_register(_mm512_load_ps(q + NR + 16));
       for (int r = 0; r < R; ++r) {
         const __m512 hv = _mm512_set1_ps(PACKED ? a[k * MR + r] : a[(long)r * lda + k]);
         const __m512 hw = _mm512_set1_ps(PACKED ? a[(k + 1) * MR + r] : a[(long)r * lda + k + 1]);
@@ -61,7 +70,8 @@ inline void tile(const float* a, int lda, const float* p, int K, float* c, int l
     }
   }
   for (; k < K; ++k) {
-    const __m512 w0 = _mm512_load_ps(p + k * NR), w1 = _mm512_load_ps(p + k * NR + 16);
+    const __m512 w0 = in_register(_mm512_load_ps(p + k * NR));
+    const __m512 w1 = in_register(_mm512_load_ps(p + k * NR + 16));
     for (int r = 0; r < R; ++r) {
       const __m512 hv = _mm512_set1_ps(PACKED ? a[k * MR + r] : a[(long)r * lda + k]);
       acc0[r] = _mm512_fmadd_ps(hv, w0, acc0[r]);
