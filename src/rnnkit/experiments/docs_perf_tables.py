@@ -82,7 +82,11 @@ def t_step(R: dict) -> list[str]:
     return lines
 
 
-RANDOM_RUNS = (("bench/random-1thread", 1), ("bench/random-2threads", 2))
+# The random-shape runs per machine: (record, threads).
+RANDOM_RUNS = {
+    "xeon": (("bench/random-1thread", 1), ("bench/random-2threads", 2)),
+    "zen4": (("bench/random-zen4-1thread", 1), ("bench/random-zen4-2threads", 2)),
+}
 
 
 def pct(group: dict, key: str) -> str:
@@ -91,10 +95,11 @@ def pct(group: dict, key: str) -> str:
 CELL_NAMES = {"all": "all cells", "LSTM": "LSTM", "GRU": "GRU", "RNN_TANH": "RNN (tanh)"}
 
 
-def t_random(R: dict) -> list[str]:
+def t_random(R: dict, machine: str = "xeon") -> list[str]:
     """Training and inference against torch.nn at random shapes (``rnnkit bench --grid random
-    --record``), one and two threads: speed-up distributions, then shares of the GEMM bound."""
-    runs = [(R[name], threads) for name, threads in RANDOM_RUNS if name in R]
+    --record``) on one ``machine`` (RANDOM_RUNS), one and two threads: speed-up
+    distributions, then shares of the GEMM bound."""
+    runs = [(R[name], threads) for name, threads in RANDOM_RUNS[machine] if name in R]
     lines = ["| threads | candidate | cells | shapes | train min | p5 | median | infer min | p5 | "
              "median |", "|---|---|---|---|---|---|---|---|---|---|"]
     for rec, threads in runs:
@@ -129,6 +134,11 @@ def t_random(R: dict) -> list[str]:
                       f"{100 * w['native_of_bound']:.0f}% / {100 * w['torch_of_bound']:.0f}%)"
                       for w in v["slowest"]) + "."]
     return lines
+
+
+def t_random_zen4(R: dict) -> list[str]:
+    """``t_random`` on the AMD EPYC Zen 4 machine."""
+    return t_random(R, "zen4")
 
 
 def t_ddp(R: dict) -> list[str]:

@@ -64,6 +64,7 @@ from rnnkit.experiments.docs_perf_tables import (
     t_quantize_layers,
     t_quantize_recipes,
     t_random,
+    t_random_zen4,
     t_step,
 )
 from rnnkit.experiments.docs_results_tables import (
@@ -141,7 +142,7 @@ TABLES: dict[str, dict[str, Callable[[dict], list[str]]]] = {
     },
     "docs/PERFORMANCE.md": {
         "quantize-layers": t_quantize_layers, "quantize-recipes": t_quantize_recipes,
-        "step": t_step, "random": t_random, "ddp": t_ddp,
+        "step": t_step, "random": t_random, "random-zen4": t_random_zen4, "ddp": t_ddp,
     },
 }
 
