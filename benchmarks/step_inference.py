@@ -83,6 +83,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--shapes", type=int, default=30)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--out", type=Path, default=OUT, help=f"result file (default {OUT})")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     started = clock()
@@ -105,9 +106,9 @@ def main(argv=None) -> int:
             **measurement_fields("python benchmarks/step_inference.py " + " ".join(
                 argv if argv is not None else sys.argv[1:]), seed=args.seed, threads=1,
                 since=started)}
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(body, indent=1) + "\n")
-    print(f"wrote {OUT}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(body, indent=1) + "\n")
+    print(f"wrote {args.out}")
     return 0
 
 

@@ -3,10 +3,11 @@
     python benchmarks/probes/vs_torch_points.py                      # docs/PERFORMANCE.md 3c
     python benchmarks/probes/vs_torch_points.py --threads 2 --points LSTM:1024:1:50,GRU:512:4:8
 
-A point is CELL:H:B:T[:LAYERS[:bi]] (input size = H; `rnnkit bench --grid random` lists its
-slowest shapes as such, e.g. LSTM:45:5:217:2:bi). Prints native's time and its speed-up over torch.nn
-(> 1 = native faster), interleaved medians. To compare two builds, run it from each checkout
-with its own RNNKIT_NATIVE_CACHE and PYTHONPATH=<checkout>/src, alternating.
+A point is CELL:H:B:T[:LAYERS[:bi]] (input size = H): `rnnkit bench --grid random`'s slowest
+shape "LSTM T=217 B=5 H=45 L2 bi" is LSTM:45:5:217:2:bi, and its RNN_TANH is RNN here. Prints
+native's time and its speed-up over torch.nn (> 1 = native faster), interleaved medians. To
+compare two builds, run it from each checkout with its own RNNKIT_NATIVE_CACHE and
+PYTHONPATH=<checkout>/src, alternating.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def main() -> None:
         r = interleaved({"ti": ti, "ni": ni, "tt": tt, "nt": nt}, rounds=args.rounds)
         t = {k: v["median_s"] for k, v in r.items()}
         print(
-            f"{cell} H={H} B={B} T={T} L={layers}{' bi' if bi else ''}: infer {t['ni'] * 1e3:.2f} ms (x{t['ti'] / t['ni']:.2f}"
+            f"{cell} H={H} B={B} T={T} L={layers}{' bi' if bi else ''}: "
+            f"infer {t['ni'] * 1e3:.2f} ms (x{t['ti'] / t['ni']:.2f}"
             f" torch.nn)  train {t['nt'] * 1e3:.2f} ms (x{t['tt'] / t['nt']:.2f})",
             flush=True,
         )

@@ -50,9 +50,10 @@ def t_quantize_recipes(R: dict) -> list[str]:
     return lines
 
 
-def t_step(R: dict) -> list[str]:
-    """Step-by-step inference against torch.nn: the distribution, then every shape."""
-    rec = R["step/steps"]
+def t_step(R: dict, name: str = "step/steps", shapes: bool = True) -> list[str]:
+    """Step-by-step inference against torch.nn (``benchmarks/step_inference.py --out``):
+    the distribution, then, with ``shapes``, every shape."""
+    rec = R[name]
     v = rec["values"]
     lines = ["| API | shapes | min | p5 | median | B <= 8: shapes | min | median |",
              "|---|---|---|---|---|---|---|---|"]
@@ -66,9 +67,10 @@ def t_step(R: dict) -> list[str]:
         small = f"{s['n']} | {s['min']:.2f}x | {s['median']:.2f}x" if s else "0 | - | -"
         lines.append(f"| {label} | {a['n']} | {a['min']:.2f}x | {a['p5']:.2f}x | "
                      f"{a['median']:.2f}x | {small} |")
-    lines += ["", "| cell | B | H | cell step: torch.nn | rnnkit | speed-up | int8 | layer "
-              "step: speed-up | int8 |", "|---|---|---|---|---|---|---|---|---|"]
-    for row in sorted(v["shapes"], key=lambda r: (r["type"], r["B"], r["H"])):
+    if shapes:
+        lines += ["", "| cell | B | H | cell step: torch.nn | rnnkit | speed-up | int8 | layer "
+                  "step: speed-up | int8 |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in sorted(v["shapes"] if shapes else [], key=lambda r: (r["type"], r["B"], r["H"])):
         c = row["cell"]
         lines.append(f"| {row['type']} | {row['B']} | {row['H']:,} | "
                      f"{c['seconds_per_step']['torch.nn'] * 1e6:.1f} us | "
@@ -80,6 +82,11 @@ def t_step(R: dict) -> list[str]:
                   f"{rec['processor']}, {rec['threads']} thread, {rec['wall_s']:.0f} s wall, "
                   f"{rec['date']}."]
     return lines
+
+
+def t_step_zen4(R: dict) -> list[str]:
+    """``t_step``'s distribution on the AMD EPYC Zen 4 machine (``step/steps-zen4``)."""
+    return t_step(R, "step/steps-zen4", shapes=False)
 
 
 # The random-shape runs per machine: (record, threads).

@@ -449,6 +449,11 @@ def t_music(R):
                  rows) + n.lines()
 
 
+def t_tts_dutch(R):
+    """``t_tts`` for the runs on the game's real Dutch recordings (group ``nl``)."""
+    return t_tts(R, "nl")
+
+
 # ---------------------------------------------------------------- handwriting generation
 ABLATION_STUDY = "handwriting/study/"  # docs_tables --add RUN --group study
 HANDWRITING_ABLATIONS = {"lstm": "LSTM, 20 normals (the recipe)", "lstm-1": "LSTM, 1 normal",
@@ -589,12 +594,14 @@ def t_asr_best(R):
     return (out + n.lines()) if out else ["No runs recorded yet."]
 
 
-def t_tts(R):
-    """Per voice-synthesis run (``tts/<run>``): quality, alignment, speed and, judged by a
-    recogniser, CER on the teacher's audio against ours."""
+def t_tts(R, group: str | None = None):
+    """Per voice-synthesis run (``tts/<run>``, or ``tts/<group>/<run>`` from ``docs_tables
+    --add RUN --group GROUP``): quality, alignment, speed and, judged by a recogniser, CER
+    on the teacher's (or the real speaker's) audio against ours."""
     n = Notes()
     rows = []
-    for rec in pick(R, "tts/"):
+    prefix = f"tts/{group}/" if group else "tts/"
+    for rec in (R[k] for k in sorted(R) if k.startswith(prefix) and "/" not in k[len(prefix):]):
         n(rec)
         m = rec["metrics"]
         judged = "cer_ratio" in m

@@ -66,6 +66,7 @@ from rnnkit.experiments.docs_perf_tables import (
     t_random,
     t_random_zen4,
     t_step,
+    t_step_zen4,
 )
 from rnnkit.experiments.docs_results_tables import (
     CLASSIFY,
@@ -93,6 +94,7 @@ from rnnkit.experiments.docs_results_tables import (
     t_translate,
     t_translate_summary,
     t_tts,
+    t_tts_dutch,
     t_versus,
 )
 
@@ -122,7 +124,7 @@ TABLES: dict[str, dict[str, Callable[[dict], list[str]]]] = {
         "translate-games-summary": lambda R: t_translate_summary(R, "games"),
         "music": t_music, "handwriting": t_handwriting,
         "handwriting-ablation": t_handwriting_ablation, "asr": t_asr,
-        "asr-best": t_asr_best, "tts": t_tts,
+        "asr-best": t_asr_best, "tts": t_tts, "tts-nl": t_tts_dutch,
         "tts-ladder": t_measure("tts-ladder/tts-s1", "- "),
     },
     "docs/MEMORY.md": {
@@ -142,7 +144,8 @@ TABLES: dict[str, dict[str, Callable[[dict], list[str]]]] = {
     },
     "docs/PERFORMANCE.md": {
         "quantize-layers": t_quantize_layers, "quantize-recipes": t_quantize_recipes,
-        "step": t_step, "random": t_random, "random-zen4": t_random_zen4, "ddp": t_ddp,
+        "step": t_step, "step-zen4": t_step_zen4, "random": t_random,
+        "random-zen4": t_random_zen4, "ddp": t_ddp,
     },
 }
 
