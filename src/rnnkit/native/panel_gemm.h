@@ -28,10 +28,6 @@ namespace panel {
 constexpr int NR = 32;
 constexpr int MR = 12;  // 24 accumulators + 2 weight vectors + 1 broadcast of 32 registers
 
-// A is read in place (row r, column kk at a[r * lda + kk]) or, PACKED, from a copy made MR
-// rows at a time, k-major (ap[kk * MR + r]). The copy is needed for row strides that are a
-// multiple of 4 KB: MR rows 4 KB apart all fall into one L1 set (seen in the LSTM
-// backward, lda = 4H = 1024, slower than MKL until packed).
 // A vector GCC must hold in a register: at 1-4 rows it folded each weight load into every
 // row's FMA (a memory operand), loading each weight vector R times; on Zen 4 that made
 // the step's GEMM load-bound (LSTM B = 4, H = 256: 0.75x oneDNN's step).
@@ -40,6 +36,10 @@ inline __m512 in_register(__m512 v) {
   return v;
 }
 
+// A is read in place (row r, column kk at a[r * lda + kk]) or, PACKED, from a copy made MR
+// rows at a time, k-major (ap[kk * MR + r]). The copy is needed for row strides that are a
+// multiple of 4 KB: MR rows 4 KB apart all fall into one L1 set (seen in the LSTM
+// backward, lda = 4H = 1024, slower than MKL until packed).
 template <int R, bool PACKED>
 inline void tile(const float* a, int lda, const float* p, int K, float* c, int ldc,
                  __mmask16 m0, __mmask16 m1, bool acc_in) {
