@@ -116,7 +116,7 @@ std::vector<Tensor> custom_forward_impl(const Tensor& x, const Tensor& s0, const
   const T* WhhT = ptr<T>(whh_t);
   PackedWeights pk_hh;
   if constexpr (std::is_same_v<T, float>) {
-    if (!small && B > 0 && PackedWeights::pays(Tn, GH, H)) pk_hh.pack(Whh, GH, H, true, B);
+    if (!small && B > 0 && PackedWeights::pays(Tn, B, GH, H)) pk_hh.pack(Whh, GH, H, true, B);
   }
   const bool* MK = mask.defined() ? mask.data_ptr<bool>() : nullptr;
   const int64_t BH = B * H;
@@ -220,7 +220,7 @@ std::vector<Tensor> custom_backward_impl(const Tensor& x, const Tensor& w_ih, co
   const bool small = use_small_mm<T>(B, GH, H);
   PackedWeights pk_hh;
   if constexpr (std::is_same_v<T, float>) {
-    if (!small && B > 0 && PackedWeights::pays(Tn, GH, H)) pk_hh.pack(Whh, GH, H, false, B);
+    if (!small && B > 0 && PackedWeights::pays(Tn, B, GH, H)) pk_hh.pack(Whh, GH, H, false, B);
   }
 
   // Rows [r0, r1) through all steps, backwards (see the forward). Each chunk swaps its

@@ -111,11 +111,15 @@ struct PackedWeights {
   // passes over the weights; past L2 (1 MB) and at few steps, MKL's unpacked GEMM is quicker
   // (panel builds, idle Zen 4, one thread, H = 1024, B = 1-16: T = 1-4 took 0.26-0.88x of
   // the packed time in most cases, T >= 50 1.3-2.5x). AVX2 builds always pack, as measured
-  // there. RNNKIT_NATIVE_PACK_MIN_STEPS overrides the 8 steps (A/B timing).
-  static bool pays(int64_t steps, int64_t rows, int64_t cols) {
+  // there. RNNKIT_NATIVE_PACK_MIN_STEPS overrides the 8 steps (A/B timing). Fewer steps of
+  // kPackMinRows rows or more in all pay too: MKL's generic kernels on AMD lose more per
+  // row than the packing pass costs (idle Zen 4, one thread, H = 755-1024, T = 4: packed
+  // took 0.79-0.96x of the unpacked inference time at B = 32-300, 0.96-1.07x at B = 8-16).
+  static constexpr int64_t kPackMinRows = 128;
+  static bool pays(int64_t steps, int64_t batch, int64_t rows, int64_t cols) {
     if (!enabled()) return false;
     if (!use_panels() || rows * cols * int64_t(sizeof(float)) <= (int64_t(1) << 20)) return true;
-    return steps >= settings().pack_min_steps;
+    return steps >= settings().pack_min_steps || steps * batch >= kPackMinRows;
   }
   // W is (rows, cols) row-major; trans=true packs W^T (cols x rows is op(W) = W^T).
   void pack(const float* w, int rows, int cols, bool trans, int B) {

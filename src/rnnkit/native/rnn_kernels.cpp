@@ -62,7 +62,7 @@ bool fuse_input_step(int64_t mode, bool save, bool proj, int64_t B, int64_t step
                      int64_t rows, int64_t cols) {
   return std::is_same_v<T, float> && mode == LSTM && !save && !proj && B >= 16 && panels_on() &&
          rows * cols * int64_t(sizeof(float)) <= kFuseMaxBytes &&
-         PackedWeights::pays(steps, rows, cols) && !settings().no_fuse;
+         PackedWeights::pays(steps, B, rows, cols) && !settings().no_fuse;
 }
 
 // The gates of one batch row, one step (inference and the training forward alike). Each
@@ -334,7 +334,7 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
   PackedWeights pk_hh, pk_hr;  // float32 at B > 2: packed once here, used every step
   const PackedWeights* hh = kept ? kept : &pk_hh;
   if constexpr (std::is_same_v<T, float>) {
-    if (!small && !fused && B > 0 && PackedWeights::pays(Tn, GH, Hr)) {
+    if (!small && !fused && B > 0 && PackedWeights::pays(Tn, B, GH, Hr)) {
       if (!low && hh == &pk_hh) pk_hh.pack(Whh, GH, Hr, true, B);
       if (proj) pk_hr.pack(Whr, Hr, H, true, B);
     }
@@ -468,7 +468,7 @@ std::vector<Tensor> backward_impl(int64_t mode, const Tensor& x, const Tensor& w
   const bool small = use_small_mm<T>(B, GH, Hr);
   PackedWeights pk_hh, pk_hr;  // float32 at B > 2: W_hh and W_hr as they are, packed once
   if constexpr (std::is_same_v<T, float>) {
-    if (!small && B > 0 && PackedWeights::pays(Tn, GH, Hr)) {
+    if (!small && B > 0 && PackedWeights::pays(Tn, B, GH, Hr)) {
       pk_hh.pack(Whh, GH, Hr, false, B);
       if (proj) pk_hr.pack(Whr, Hr, H, false, B);
     }

@@ -17,7 +17,8 @@
 //                                                     micro-kernel even where the AVX-512 panel
 //                                                     kernel exists (PackedWeights::use_panels)
 // PACK_MIN_STEPS        pack_min_steps       8        panel builds: weights over 1 MB are packed
-//                                                     only for at least this many steps
+//                                                     only for at least this many steps, or
+//                                                     128 rows over all steps
 //                                                     (PackedWeights::pays)
 // SMALL_MM_MAX_B        small_mm_max_b       8        AVX2 builds: the largest batch on the
 //                                                     micro-kernel at width <= 64; B <= 2 always
