@@ -110,7 +110,9 @@ def test_random_grid_reports_the_distribution(tmp_path):
     assert "Slowest shapes for rnnkit:native (train / infer speed-up; in brackets" in md
     assert ": GRU T=3 B=2 H=707 " in md
     timed = next(res for res in report["points"] if res.get("results"))
-    assert timed["gemm_bound"]["train_s"] > timed["gemm_bound"]["infer_s"] > 0
+    # measured times: both there; their order is a timing (it flipped on a loaded machine),
+    # and the products behind them are checked exactly in the next test
+    assert timed["gemm_bound"]["train_s"] > 0 and timed["gemm_bound"]["infer_s"] > 0
     assert "Share of the GEMM bound" in md and "| rnnkit:native | " in md.split("Share of")[1]
 
 
