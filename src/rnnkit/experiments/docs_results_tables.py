@@ -449,11 +449,6 @@ def t_music(R):
                  rows) + n.lines()
 
 
-def t_tts_dutch(R):
-    """``t_tts`` for the runs on the game's real Dutch recordings (group ``nl``)."""
-    return t_tts(R, "nl")
-
-
 # ---------------------------------------------------------------- handwriting generation
 ABLATION_STUDY = "handwriting/study/"  # docs_tables --add RUN --group study
 HANDWRITING_ABLATIONS = {"lstm": "LSTM, 20 normals (the recipe)", "lstm-1": "LSTM, 1 normal",
@@ -623,3 +618,8 @@ def t_tts(R, group: str | None = None):
                   "training CPU s"],
                  ["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:",
                   "---:", "---:", "---:", "---:"], rows) + n.lines()
+
+
+def t_tts_dutch(R):
+    """``t_tts`` for the runs on the game's real Dutch recordings (group ``nl``)."""
+    return t_tts(R, "nl")
