@@ -176,9 +176,11 @@ def table(head: list[str], align: list[str], rows: list[list[str]]) -> list[str]
             *("| " + " | ".join(r) + " |" for r in rows)]
 
 
-def pick(R: dict, prefix: str) -> list[dict]:
-    """Result records whose name starts with ``prefix`` (sorted by name)."""
-    return [R[k] for k in sorted(R) if k.startswith(prefix)]
+def pick(R: dict, prefix: str, groups: bool = True) -> list[dict]:
+    """Result records whose name starts with ``prefix`` (sorted by name); without ``groups``,
+    only those directly under it, not in a group's sub-folder (``docs_tables --group``)."""
+    return [R[k] for k in sorted(R)
+            if k.startswith(prefix) and (groups or "/" not in k[len(prefix):])]
 
 
 def sample_block(text: str, lines: int = 8) -> list[str]:

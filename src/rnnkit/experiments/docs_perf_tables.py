@@ -70,23 +70,18 @@ def t_step(R: dict, name: str = "step/steps", shapes: bool = True) -> list[str]:
     if shapes:
         lines += ["", "| cell | B | H | cell step: torch.nn | rnnkit | speed-up | int8 | layer "
                   "step: speed-up | int8 |", "|---|---|---|---|---|---|---|---|---|"]
-    for row in sorted(v["shapes"] if shapes else [], key=lambda r: (r["type"], r["B"], r["H"])):
-        c = row["cell"]
-        lines.append(f"| {row['type']} | {row['B']} | {row['H']:,} | "
-                     f"{c['seconds_per_step']['torch.nn'] * 1e6:.1f} us | "
-                     f"{c['seconds_per_step']['rnnkit'] * 1e6:.1f} us | {c['speedup']:.2f}x | "
-                     f"{c.get('int8_speedup', float('nan')):.2f}x | "
-                     f"{row['layer']['speedup']:.2f}x | "
-                     f"{row['layer'].get('int8_speedup', float('nan')):.2f}x |")
+        for row in sorted(v["shapes"], key=lambda r: (r["type"], r["B"], r["H"])):
+            c = row["cell"]
+            lines.append(f"| {row['type']} | {row['B']} | {row['H']:,} | "
+                         f"{c['seconds_per_step']['torch.nn'] * 1e6:.1f} us | "
+                         f"{c['seconds_per_step']['rnnkit'] * 1e6:.1f} us | "
+                         f"{c['speedup']:.2f}x | {c.get('int8_speedup', float('nan')):.2f}x | "
+                         f"{row['layer']['speedup']:.2f}x | "
+                         f"{row['layer'].get('int8_speedup', float('nan')):.2f}x |")
     lines += ["", f"{rec['text']}; {v['steps_per_call']} steps per timed loop; "
                   f"{rec['processor']}, {rec['threads']} thread, {rec['wall_s']:.0f} s wall, "
                   f"{rec['date']}."]
     return lines
-
-
-def t_step_zen4(R: dict) -> list[str]:
-    """``t_step``'s distribution on the AMD EPYC Zen 4 machine (``step/steps-zen4``)."""
-    return t_step(R, "step/steps-zen4", shapes=False)
 
 
 # The random-shape runs per machine: (record, threads).
@@ -141,11 +136,6 @@ def t_random(R: dict, machine: str = "xeon") -> list[str]:
                       f"{100 * w['native_of_bound']:.0f}% / {100 * w['torch_of_bound']:.0f}%)"
                       for w in v["slowest"]) + "."]
     return lines
-
-
-def t_random_zen4(R: dict) -> list[str]:
-    """``t_random`` on the AMD EPYC Zen 4 machine."""
-    return t_random(R, "zen4")
 
 
 def t_ddp(R: dict) -> list[str]:

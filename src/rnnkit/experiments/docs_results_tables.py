@@ -147,8 +147,7 @@ def runs_of(R: dict, recipe: str, group: str = "") -> list[dict]:
     """A recipe's runs in docs/results, seeds in order (variants such as 'unweighted' last):
     those of ``docs/results/<recipe>/``, or of its sub-folder ``group`` (a second study)."""
     where = f"{recipe}/{group}/" if group else f"{recipe}/"
-    recs = [r for k, r in sorted(R.items())
-            if k.startswith(where) and "/" not in k[len(where):] and "recipe" in r]
+    recs = [r for r in pick(R, where, groups=False) if "recipe" in r]
     if not recs:
         raise KeyError(f"{where}*")
     return sorted(recs, key=lambda r: ("seed" not in r["run"], r["seed"] or 0, r["run"]))
@@ -355,8 +354,7 @@ def translate_runs(R: dict, group: str = "") -> list[dict]:
     """The translation experiment's runs (``translate/[<group>/]<variant>-seed<N>``),
     variant order."""
     prefix = f"translate/{group}/" if group else "translate/"
-    recs = [R[k] for k in sorted(R) if k.startswith(prefix) and "/" not in k[len(prefix):]]
-    recs = [r for r in recs if r.get("recipe") == "translate"]
+    recs = [r for r in pick(R, prefix, groups=False) if r.get("recipe") == "translate"]
     return sorted(recs, key=lambda r: (TRANSLATE_VARIANTS.index(r["run"].rsplit("-seed", 1)[0]),
                                        r["seed"]))
 
@@ -461,9 +459,7 @@ def t_handwriting(R):
     held-out drawings and of generated ones at each sampling bias."""
     n = Notes()
     out = []
-    singles = [k for k in sorted(R) if k.startswith("handwriting/")
-               and not k.startswith(ABLATION_STUDY)]
-    for rec in (R[k] for k in singles):
+    for rec in pick(R, "handwriting/", groups=False):  # the study's runs are a group
         m = rec["metrics"]
         mark = n(rec)
         out += [f"- `{rec['run']}`{mark}: test NLL **{num(m['test_nll'], rec, '.3f')}** nats "
@@ -596,7 +592,7 @@ def t_tts(R, group: str | None = None):
     n = Notes()
     rows = []
     prefix = f"tts/{group}/" if group else "tts/"
-    for rec in (R[k] for k in sorted(R) if k.startswith(prefix) and "/" not in k[len(prefix):]):
+    for rec in pick(R, prefix, groups=False):
         n(rec)
         m = rec["metrics"]
         judged = "cer_ratio" in m
@@ -618,8 +614,3 @@ def t_tts(R, group: str | None = None):
                   "training CPU s"],
                  ["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:",
                   "---:", "---:", "---:", "---:"], rows) + n.lines()
-
-
-def t_tts_dutch(R):
-    """``t_tts`` for the runs on the game's real Dutch recordings (group ``nl``)."""
-    return t_tts(R, "nl")

@@ -64,9 +64,7 @@ from rnnkit.experiments.docs_perf_tables import (
     t_quantize_layers,
     t_quantize_recipes,
     t_random,
-    t_random_zen4,
     t_step,
-    t_step_zen4,
 )
 from rnnkit.experiments.docs_results_tables import (
     CLASSIFY,
@@ -94,7 +92,6 @@ from rnnkit.experiments.docs_results_tables import (
     t_translate,
     t_translate_summary,
     t_tts,
-    t_tts_dutch,
     t_versus,
 )
 
@@ -124,7 +121,7 @@ TABLES: dict[str, dict[str, Callable[[dict], list[str]]]] = {
         "translate-games-summary": lambda R: t_translate_summary(R, "games"),
         "music": t_music, "handwriting": t_handwriting,
         "handwriting-ablation": t_handwriting_ablation, "asr": t_asr,
-        "asr-best": t_asr_best, "tts": t_tts, "tts-nl": t_tts_dutch,
+        "asr-best": t_asr_best, "tts": t_tts, "tts-nl": lambda R: t_tts(R, "nl"),
         "tts-ladder": t_measure("tts-ladder/tts-s1", "- "),
     },
     "docs/MEMORY.md": {
@@ -144,8 +141,8 @@ TABLES: dict[str, dict[str, Callable[[dict], list[str]]]] = {
     },
     "docs/PERFORMANCE.md": {
         "quantize-layers": t_quantize_layers, "quantize-recipes": t_quantize_recipes,
-        "step": t_step, "step-zen4": t_step_zen4, "random": t_random,
-        "random-zen4": t_random_zen4, "ddp": t_ddp,
+        "step": t_step, "step-zen4": lambda R: t_step(R, "step/steps-zen4", shapes=False),
+        "random": t_random, "random-zen4": lambda R: t_random(R, "zen4"), "ddp": t_ddp,
     },
 }
 
@@ -202,6 +199,13 @@ def check(root: Path = ROOT, write: bool = False) -> list[str]:
 
 
 # ---------------------------------------------------------------- adding runs, measuring the corpus
+# The validation metric kept per step from metrics.jsonl, per recipe: the loss curve of the
+# language models, the asr learning curve, and the handwriting NLL on the set that chose the
+# model (the ablation table reads it at the best step).
+VALID_CURVES = {"charlm": "valid_loss", "demo": "valid_loss", "asr": "valid_cer",
+                "handwriting": "valid_nll"}
+
+
 def run_files(run: Path) -> dict:
     """What the docs need from a run folder beyond result.json."""
     out: dict = {}
@@ -228,12 +232,9 @@ def run_files(run: Path) -> dict:
         best = [r["step"] for r in valid if r.get("best")]
         if best:
             out["best_step"] = best[-1]
-        if out.get("config", {}).get("recipe") in ("charlm", "demo"):
-            out["valid_loss_at"] = {str(r["step"]): r["valid_loss"] for r in valid}
-        if out.get("config", {}).get("recipe") == "asr":  # the learning curve
-            out["valid_cer_at"] = {str(r["step"]): r["valid_cer"] for r in valid}
-        if out.get("config", {}).get("recipe") == "handwriting":  # the set that chose it
-            out["valid_nll_at"] = {str(r["step"]): r["valid_nll"] for r in valid}
+        curve = VALID_CURVES.get(out.get("config", {}).get("recipe"))
+        if curve:
+            out[f"{curve}_at"] = {str(r["step"]): r[curve] for r in valid}
     if (run / "samples.txt").is_file():
         parts = re.split(r"^--- temperature ([\d.]+) ---\n", (run / "samples.txt").read_text(),
                          flags=re.M)
