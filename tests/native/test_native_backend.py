@@ -260,6 +260,7 @@ def test_micro_kernel_batches_match_torch_nn(cell, B):
     [
         (300, 130, 50, False, True, True),  # panel path (where built): masked last panel
         (257, 1100, 64, False, False, False),  # sum longer than one k-block (512)
+        (257, 1100, 40, False, False, True),  # the bias in the first k-block only
         (1000, 256, 96, False, True, True),  # many row tiles, uneven split
         (64, 40, 33, False, False, True),  # small: ATen
         (300, 200, 70, True, False, False),  # transposed a (weight gradients): ATen

@@ -83,11 +83,13 @@ inline Tensor batched_mm(const Tensor& a, const Tensor& b, const Tensor& bias = 
   // >= 256 rows and a >= 128-long sum; below that packing costs more than the kernel gains
   // (0.6x at T * B = 50 rows), and the weight gradients (transposed A) gained nothing.
   if (a.scalar_type() == at::kFloat && panels_on() && a.is_contiguous() && a.size(0) >= 256 &&
-      a.size(1) >= 128 && b.numel() > 0) {
+      a.size(1) >= 128 && b.numel() > 0 &&
+      (!bias.defined() || bias.numel() == b.size(1))) {
     const int M = a.size(0), n = b.size(1), k = a.size(1), lda = a.stride(0);
     Tensor bc = b.is_contiguous() || b.t().is_contiguous() ? b : b.contiguous();
     const bool tb = !bc.is_contiguous();
-    Tensor out = bias.defined() ? bias.expand({M, n}).contiguous() : at::empty({M, n}, a.options());
+    Tensor out = at::empty({M, n}, a.options());
+    Tensor bv = bias.defined() ? bias.reshape({n}).contiguous() : Tensor();
     // Packed one k-block at a time, so the scratch stays (M + n) x KC floats however long
     // the sum.
     const float* A = a.data_ptr<float>();
@@ -104,8 +106,8 @@ inline Tensor batched_mm(const Tensor& a, const Tensor& b, const Tensor& bias = 
       if (pack_a) panel::pack_a(tl, A, lda, k0, kc, ap.data());
       panel::pack_w(Bm, tb ? k : n, tb, k0, kc, n, wpa);
       panel::run_block(tl, n, kc, pack_a ? ap.data() : nullptr, A + k0, lda, wpa,
-                       size_t(kc) * panel::NR, out.data_ptr<float>(), n,
-                       bias.defined() || k0 > 0, threaded);
+                       size_t(kc) * panel::NR, out.data_ptr<float>(), n, k0 > 0, threaded,
+                       bv.defined() && k0 == 0 ? bv.data_ptr<float>() : nullptr);
     }
     return out;
   }

@@ -176,14 +176,23 @@ struct PackedWeights {
   // beta is 0 or 1 at every call site (overwrite or accumulate).
   void mm(const float* a, float* c, int B, float beta) const {
 #ifdef RNNKIT_PANEL_MM
-    if (panels) return panel_mm(a, c, B, beta != 0.f);
+    if (panels) return panel_mm(a, k, k, c, B, beta != 0.f, false);
 #endif
     cblas_sgemm_compute(101, 111, 151, B, n, k, a, k, buf.get(), n, beta, c, n);
   }
 #ifdef RNNKIT_PANEL_MM
+  // c (B, n) = a (B, k - 1; row stride lda) @ op(W)[:k - 1] + op(W)[k - 1], for panels
+  // packed from [W, b]^T (step_pack's input weights): the bias row added in the GEMM, where
+  // a copy of the input with a column of ones was one more pass (2% of an LSTM T = 7,
+  // B = 361, H = 235 inference in perf).
+  void mm_bias_row(const float* a, int lda, float* c, int B) const {
+    panel_mm(a, lda, k - 1, c, B, false, true);
+  }
   // Each panel streams once per step and is reused by every row tile; split across threads
-  // by panels from settings().panel_threaded_macs multiply-adds (below).
-  void panel_mm(const float* a, float* c, int B, bool acc_in) const;
+  // by panels from settings().panel_threaded_macs multiply-adds (below). The sum runs over
+  // the first kc rows of op(W); with bias_row, row kc is added as a bias.
+  void panel_mm(const float* a, int lda, int kc, float* c, int B, bool acc_in,
+                bool bias_row) const;
 #endif
 };
 
@@ -196,19 +205,22 @@ inline bool panels_on() { return PackedWeights::enabled() && PackedWeights::use_
 // panels across threads: 2^17 by default, not MKL's 2^20. Two threads, B = 1-4 at H = 256
 // (between the two bars): 0.74-0.86x of the time at 2^20 in 14 of 16 A/B pairs
 // (benchmarks/probes/env_ab.py, idle Zen 4). RNNKIT_NATIVE_PANEL_THREADED_MACS overrides it.
-inline void PackedWeights::panel_mm(const float* a, float* c, int B, bool acc_in) const {
+inline void PackedWeights::panel_mm(const float* a, int lda, int kc, float* c, int B,
+                                    bool acc_in, bool bias_row) const {
   if (B == 0) return;
   const panel::Tiles tl(B);
   const float* ap = nullptr;
-  if (panel::needs_packing(k)) {
-    thread_local std::vector<float> a_packed;  // one step's input: B x k floats, reused
-    a_packed.resize(size_t(tl.count) * k * panel::MR);
-    panel::pack_a(tl, a, k, 0, k, a_packed.data());
+  if (panel::needs_packing(lda)) {
+    thread_local std::vector<float> a_packed;  // one step's input: B x kc floats, reused
+    a_packed.resize(size_t(tl.count) * kc * panel::MR);
+    panel::pack_a(tl, a, lda, 0, kc, a_packed.data());
     ap = a_packed.data();
   }
   // k <= 4H here: one block, and each panel's stride is k rows.
-  panel::run_block(tl, n, k, ap, a, k, data(), size_t(k) * panel::NR, c, n, acc_in,
-                   int64_t(B) * n * k >= settings().panel_threaded_macs);
+  const size_t stride = size_t(k) * panel::NR;
+  panel::run_block(tl, n, kc, ap, a, lda, data(), stride, c, n, acc_in,
+                   int64_t(B) * n * kc >= settings().panel_threaded_macs,
+                   bias_row ? data() + size_t(kc) * panel::NR : nullptr, stride);
 }
 #endif
 

@@ -40,11 +40,16 @@ inline __m512 in_register(__m512 v) {
 // rows at a time, k-major (ap[kk * MR + r]). The copy is needed for row strides that are a
 // multiple of 4 KB: MR rows 4 KB apart all fall into one L1 set (seen in the LSTM
 // backward, lda = 4H = 1024, slower than MKL until packed).
+// With ``bias`` (the tile's 32 columns, read under the masks) the sums start from it: a
+// bias added in the GEMM, where a (rows, n) copy of it to accumulate onto was one more pass
+// over C (1.5% of an LSTM B = 4, H = 257 inference in perf).
 template <int R, bool PACKED>
 inline void tile(const float* a, int lda, const float* p, int K, float* c, int ldc,
-                 __mmask16 m0, __mmask16 m1, bool acc_in) {
+                 __mmask16 m0, __mmask16 m1, bool acc_in, const float* bias) {
   __m512 acc0[R], acc1[R];
-  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+  const __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+  const __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+  for (int r = 0; r < R; ++r) acc0[r] = b0, acc1[r] = b1;
   int k = 0;
   if constexpr (R <= 4) {
     // Too few rows to hide the FMA latency: a second set of accumulators for odd k.
@@ -91,10 +96,10 @@ inline void tile(const float* a, int lda, const float* p, int K, float* c, int l
 // Any tile height 1..MR: one instantiation per height.
 template <bool PACKED, int R = MR>
 inline void tile_rows(int rows, const float* a, int lda, const float* p, int K, float* c,
-                      int ldc, __mmask16 m0, __mmask16 m1, bool acc_in) {
+                      int ldc, __mmask16 m0, __mmask16 m1, bool acc_in, const float* bias) {
   if constexpr (R > 0) {
-    if (rows == R) return tile<R, PACKED>(a, lda, p, K, c, ldc, m0, m1, acc_in);
-    tile_rows<PACKED, R - 1>(rows, a, lda, p, K, c, ldc, m0, m1, acc_in);
+    if (rows == R) return tile<R, PACKED>(a, lda, p, K, c, ldc, m0, m1, acc_in, bias);
+    tile_rows<PACKED, R - 1>(rows, a, lda, p, K, c, ldc, m0, m1, acc_in, bias);
   }
 }
 inline __mmask16 lanes(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
@@ -211,12 +216,14 @@ inline void pack_a(const Tiles& tl, const float* a, int lda, int k0, int kc, flo
 }
 
 // c (M, n) [+]= one k-block of A times packed panels (panel p at wp + p * w_stride,
-// kc x NR each). A is the packed copy ``ap`` (tiles x kc x MR) when given, else read in
-// place from a (M rows, stride lda, starting at the block's column). Split across threads
-// by panels when large.
+// kc x NR each) [+ bias]. A is the packed copy ``ap`` (tiles x kc x MR) when given, else
+// read in place from a (M rows, stride lda, starting at the block's column). Panel p's bias
+// is the 32 floats at bias + p * bias_stride: a vector (stride NR, read under the column
+// masks) or a row packed in the panels (step_pack's [W_ih, b]^T, stride w_stride). Split
+// across threads by panels when large.
 inline void run_block(const Tiles& tl, int n, int kc, const float* ap, const float* a, int lda,
                       const float* wp, size_t w_stride, float* c, int ldc, bool acc,
-                      bool threaded) {
+                      bool threaded, const float* bias = nullptr, size_t bias_stride = NR) {
   const int np = (n + NR - 1) / NR;
   int t0 = 0, t1 = 0;
   auto run = [&](int64_t p0, int64_t p1) {
@@ -224,13 +231,14 @@ inline void run_block(const Tiles& tl, int n, int kc, const float* ap, const flo
       const int cols = std::min(NR, n - int(p) * NR);
       const __mmask16 m0 = lanes(cols), m1 = lanes(cols > 16 ? cols - 16 : 0);
       const float* w = wp + p * w_stride;
+      const float* bp = bias ? bias + p * bias_stride : nullptr;
       for (int t = t0; t < t1; ++t) {
         const int r0 = tl.row0(t), rows = tl.row0(t + 1) - r0;
         float* ct = c + (long)r0 * ldc + p * NR;
         if (ap) {
-          tile_rows<true>(rows, ap + size_t(t) * kc * MR, MR, w, kc, ct, ldc, m0, m1, acc);
+          tile_rows<true>(rows, ap + size_t(t) * kc * MR, MR, w, kc, ct, ldc, m0, m1, acc, bp);
         } else {
-          tile_rows<false>(rows, a + (long)r0 * lda, lda, w, kc, ct, ldc, m0, m1, acc);
+          tile_rows<false>(rows, a + (long)r0 * lda, lda, w, kc, ct, ldc, m0, m1, acc, bp);
         }
       }
     }

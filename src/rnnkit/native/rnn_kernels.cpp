@@ -265,17 +265,12 @@ std::vector<Tensor> forward_impl(int64_t mode, const Tensor& x, const Tensor& h0
     Tensor x2 = x.reshape({Tn * B, I});
     StepGemmThreads threads(Tn * B * GH * I, kBatchedThreadedMacs);
     if (kept_ih) {
+#ifdef RNNKIT_PANEL_MM
       if constexpr (std::is_same_v<T, float>) {
-        Tensor xb = at::empty({Tn * B, I + 1}, opts);  // [x_t, 1] rows
-        float* d = xb.data_ptr<float>();
-        const float* src = x.data_ptr<float>();
-        for (int64_t r = 0; r < Tn * B; ++r) {
-          std::memcpy(d + r * (I + 1), src + r * I, sizeof(float) * I);
-          d[r * (I + 1) + I] = 1.f;
-        }
         pre = at::empty({Tn * B, GH}, opts);
-        kept_ih->mm(d, pre.data_ptr<float>(), Tn * B, 0.f);
+        kept_ih->mm_bias_row(x.data_ptr<float>(), I, pre.data_ptr<float>(), Tn * B);
       }
+#endif
     } else if (low) {
       if constexpr (std::is_same_v<T, float>) {
         Tensor bias = b_ih.defined() ? (mode == GRU ? b_ih : b_ih + b_hh) : Tensor();
@@ -801,14 +796,13 @@ std::vector<Tensor> step_kept(int64_t mode, const Tensor& x, const Tensor& h,
   check_step("step_kept", mode, x, h, c);
   const int64_t B = x.size(0), I = x.size(1), H = h.size(1);
   const int64_t G = mode == LSTM ? 4 : (mode == GRU ? 3 : 1), GH = G * H;
-  const int64_t KX = I + 1;  // [x, 1]
   const size_t floats = PackedWeights::cat_floats(H - 1, 0, GH);
   const size_t ih = PackedWeights::cat_floats(I, 0, GH);
   TORCH_CHECK(packed.numel() == int64_t(floats + ih),
               "rnnkit native: kept panels do not match the weights");
   PackedWeights cat, hh;  // cat: [W_ih, b]^T; hh: W_hh^T
   hh.use(packed.data_ptr<float>(), GH, H);
-  cat.use(packed.data_ptr<float>() + floats, GH, KX);
+  cat.use(packed.data_ptr<float>() + floats, GH, I + 1);
   Tensor xc = x.contiguous(), hc = h.contiguous();
   Tensor cc = mode == LSTM ? c->contiguous() : Tensor();
   Tensor bhh = mode == GRU ? opt(b_hh) : Tensor();
@@ -821,15 +815,10 @@ std::vector<Tensor> step_kept(int64_t mode, const Tensor& x, const Tensor& h,
   float *Hn = h_new.data_ptr<float>(), *Cn = c_new.defined() ? c_new.data_ptr<float>() : nullptr;
   auto rows = [&](int64_t r0, int64_t r1) {
     const int64_t Bs = r1 - r0;
-    thread_local std::vector<float> scratch;  // [x, 1] rows, pre-activations, W_hh h (GRU)
-    scratch.resize(size_t(Bs) * (KX + GH + (mode == GRU ? GH : 0)));
-    float *xh = scratch.data(), *a = xh + Bs * KX, *s = a + Bs * GH;
-    for (int64_t b = 0; b < Bs; ++b) {
-      float* row = xh + b * KX;
-      std::memcpy(row, X + (r0 + b) * I, sizeof(float) * I);
-      row[KX - 1] = 1.f;
-    }
-    cat.mm(xh, a, Bs, 0.f);
+    thread_local std::vector<float> scratch;  // pre-activations, W_hh h (GRU)
+    scratch.resize(size_t(Bs) * (GH + (mode == GRU ? GH : 0)));
+    float *a = scratch.data(), *s = a + Bs * GH;
+    cat.mm_bias_row(X + r0 * I, I, a, Bs);
     // a += W_hh h; GRU keeps W_hh h apart (its n gate adds b_hn before the reset gate)
     hh.mm(Hp + r0 * H, mode == GRU ? s : a, Bs, mode == GRU ? 0.f : 1.f);
     step_gates(mode, a, s, Bhh, Hp + r0 * H, Cp ? Cp + r0 * H : nullptr,
