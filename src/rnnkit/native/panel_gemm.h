@@ -93,6 +93,61 @@ inline void tile(const float* a, int lda, const float* p, int K, float* c, int l
     _mm512_mask_storeu_ps(cr + 16, m1, acc1[r]);
   }
 }
+// R rows x two adjacent panels (64 columns; the second at p + ps, its columns under the
+// masks): 4 weight vectors and R broadcasts per k for 4R FMAs, where the 32-column tile
+// loads one broadcast per 2 FMAs. Six rows fill the registers (24 accumulators). A is read
+// in place. Measured on the idle Zen 4, one thread, against the 12 x 32 tile on the same
+// panels: 1-4% more GFLOP/s at M = 361-2527, N = 940-1028, K = 235-706 (97-111 GFLOP/s).
+template <int R>
+inline void tile_wide(const float* a, int lda, const float* p, size_t ps, int K, float* c,
+                      int ldc, __mmask16 m2, __mmask16 m3, bool acc_in, const float* bias,
+                      size_t bias_stride) {
+  __m512 acc[R][4];
+  __m512 b[4];
+  for (int j = 0; j < 4; ++j) b[j] = _mm512_setzero_ps();
+  if (bias) {
+    b[0] = _mm512_loadu_ps(bias), b[1] = _mm512_loadu_ps(bias + 16);
+    b[2] = _mm512_maskz_loadu_ps(m2, bias + bias_stride);
+    b[3] = _mm512_maskz_loadu_ps(m3, bias + bias_stride + 16);
+  }
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < 4; ++j) acc[r][j] = b[j];
+  const float* q = p + ps;
+  for (int k = 0; k < K; ++k) {
+    const __m512 w0 = in_register(_mm512_load_ps(p + k * NR));
+    const __m512 w1 = in_register(_mm512_load_ps(p + k * NR + 16));
+    const __m512 w2 = in_register(_mm512_load_ps(q + k * NR));
+    const __m512 w3 = in_register(_mm512_load_ps(q + k * NR + 16));
+    for (int r = 0; r < R; ++r) {
+      const __m512 hv = _mm512_set1_ps(a[(long)r * lda + k]);
+      acc[r][0] = _mm512_fmadd_ps(hv, w0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(hv, w1, acc[r][1]);
+      acc[r][2] = _mm512_fmadd_ps(hv, w2, acc[r][2]);
+      acc[r][3] = _mm512_fmadd_ps(hv, w3, acc[r][3]);
+    }
+  }
+  const __mmask16 full = 0xFFFF, m[4] = {full, full, m2, m3};
+  for (int r = 0; r < R; ++r) {
+    float* cr = c + (long)r * ldc;
+    for (int j = 0; j < 4; ++j) {
+      if (acc_in) acc[r][j] = _mm512_add_ps(acc[r][j], _mm512_maskz_loadu_ps(m[j], cr + 16 * j));
+      _mm512_mask_storeu_ps(cr + 16 * j, m[j], acc[r][j]);
+    }
+  }
+}
+// A 12-row tile's rows (8-12 of them) as two wide tiles of 4-6 rows.
+inline void tile_wide_halves(int rows, const float* a, int lda, const float* p, size_t ps,
+                             int K, float* c, int ldc, __mmask16 m2, __mmask16 m3, bool acc_in,
+                             const float* bias, size_t bias_stride) {
+  const auto half = [&](int h, const float* ah, float* ch) {
+    if (h == 6) return tile_wide<6>(ah, lda, p, ps, K, ch, ldc, m2, m3, acc_in, bias, bias_stride);
+    if (h == 5) return tile_wide<5>(ah, lda, p, ps, K, ch, ldc, m2, m3, acc_in, bias, bias_stride);
+    tile_wide<4>(ah, lda, p, ps, K, ch, ldc, m2, m3, acc_in, bias, bias_stride);
+  };
+  const int h = (rows + 1) / 2;
+  half(h, a, c);
+  half(rows - h, a + (long)h * lda, c + (long)h * ldc);
+}
 // Any tile height 1..MR: one instantiation per height.
 template <bool PACKED, int R = MR>
 inline void tile_rows(int rows, const float* a, int lda, const float* p, int K, float* c,
@@ -226,19 +281,36 @@ inline void run_block(const Tiles& tl, int n, int kc, const float* ap, const flo
                       bool threaded, const float* bias = nullptr, size_t bias_stride = NR) {
   const int np = (n + NR - 1) / NR;
   int t0 = 0, t1 = 0;
+  const auto masks = [&](int p, __mmask16& m0, __mmask16& m1) {
+    const int cols = std::min(NR, n - p * NR);
+    m0 = lanes(cols), m1 = lanes(cols > 16 ? cols - 16 : 0);
+  };
+  // Panels [p0, p1) two at a time (tile_wide), the last alone when they are odd.
   auto run = [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) {
-      const int cols = std::min(NR, n - int(p) * NR);
-      const __mmask16 m0 = lanes(cols), m1 = lanes(cols > 16 ? cols - 16 : 0);
-      const float* w = wp + p * w_stride;
-      const float* bp = bias ? bias + p * bias_stride : nullptr;
+    for (int p = int(p0), pair = 0; p < p1; p += pair) {
+      pair = std::min<int>(2, p1 - p);
+      __mmask16 m0, m1;
       for (int t = t0; t < t1; ++t) {
         const int r0 = tl.row0(t), rows = tl.row0(t + 1) - r0;
         float* ct = c + (long)r0 * ldc + p * NR;
-        if (ap) {
-          tile_rows<true>(rows, ap + size_t(t) * kc * MR, MR, w, kc, ct, ldc, m0, m1, acc, bp);
-        } else {
-          tile_rows<false>(rows, a + (long)r0 * lda, lda, w, kc, ct, ldc, m0, m1, acc, bp);
+        const float* bp = bias ? bias + p * bias_stride : nullptr;
+        if (!ap && pair == 2 && rows >= 8) {  // two panels at once (tile_wide)
+          masks(p + 1, m0, m1);
+          tile_wide_halves(rows, a + (long)r0 * lda, lda, wp + p * w_stride, w_stride, kc, ct,
+                           ldc, m0, m1, acc, bp, bias_stride);
+          continue;
+        }
+        for (int j = 0; j < pair; ++j) {
+          masks(p + j, m0, m1);
+          const float* w = wp + (p + j) * w_stride;
+          const float* bj = bp ? bp + j * bias_stride : nullptr;
+          if (ap) {
+            tile_rows<true>(rows, ap + size_t(t) * kc * MR, MR, w, kc, ct + j * NR, ldc, m0,
+                            m1, acc, bj);
+          } else {
+            tile_rows<false>(rows, a + (long)r0 * lda, lda, w, kc, ct + j * NR, ldc, m0, m1,
+                             acc, bj);
+          }
         }
       }
     }
