@@ -88,6 +88,7 @@ def t_step(R: dict, name: str = "step/steps", shapes: bool = True) -> list[str]:
 RANDOM_RUNS = {
     "xeon": (("bench/random-1thread", 1), ("bench/random-2threads", 2)),
     "zen4": (("bench/random-zen4-1thread", 1), ("bench/random-zen4-2threads", 2)),
+    "zen4-s13": (("bench/random-zen4-s13-1thread", 1), ("bench/random-zen4-s13-2threads", 2)),
 }
 
 

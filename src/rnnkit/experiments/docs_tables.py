@@ -142,7 +142,8 @@ TABLES: dict[str, dict[str, Callable[[dict], list[str]]]] = {
     "docs/PERFORMANCE.md": {
         "quantize-layers": t_quantize_layers, "quantize-recipes": t_quantize_recipes,
         "step": t_step, "step-zen4": lambda R: t_step(R, "step/steps-zen4", shapes=False),
-        "random": t_random, "random-zen4": lambda R: t_random(R, "zen4"), "ddp": t_ddp,
+        "random": t_random, "random-zen4": lambda R: t_random(R, "zen4"),
+        "random-zen4-s13": lambda R: t_random(R, "zen4-s13"), "ddp": t_ddp,
     },
 }
 

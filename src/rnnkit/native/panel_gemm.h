@@ -22,8 +22,9 @@ namespace {
 // on an AMD EPYC Zen 4) while oneDNN's JIT kernels use AVX-512 there; this tile measured
 // 97-110 GFLOP/s on our shapes against MKL's 68-76 (one thread). op(W) (k, n) is packed once
 // per call into panels of 32 columns, row k of panel p at buf[(p * k_total + k) * 32], zero
-// padded past n; a tile keeps MR rows x 32 columns of C in 2 * MR zmm registers while the
-// panel streams through once, and the panel stays in L1/L2 across the row tiles.
+// padded past n; a tile keeps MR rows x 32 columns of C in 2 * MR zmm registers (tile_wide:
+// 4-6 rows x two adjacent panels) while the panel streams through once, and the panel stays
+// in L1/L2 across the row tiles.
 namespace panel {
 constexpr int NR = 32;
 constexpr int MR = 12;  // 24 accumulators + 2 weight vectors + 1 broadcast of 32 registers
