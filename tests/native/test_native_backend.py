@@ -322,6 +322,23 @@ def test_lstm_inference_fused_step_matches_torch_nn(B):
     assert ours.last_backend == "native"
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_weights_packed_across_threads_match_torch_nn(cell):
+    """With two threads, weights of 256 KB or more are packed into panels by both threads
+    (pack_w): a batch too small to split (5 rows) over 60 steps, whose input projection and
+    recurrent weights are both packed per call, equals torch.nn in training and inference."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        ours, theirs = make_pair(cell, backend="native", input_size=150, hidden_size=170)
+        x = torch.randn(60, 5, 150)
+        assert_same_training_step(ours, theirs, x)
+        with torch.no_grad():
+            torch.testing.assert_close(ours(x)[0], theirs(x)[0], atol=2e-5, rtol=1e-4)
+    finally:
+        torch.set_num_threads(previous)
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
 def test_batch_split_across_threads_matches_torch_nn(cell):
     """With two threads, batches of >= 8 rows run one time loop per thread over their own
