@@ -89,6 +89,7 @@ RANDOM_RUNS = {
     "xeon": (("bench/random-1thread", 1), ("bench/random-2threads", 2)),
     "zen4": (("bench/random-zen4-1thread", 1), ("bench/random-zen4-2threads", 2)),
     "zen4-s13": (("bench/random-zen4-s13-1thread", 1), ("bench/random-zen4-s13-2threads", 2)),
+    "zen4-s14": (("bench/random-zen4-s14-1thread", 1), ("bench/random-zen4-s14-2threads", 2)),
 }
 
 

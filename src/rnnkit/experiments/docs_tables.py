@@ -143,7 +143,8 @@ TABLES: dict[str, dict[str, Callable[[dict], list[str]]]] = {
         "quantize-layers": t_quantize_layers, "quantize-recipes": t_quantize_recipes,
         "step": t_step, "step-zen4": lambda R: t_step(R, "step/steps-zen4", shapes=False),
         "random": t_random, "random-zen4": lambda R: t_random(R, "zen4"),
-        "random-zen4-s13": lambda R: t_random(R, "zen4-s13"), "ddp": t_ddp,
+        "random-zen4-s13": lambda R: t_random(R, "zen4-s13"),
+        "random-zen4-s14": lambda R: t_random(R, "zen4-s14"), "ddp": t_ddp,
     },
 }
 
