@@ -27,6 +27,7 @@ DEFAULTS = {
     "panel_threaded_macs": 1 << 17,
     "no_fuse": False,
     "no_batch_split": False,
+    "no_wgrad_swap": False,
 }
 VARIABLES = {f"RNNKIT_NATIVE_{field.upper()}": field for field in DEFAULTS}
 

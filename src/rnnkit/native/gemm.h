@@ -112,6 +112,18 @@ inline Tensor batched_mm(const Tensor& a, const Tensor& b, const Tensor& bias = 
     return out;
   }
 #endif
+  // A weight gradient (a transposed) whose width n is not a multiple of 32 and at most half
+  // its height, as (x^T @ dL/dpre)^T: MKL's generic kernels (AMD) ran dL/dpre^T @ x at 67
+  // GFLOP/s and the swapped product at 81 for a (500, 125) gradient over 11,616 rows (one
+  // thread, Zen 4). Training step, LSTM B = 32, T = 200, A/B (benchmarks/probes/env_ab.py
+  // RNNKIT_NATIVE_NO_WGRAD_SWAP=1): 2-7% faster at H = 99-250 but 3-5% slower at H = 64
+  // and 128, whose widths the generic kernels take well; on two threads 1-7% slower
+  // (LSTM and GRU, B = 16-64, H = 72-450), so one thread only.
+  if (!bias.defined() && a.scalar_type() == at::kFloat && at::get_num_threads() == 1 &&
+      !a.is_contiguous() &&
+      a.t().is_contiguous() && b.is_contiguous() && b.size(1) % 32 != 0 &&
+      a.size(0) >= 2 * b.size(1) && !settings().no_wgrad_swap)
+    return at::mm(b.t(), a.t()).t().contiguous();
   return bias.defined() ? at::addmm(bias, a, b) : at::mm(a, b);
 }
 

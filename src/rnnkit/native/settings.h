@@ -30,6 +30,8 @@
 //                                                     batched input projection (fuse_input_step)
 // NO_BATCH_SPLIT        no_batch_split       unset    set: one time loop over the whole batch,
 //                                                     not one per thread (batch_chunks)
+// NO_WGRAD_SWAP         no_wgrad_swap        unset    set: narrow weight gradients as
+//                                                     d^T @ x, not (x^T @ d)^T (batched_mm)
 //
 // A flag counts as set when the variable exists, whatever its value ("0" and "" included),
 // as it always has. A number must be a whole decimal number >= 0; anything else raises a
@@ -54,6 +56,7 @@ struct Settings {
   int64_t panel_threaded_macs = int64_t(1) << 17;
   bool no_fuse = false;
   bool no_batch_split = false;
+  bool no_wgrad_swap = false;
 
   static bool flag(const char* name) { return std::getenv(name) != nullptr; }
 
@@ -78,6 +81,7 @@ struct Settings {
     s.panel_threaded_macs = count("RNNKIT_NATIVE_PANEL_THREADED_MACS", s.panel_threaded_macs);
     s.no_fuse = flag("RNNKIT_NATIVE_NO_FUSE");
     s.no_batch_split = flag("RNNKIT_NATIVE_NO_BATCH_SPLIT");
+    s.no_wgrad_swap = flag("RNNKIT_NATIVE_NO_WGRAD_SWAP");
     return s;
   }
 };
@@ -103,6 +107,7 @@ inline pybind11::dict settings_dict(const Settings& s) {
   d["panel_threaded_macs"] = s.panel_threaded_macs;
   d["no_fuse"] = s.no_fuse;
   d["no_batch_split"] = s.no_batch_split;
+  d["no_wgrad_swap"] = s.no_wgrad_swap;
   return d;
 }
 
