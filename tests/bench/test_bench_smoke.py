@@ -67,6 +67,9 @@ def test_unknown_grid_or_candidate_is_one_line(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown candidate 'rnnkit:nope'" in err[0]
     assert "rnnkit:native" in err[0]
+    assert main(["bench", "--grid", "random", "--cells", "LSTM,lstm"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown cell 'lstm'" in err[0] and "RNN_TANH" in err[0]
 
 
 def test_random_grid_is_seeded_and_spans_the_ranges():
@@ -76,6 +79,8 @@ def test_random_grid_is_seeded_and_spans_the_ranges():
     assert pts == random_points(7, 400) and pts != random_points(8, 400)
     assert {p.cell for p in pts} == {"LSTM", "GRU", "RNN_TANH"}
     assert {p.layers for p in pts} == {1, 2, 3} and {p.bidirectional for p in pts} == {True, False}
+    lstm = random_points(7, 50, ("LSTM",))  # --cells LSTM: more shapes of the one cell
+    assert {p.cell for p in lstm} == {"LSTM"} and lstm == random_points(7, 50, ("LSTM",))
     for lo, hi, key in ((32, 1536, "H"), (1, 512, "B"), (1, 1000, "T")):
         xs = [getattr(p, key) for p in pts]
         assert lo <= min(xs) and max(xs) <= hi

@@ -52,25 +52,29 @@ NOMINAL_GFLOPS = 50.0
 COMPILED_AT = {(5, 2, 8, 1), (50, 16, 64, 1)}
 
 
-def random_points(seed: int, count: int) -> list[Point]:
+RANDOM_CELLS = ("LSTM", "GRU", "RNN_TANH")
+
+
+def random_points(seed: int, count: int, cells: tuple = RANDOM_CELLS) -> list[Point]:
     """Shapes as users' fall, not a grid to tune to: log-uniform H in 32-1536, B in 1-512 and
-    T in 1-1000, 1-3 layers, either direction, each cell; the same ``seed`` gives the same
-    shapes."""
+    T in 1-1000, 1-3 layers, either direction, each of ``cells``; the same ``seed`` (and
+    cells) gives the same shapes."""
     rng = random.Random(seed)
 
     def log_uniform(lo: int, hi: int) -> int:
         return int(round(math.exp(rng.uniform(math.log(lo), math.log(hi)))))
 
-    return [Point(rng.choice(("LSTM", "GRU", "RNN_TANH")), log_uniform(1, 1000),
+    return [Point(rng.choice(cells), log_uniform(1, 1000),
                   log_uniform(1, 512), log_uniform(32, 1536), rng.randint(1, 3),
                   rng.random() < 0.5) for _ in range(count)]
 
 
-def grid(name: str, seed: int = 0, count: int = 40) -> list[Point]:
+def grid(name: str, seed: int = 0, count: int = 40, cells: tuple = RANDOM_CELLS
+         ) -> list[Point]:
     """The named grid. "issue" is issue 7's full grid (trimmed by cost at run time);
-    "random" is ``count`` shapes drawn with ``seed`` (random_points)."""
+    "random" is ``count`` shapes of ``cells`` drawn with ``seed`` (random_points)."""
     if name == "random":
-        return random_points(seed, count)
+        return random_points(seed, count, cells)
     if name == "smoke":  # seconds: for tests
         return [Point("LSTM", 5, 2, 8), Point("GRU", 5, 2, 8, layers=2, bidirectional=True)]
     if name == "docs":  # ~15 minutes on 2 loaded cores: the tables in docs/PERFORMANCE.md
@@ -475,9 +479,10 @@ def run(
     progress=print,
     seed=0,
     shapes=40,
+    cells=RANDOM_CELLS,
 ) -> dict:
     """Run a grid and return the report dict; write report.{md,json,png} into ``out`` if set.
-    ``seed`` and ``shapes`` draw the "random" grid."""
+    ``seed``, ``shapes`` and ``cells`` draw the "random" grid."""
     names = list(names or DEFAULT_CANDIDATES)
     t0, c0 = time.time(), time.process_time()
     peak = matmul_peak_gflops()
@@ -494,7 +499,7 @@ def run(
         "commit": git_commit(),
         "points": [],
     }
-    for p in grid(grid_name, seed, shapes):
+    for p in grid(grid_name, seed, shapes, cells):
         if estimate_s(p, BASELINE, NOMINAL_GFLOPS) > max_s:
             report["points"].append(
                 {
@@ -544,6 +549,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=None,
                     help="the random grid's seed (default: a new one, printed and recorded)")
     ap.add_argument("--shapes", type=int, default=40, help="shapes of the random grid [40]")
+    ap.add_argument("--cells", default=",".join(RANDOM_CELLS),
+                    help="comma-separated cells of the random grid [LSTM,GRU,RNN_TANH]")
     ap.add_argument(
         "--candidates",
         default=",".join(DEFAULT_CANDIDATES),
@@ -597,6 +604,10 @@ def main(argv=None) -> int:
         return 0
     if args.shapes < 1:
         raise ConfigError(f"--shapes must be >= 1 (got {args.shapes})")
+    cells = tuple(args.cells.split(","))
+    for cell in cells:
+        if cell not in RANDOM_CELLS:
+            raise ConfigError(unknown_name("cell", cell, RANDOM_CELLS))
     if args.threads:
         torch.set_num_threads(args.threads)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)
@@ -616,6 +627,7 @@ def main(argv=None) -> int:
         cmd.strip(),
         seed=seed,
         shapes=args.shapes,
+        cells=cells,
     )
     print(markdown(report))
     _write_record(report, args.record)
