@@ -92,6 +92,8 @@ RANDOM_RUNS = {
     "zen4-s14": (("bench/random-zen4-s14-1thread", 1), ("bench/random-zen4-s14-2threads", 2)),
     "zen4-lstm-s15": (("bench/random-zen4-lstm-s15-1thread", 1),
                       ("bench/random-zen4-lstm-s15-2threads", 2)),
+    "zen4-lstm-s16": (("bench/random-zen4-lstm-s16-1thread", 1),
+                      ("bench/random-zen4-lstm-s16-2threads", 2)),
 }
 
 

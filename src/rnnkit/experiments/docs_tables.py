@@ -145,7 +145,8 @@ TABLES: dict[str, dict[str, Callable[[dict], list[str]]]] = {
         "random": t_random, "random-zen4": lambda R: t_random(R, "zen4"),
         "random-zen4-s13": lambda R: t_random(R, "zen4-s13"),
         "random-zen4-s14": lambda R: t_random(R, "zen4-s14"),
-        "random-zen4-lstm-s15": lambda R: t_random(R, "zen4-lstm-s15"), "ddp": t_ddp,
+        "random-zen4-lstm-s15": lambda R: t_random(R, "zen4-lstm-s15"),
+        "random-zen4-lstm-s16": lambda R: t_random(R, "zen4-lstm-s16"), "ddp": t_ddp,
     },
 }
 
