@@ -120,9 +120,8 @@ inline Tensor batched_mm(const Tensor& a, const Tensor& b, const Tensor& bias = 
   // and 128, whose widths the generic kernels take well; on two threads 1-7% slower
   // (LSTM and GRU, B = 16-64, H = 72-450), so one thread only.
   if (!bias.defined() && a.scalar_type() == at::kFloat && at::get_num_threads() == 1 &&
-      !a.is_contiguous() &&
-      a.t().is_contiguous() && b.is_contiguous() && b.size(1) % 32 != 0 &&
-      a.size(0) >= 2 * b.size(1) && !settings().no_wgrad_swap)
+      !a.is_contiguous() && a.t().is_contiguous() && b.is_contiguous() &&
+      b.size(1) % 32 != 0 && a.size(0) >= 2 * b.size(1) && !settings().no_wgrad_swap)
     return at::mm(b.t(), a.t()).t().contiguous();
   return bias.defined() ? at::addmm(bias, a, b) : at::mm(a, b);
 }

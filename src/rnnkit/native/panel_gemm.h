@@ -191,40 +191,8 @@ inline void transpose16(__m512 r[16]) {
   }
 }
 
-// Packs rows [k0, k0 + kc) of op(W) (k, n) into panels (panel p at dst + p * kc * NR, zero
-// padded past n). op(W) is W (k, n) with row stride ld, or (trans) W^T for W (n, k). The
-// transposed case reads each W row contiguously: reading 32 rows 4 KB apart column by
-// column (the first version) thrashed one L1 set: a fifth of a B = 1 GRU H = 1024 forward.
-// Full panels go through 16 x 16 register transposes (the scalar copy took 41% of a T = 1,
-// B = 1 LSTM H = 1024 forward in perf, 6x the step's GEMM), with the next lines of the 16
-// rows prefetched; a copy larger than L2 is written with streaming stores, which skip reading
-// the destination in first (T = 1, B = 1, LSTM H = 1024 inference, idle Zen 4: 7.6 -> 5.2 ms;
-// at H = 256, where the panels fit in L2, they were slower: 0.185 vs 0.160 ms).
-// ``panel_rows`` (default kc) is the height of a destination panel, for packing a block of
-// rows into taller panels (the fused LSTM step's [W_ih, W_hh, b]).
-inline void pack_panels(const float* w, int ld, bool trans, int k0, int kc, int n, float* dst,
-                        size_t stride, bool stream, int p0, int p1);
-constexpr size_t kPackThreadedFloats = size_t(1) << 16;  // 256 KB of panels
-inline void pack_w(const float* w, int ld, bool trans, int k0, int kc, int n, float* dst,
-                   int panel_rows = 0) {
-  const int np = (n + NR - 1) / NR;
-  const size_t stride = size_t(panel_rows > 0 ? panel_rows : kc) * NR;
-  const bool stream = np * stride * sizeof(float) >= (size_t(4) << 20);
-  // Panels are independent: with several threads each packs its share, as the GEMM that
-  // follows runs on all of them (single-threaded, packing was 4.6% of an LSTM B = 5,
-  // H = 249, T = 67 inference on two threads in perf).
-  const bool split = size_t(np) * kc * NR >= kPackThreadedFloats && np >= 2 &&
-                     at::get_num_threads() > 1 && !at::in_parallel_region();
-  if (split) {
-    at::parallel_for(0, np, 1, [&](int64_t p0, int64_t p1) {
-      pack_panels(w, ld, trans, k0, kc, n, dst, stride, stream, int(p0), int(p1));
-    });
-  } else {
-    pack_panels(w, ld, trans, k0, kc, n, dst, stride, stream, 0, np);
-  }
-}
-
-// pack_w's panels [p0, p1).
+// pack_w's panels [p0, p1) (one thread's share); ``stride`` floats apart, streaming
+// stores with ``stream``.
 inline void pack_panels(const float* w, int ld, bool trans, int k0, int kc, int n, float* dst,
                         size_t stride, bool stream, int p0, int p1) {
   for (int p = p0; p < p1; ++p) {
@@ -266,6 +234,38 @@ inline void pack_panels(const float* w, int ld, bool trans, int k0, int kc, int 
   if (stream) _mm_sfence();  // streaming stores are weakly ordered: visible before any read
 }
 
+constexpr size_t kPackThreadedFloats = size_t(1) << 16;  // 256 KB of panels
+
+// Packs rows [k0, k0 + kc) of op(W) (k, n) into panels (panel p at dst + p * kc * NR, zero
+// padded past n). op(W) is W (k, n) with row stride ld, or (trans) W^T for W (n, k). The
+// transposed case reads each W row contiguously: reading 32 rows 4 KB apart column by
+// column (the first version) thrashed one L1 set: a fifth of a B = 1 GRU H = 1024 forward.
+// Full panels go through 16 x 16 register transposes (the scalar copy took 41% of a T = 1,
+// B = 1 LSTM H = 1024 forward in perf, 6x the step's GEMM), with the next lines of the 16
+// rows prefetched; a copy larger than L2 is written with streaming stores, which skip reading
+// the destination in first (T = 1, B = 1, LSTM H = 1024 inference, idle Zen 4: 7.6 -> 5.2 ms;
+// at H = 256, where the panels fit in L2, they were slower: 0.185 vs 0.160 ms).
+// ``panel_rows`` (default kc) is the height of a destination panel, for packing a block of
+// rows into taller panels (the fused LSTM step's [W_ih, W_hh, b]).
+inline void pack_w(const float* w, int ld, bool trans, int k0, int kc, int n, float* dst,
+                   int panel_rows = 0) {
+  const int np = (n + NR - 1) / NR;
+  const size_t stride = size_t(panel_rows > 0 ? panel_rows : kc) * NR;
+  const bool stream = np * stride * sizeof(float) >= (size_t(4) << 20);
+  // Panels are independent: with several threads each packs its share, as the GEMM that
+  // follows runs on all of them (single-threaded, packing was 4.6% of an LSTM B = 5,
+  // H = 249, T = 67 inference on two threads in perf).
+  const bool split = size_t(np) * kc * NR >= kPackThreadedFloats && np >= 2 &&
+                     at::get_num_threads() > 1 && !at::in_parallel_region();
+  if (split) {
+    at::parallel_for(0, np, 1, [&](int64_t p0, int64_t p1) {
+      pack_panels(w, ld, trans, k0, kc, n, dst, stride, stream, int(p0), int(p1));
+    });
+  } else {
+    pack_panels(w, ld, trans, k0, kc, n, dst, stride, stream, 0, np);
+  }
+}
+
 constexpr int KC = 512;  // rows of op(W) per pass: a 64 KB panel slice stays in L2
 constexpr int MC_TILES = 8;
 
@@ -302,35 +302,34 @@ inline void run_block(const Tiles& tl, int n, int kc, const float* ap, const flo
                       bool threaded, const float* bias = nullptr, size_t bias_stride = NR) {
   const int np = (n + NR - 1) / NR;
   int t0 = 0, t1 = 0;
-  const auto masks = [&](int p, __mmask16& m0, __mmask16& m1) {
-    const int cols = std::min(NR, n - p * NR);
-    m0 = lanes(cols), m1 = lanes(cols > 16 ? cols - 16 : 0);
-  };
   // Panels [p0, p1) two at a time (tile_wide), the last alone when they are odd.
   auto run = [&](int64_t p0, int64_t p1) {
     for (int p = int(p0), pair = 0; p < p1; p += pair) {
       pair = std::min<int>(2, p1 - p);
-      __mmask16 m0, m1;
+      __mmask16 m0[2], m1[2];  // each panel's columns
+      const float* w[2];
+      const float* bp[2] = {nullptr, nullptr};
+      for (int j = 0; j < pair; ++j) {
+        const int cols = std::min(NR, n - (p + j) * NR);
+        m0[j] = lanes(cols), m1[j] = lanes(cols > 16 ? cols - 16 : 0);
+        w[j] = wp + (p + j) * w_stride;
+        if (bias) bp[j] = bias + (p + j) * bias_stride;
+      }
       for (int t = t0; t < t1; ++t) {
         const int r0 = tl.row0(t), rows = tl.row0(t + 1) - r0;
         float* ct = c + (long)r0 * ldc + p * NR;
-        const float* bp = bias ? bias + p * bias_stride : nullptr;
         if (!ap && pair == 2 && rows >= 8) {  // two panels at once (tile_wide)
-          masks(p + 1, m0, m1);
-          tile_wide_halves(rows, a + (long)r0 * lda, lda, wp + p * w_stride, w_stride, kc, ct,
-                           ldc, m0, m1, acc, bp, bias_stride);
+          tile_wide_halves(rows, a + (long)r0 * lda, lda, w[0], w_stride, kc, ct, ldc, m0[1],
+                           m1[1], acc, bp[0], bias_stride);
           continue;
         }
         for (int j = 0; j < pair; ++j) {
-          masks(p + j, m0, m1);
-          const float* w = wp + (p + j) * w_stride;
-          const float* bj = bp ? bp + j * bias_stride : nullptr;
           if (ap) {
-            tile_rows<true>(rows, ap + size_t(t) * kc * MR, MR, w, kc, ct + j * NR, ldc, m0,
-                            m1, acc, bj);
+            tile_rows<true>(rows, ap + size_t(t) * kc * MR, MR, w[j], kc, ct + j * NR, ldc,
+                            m0[j], m1[j], acc, bp[j]);
           } else {
-            tile_rows<false>(rows, a + (long)r0 * lda, lda, w, kc, ct + j * NR, ldc, m0, m1,
-                             acc, bj);
+            tile_rows<false>(rows, a + (long)r0 * lda, lda, w[j], kc, ct + j * NR, ldc, m0[j],
+                             m1[j], acc, bp[j]);
           }
         }
       }

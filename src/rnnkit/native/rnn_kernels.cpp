@@ -46,21 +46,19 @@ enum Mode { RNN_TANH = 0, RNN_RELU = 1, LSTM = 2, GRU = 3 };
 // ------------------------------------------------------------------------------------------
 // Forward
 
-// Inference of an LSTM (no projection) at batch >= 16, or with weights within L2, on the
-// panel kernel: the batched
-// input projection wrote and re-read a (T, B, 4H) buffer and, on this AMD machine, ran on
-// MKL's generic path at I < 128; one panel GEMM per step with K = I + H + 1 (the bias as a
-// column of ones) measured faster (docs/PERFORMANCE.md). Below batch 16 each step would
-// stream W_ih as well for too few rows, unless all the weights stay in L2 (kFuseL2Bytes)
-// and there are two rows or more: there the batched projection was the cost (an ATen GEMM
-// on MKL's generic kernel at sums under 128; 43% of an LSTM H = 121, B = 9, T = 257
-// inference in perf), and fusing measured 10-17% faster at H = 97-121, B = 4-9,
-// T = 257-873 and 4-9% at B = 2-3 (A/B against the previous build, idle Zen 4, one thread;
-// about even at 2.4-2.9 MB of weights, H = 277-300, B = 4-8). At one row a step is bound by
-// loading the weights, and loading W_ih too cost 35% (H = 128, T = 500). Nor past
-// kFuseMaxBytes of [W_ih, W_hh, b]: streaming
-// them every step then cost more than one batched projection (AMD EPYC Zen 4, 1 MB L2 and
-// 32 MB L3, T = 22, B = 20-128, quiet machine, benchmarks/probes/env_ab.py
+// Inference of an LSTM (no projection) at batch >= 16, or with weights within L2, on the panel
+// kernel: the batched input projection wrote and re-read a (T, B, 4H) buffer and, on this AMD
+// machine, ran on MKL's generic path at I < 128; one panel GEMM per step with K = I + H + 1
+// (the bias as a column of ones) measured faster (docs/PERFORMANCE.md). Below batch 16 each
+// step would stream W_ih as well for too few rows, unless all the weights stay in L2
+// (kFuseL2Bytes) and there are two rows or more: there the batched projection was the cost (an
+// ATen GEMM on MKL's generic kernel at sums under 128; 43% of an LSTM H = 121, B = 9, T = 257
+// inference in perf), and fusing measured 10-17% faster at H = 97-121, B = 4-9, T = 257-873
+// and 4-9% at B = 2-3 (A/B against the previous build, idle Zen 4, one thread; about even at
+// 2.4-2.9 MB of weights, H = 277-300, B = 4-8). At one row a step is bound by loading the
+// weights, and loading W_ih too cost 35% (H = 128, T = 500). Nor past kFuseMaxBytes of [W_ih,
+// W_hh, b]: streaming them every step then cost more than one batched projection (AMD EPYC Zen
+// 4, 1 MB L2 and 32 MB L3, T = 22, B = 20-128, quiet machine, benchmarks/probes/env_ab.py
 // RNNKIT_NATIVE_NO_FUSE=1: fused 2-12% faster up to H = 640, 13 MB; 5-10% slower at H = 700,
 // 15.7 MB; 1.5x slower at H = 1024, B = 20). RNNKIT_NATIVE_NO_FUSE turns it off (A/B timing).
 constexpr int64_t kFuseMaxBytes = int64_t(14) << 20;
